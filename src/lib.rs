@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! # dtype-policy
+//!
+//! Keras 3's dtype policies in Rust: which dtype each layer computes in, which
+//! dtype stores its weights, and whether (and how) those weights are
+//! quantized, looked up per layer path in a [`DTypePolicyMap`].
+//!
+//! ## Overview
+//! | Keras | here |
+//! |---|---|
+//! | `DTypePolicy("mixed_bfloat16")` | [`DTypePolicy::new`] |
+//! | `FloatDTypePolicy` | [`FloatDTypePolicy`] (the same type) |
+//! | `QuantizedDTypePolicy("int8", "float32")` | [`QuantizedDTypePolicy::new`] |
+//! | `QuantizedFloat8DTypePolicy("float8", "float32", 1024)` | [`QuantizedFloat8DTypePolicy::new`] |
+//! | `Int4DTypePolicy("int4/128", "float32")` | [`Int4DTypePolicy::new`] |
+//! | `GPTQDTypePolicy`, `AWQDTypePolicy` | [`GroupwiseDTypePolicy`] |
+//! | `keras.dtype_policies.get("int8_from_float32")` | `"int8_from_float32".parse::<Policy>()` |
+//! | `DTypePolicyMap(default_policy)` | [`DTypePolicyMap`] |
+//! | `keras.config.dtype_policy()` / `set_dtype_policy` | [`dtype_policy()`] / [`set_dtype_policy()`] |
+//! | `keras.dtype_policies.serialize` / `deserialize` | [`Policy::to_keras_value`] / [`Policy::from_keras_value`], serde |
+//!
+//! Names, dtypes, equality, `repr()` (here `Display`) and JSON follow released
+//! Keras 3.15.1; `tests/keras_reference.rs` replays answers recorded from it.
+//!
+//! ## Usage
+//! ```
+//! use dtype_policy::{DTypePolicyMap, Policy, DType};
+//!
+//! // A model whose attention projections run int8 and whose MLPs run int4.
+//! let mut map = DTypePolicyMap::with_default("mixed_bfloat16".parse()?);
+//! map.insert(r"block_\d+/attention/(query|key|value)", "int8_from_mixed_bfloat16")?;
+//! map.insert(r"block_\d+/mlp/.*", "int4/128_from_mixed_bfloat16")?;
+//!
+//! let p = map.get("block_3/attention/key")?;
+//! assert_eq!(p.name(), "int8_from_mixed_bfloat16");
+//! assert_eq!(p.compute_dtype(), DType::BFloat16);
+//! assert_eq!(map.get("embedding")?.name(), "mixed_bfloat16");
+//!
+//! // Keras JSON round trip.
+//! let json = map.to_keras_json();
+//! let back = dtype_policy::DTypePolicyMap::from_keras_json(&json)?;
+//! assert_eq!(back.to_keras_json(), json);
+//! # Ok::<(), dtype_policy::Error>(())
+//! ```
+//!
+//! ## Where this differs from Keras, on purpose
+//! - The global policy is process-wide, not per thread ([`policy::global`]).
+//! - A map key that is not a valid regular expression is rejected when
+//!   inserted, not at the first lookup that reaches it.
+//! - Types rule out what Keras checks at run time (a map as the default of a
+//!   map, a number as a policy); in JSON those are clear errors.
+//! - `Int4DTypePolicy` made without a source is named after the global
+//!   policy it uses, where Keras writes `int4/128_from_None`.
+//! - `amax_history_length` must be at least 1 and is an integer, not a bool.
+//!
+//! ## Untrusted input
+//! Every parser and loader returns `Err` on bad input and never panics (a
+//! property test feeds arbitrary strings and JSON). Regex keys are compiled
+//! by the `regex` crate, whose matching time is linear in the path length.
+
+pub mod error;
+pub mod policy;
+
+pub use error::{Error, Result};
+pub use policy::any::{IntoPolicy, Policy};
+pub use policy::dtype::DType;
+pub use policy::float::{DTypePolicy, FloatDTypePolicy};
+pub use policy::global::{dtype_policy, set_dtype_policy};
+pub use policy::map::DTypePolicyMap;
+pub use policy::quantized::{
+    GroupwiseDTypePolicy, Int4DTypePolicy, QuantizationMode, QuantizedDTypePolicy,
+    QuantizedFloat8DTypePolicy,
+};
