@@ -58,6 +58,8 @@
 //! property test feeds arbitrary strings and JSON). Regex keys are compiled
 //! by the `regex` crate, whose matching time is linear in the path length.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod policy;
 

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+# Sourced by the quick-start scripts: makes sure a Vulkan and an OpenGL (EGL)
+# driver exist, installing Mesa's CPU drivers on Debian/Ubuntu when missing.
+
+# Debian packages: lavapipe (Vulkan on the CPU), EGL + llvmpipe (OpenGL on the CPU).
+GPU_DRIVER_PACKAGES="mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri"
+
+have_gpu_drivers() {
+  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1 &&
+    ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' &&
+    ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1'
+}
+
+ensure_gpu_drivers() {
+  if have_gpu_drivers; then
+    return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo="sudo"
+    else
+      echo "error: no Vulkan/EGL driver found. Install Mesa's CPU drivers (or your GPU's driver):" >&2
+      echo "  sudo apt-get install -y $GPU_DRIVER_PACKAGES" >&2
+      exit 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: no Vulkan/EGL driver found and no apt-get to install one." >&2
+    echo "Install Mesa's Vulkan driver (lavapipe) and EGL with your package manager." >&2
+    exit 1
+  fi
+  echo "Installing Mesa's CPU GPU drivers: $GPU_DRIVER_PACKAGES" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $GPU_DRIVER_PACKAGES >/dev/null
+}
