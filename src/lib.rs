@@ -61,6 +61,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod gpu;
 pub mod policy;
 
 pub use error::{Error, Result};

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+// Storage format f16 without SHADER_F16: the same words, unpacked with
+// unpack2x16float, so the numbers equal the native variant's.
+
+#import storage_16_common
+#import round16
+
+fn unpack_pair(word: u32) -> vec2<f32> {
+    return unpack2x16float(word);
+}
+
+fn round_bits(v: f32) -> u32 {
+    return f32_to_f16_bits(v);
+}

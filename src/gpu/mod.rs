@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The GPU runtime: adapters and their capabilities, buffers, shader
+//! composition, pipelines and dispatch. It knows storage formats and
+//! kernels, not Keras policies (the policy-to-kernel bridge is elsewhere).
+
+pub mod formats;
+pub mod shaders;
+
+/// What can go wrong on the GPU side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    /// No adapter was found for the requested backends.
+    #[error(
+        "No GPU adapter found (backends: {backends}). On a machine without a GPU install Mesa's \
+         CPU drivers: `sudo apt-get install mesa-vulkan-drivers libegl-mesa0` (lavapipe for \
+         Vulkan, llvmpipe for OpenGL), or set WGPU_BACKEND to a backend this machine has."
+    )]
+    NoAdapter {
+        /// The backends searched.
+        backends: String,
+    },
+
+    /// `WGPU_ADAPTER_NAME` or an explicit choice named no adapter.
+    #[error("No GPU adapter named like '{wanted}'. Adapters found: {found}.")]
+    AdapterNotFound {
+        /// The name asked for.
+        wanted: String,
+        /// The adapters there are.
+        found: String,
+    },
+
+    /// The adapter refused to open a device.
+    #[error("The adapter '{adapter}' could not open a device: {message}")]
+    RequestDevice {
+        /// The adapter's name.
+        adapter: String,
+        /// wgpu's explanation.
+        message: String,
+    },
+
+    /// A shader failed to compose, parse or validate.
+    #[error("Shader '{label}' is invalid: {message}")]
+    Shader {
+        /// Which shader variant.
+        label: String,
+        /// The compiler's explanation.
+        message: String,
+    },
+
+    /// A variant needs a feature this adapter lacks.
+    #[error(
+        "Kernel variant '{variant}' needs {feature}, which the adapter '{adapter}' does not have."
+    )]
+    MissingFeature {
+        /// The variant.
+        variant: String,
+        /// The missing feature.
+        feature: &'static str,
+        /// The adapter's name.
+        adapter: String,
+    },
+
+    /// Inputs whose shapes do not fit together.
+    #[error("Shape mismatch: {0}")]
+    Shape(String),
+
+    /// A buffer larger than the adapter allows for one binding.
+    #[error(
+        "Buffer '{label}' needs {bytes} bytes, more than this adapter's limit of {limit} bytes for \
+         one storage binding; split the layer or use an adapter with a larger \
+         max_storage_buffer_binding_size."
+    )]
+    BufferTooLarge {
+        /// Which buffer.
+        label: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+
+    /// wgpu reported a validation or out-of-memory error.
+    #[error("GPU error during {during}: {message}")]
+    Wgpu {
+        /// What was being done.
+        during: String,
+        /// wgpu's message.
+        message: String,
+    },
+
+    /// The device was lost (driver reset, removed GPU, ...).
+    #[error("The GPU device was lost: {0}. Create a new GpuContext.")]
+    DeviceLost(String),
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! WGSL sources and the include step that composes them.
+//!
+//! Each kernel is one file in `shaders/`; helpers live in `shaders/shared/`
+//! and are pulled in with `#import name`. A kernel imports `storage`, which
+//! each variant binds to one storage helper: that is the only thing that
+//! differs between the variants of a kernel. An unknown import is an error.
+
+use std::collections::BTreeSet;
+
+use crate::gpu::GpuError;
+use crate::gpu::formats::StorageFormat;
+
+/// Every WGSL file, by the name `#import` uses (kernels by file stem).
+const SOURCES: &[(&str, &str)] = &[
+    (
+        "dense_matvec",
+        include_str!("../../shaders/dense_matvec.wgsl"),
+    ),
+    (
+        "dense_tiled",
+        include_str!("../../shaders/dense_tiled.wgsl"),
+    ),
+    (
+        "activation",
+        include_str!("../../shaders/shared/activation.wgsl"),
+    ),
+    (
+        "dense_bindings",
+        include_str!("../../shaders/shared/dense_bindings.wgsl"),
+    ),
+    ("round16", include_str!("../../shaders/shared/round16.wgsl")),
+    (
+        "storage_16_common",
+        include_str!("../../shaders/shared/storage_16_common.wgsl"),
+    ),
+    (
+        "storage_f32",
+        include_str!("../../shaders/shared/storage_f32.wgsl"),
+    ),
+    (
+        "storage_f16",
+        include_str!("../../shaders/shared/storage_f16.wgsl"),
+    ),
+    (
+        "storage_f16_packed",
+        include_str!("../../shaders/shared/storage_f16_packed.wgsl"),
+    ),
+    (
+        "storage_bf16_packed",
+        include_str!("../../shaders/shared/storage_bf16_packed.wgsl"),
+    ),
+];
+
+/// A kernel family: one WGSL file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kernel {
+    /// Dense forward, one invocation per (row, output pair).
+    DenseMatVec,
+    /// Dense forward, workgroup-memory tiles.
+    DenseTiled,
+}
+
+impl Kernel {
+    /// Every kernel.
+    pub const ALL: [Kernel; 2] = [Kernel::DenseMatVec, Kernel::DenseTiled];
+
+    /// The file stem in `shaders/`.
+    pub const fn file(self) -> &'static str {
+        match self {
+            Kernel::DenseMatVec => "dense_matvec",
+            Kernel::DenseTiled => "dense_tiled",
+        }
+    }
+}
+
+/// How a kernel reads and writes its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StorageVariant {
+    /// f32 buffers.
+    F32,
+    /// f16 pairs read as `vec2<f16>` (needs SHADER_F16).
+    F16Native,
+    /// f16 pairs unpacked with `unpack2x16float` (any adapter).
+    F16Packed,
+    /// bf16 pairs, unpacked by bit shifts.
+    BF16Packed,
+}
+
+impl StorageVariant {
+    /// Every storage variant.
+    pub const ALL: [StorageVariant; 4] = [
+        StorageVariant::F32,
+        StorageVariant::F16Native,
+        StorageVariant::F16Packed,
+        StorageVariant::BF16Packed,
+    ];
+
+    /// The helper `#import storage` resolves to.
+    const fn helper(self) -> &'static str {
+        match self {
+            StorageVariant::F32 => "storage_f32",
+            StorageVariant::F16Native => "storage_f16",
+            StorageVariant::F16Packed => "storage_f16_packed",
+            StorageVariant::BF16Packed => "storage_bf16_packed",
+        }
+    }
+
+    /// The buffer format it reads and writes.
+    pub const fn format(self) -> StorageFormat {
+        match self {
+            StorageVariant::F32 => StorageFormat::F32,
+            StorageVariant::F16Native | StorageVariant::F16Packed => StorageFormat::F16,
+            StorageVariant::BF16Packed => StorageFormat::BF16,
+        }
+    }
+
+    /// Whether the shader needs `wgpu::Features::SHADER_F16`.
+    pub const fn needs_shader_f16(self) -> bool {
+        matches!(self, StorageVariant::F16Native)
+    }
+
+    /// A short name for tables and labels.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StorageVariant::F32 => "f32",
+            StorageVariant::F16Native => "f16",
+            StorageVariant::F16Packed => "f16-packed",
+            StorageVariant::BF16Packed => "bf16-packed",
+        }
+    }
+}
+
+/// The complete WGSL of one (kernel, storage) variant.
+pub fn compose(kernel: Kernel, storage: StorageVariant) -> Result<String, GpuError> {
+    let mut out = String::new();
+    let mut enables = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    append(kernel.file(), storage, &mut out, &mut enables, &mut seen)?;
+    // WGSL wants `enable` directives before every declaration.
+    let head: String = enables.into_iter().map(|e| e + "\n").collect();
+    Ok(head + &out)
+}
+
+fn append(
+    name: &str,
+    storage: StorageVariant,
+    out: &mut String,
+    enables: &mut BTreeSet<String>,
+    seen: &mut BTreeSet<String>,
+) -> Result<(), GpuError> {
+    let name = if name == "storage" {
+        storage.helper()
+    } else {
+        name
+    };
+    if !seen.insert(name.to_owned()) {
+        return Ok(()); // each helper once
+    }
+    let source = SOURCES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| GpuError::Shader {
+            label: name.to_owned(),
+            message: format!(
+                "unknown #import '{name}': no such file in shaders/ or shaders/shared/"
+            ),
+        })?;
+    for line in source.lines() {
+        let trimmed = line.trim();
+        if let Some(import) = trimmed.strip_prefix("#import ") {
+            append(import.trim(), storage, out, enables, seen)?;
+        } else if trimmed.starts_with("enable ") {
+            enables.insert(trimmed.to_owned());
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(())
+}

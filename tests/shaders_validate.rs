@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Every shader variant composes, parses and validates with naga, and
+//! translates to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL
+//! (OpenGL): a broken or unportable shader fails here, without an adapter.
+
+use dtype_policy::gpu::shaders::{Kernel, StorageVariant, compose};
+use naga::back::{glsl, hlsl, msl, spv};
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+
+fn validate(kernel: Kernel, storage: StorageVariant) -> Result<(), String> {
+    let label = format!("{kernel:?}/{storage:?}");
+    let source = compose(kernel, storage).map_err(|e| e.to_string())?;
+    let module = naga::front::wgsl::parse_str(&source)
+        .map_err(|e| format!("{label}: {}", e.emit_to_string(&source)))?;
+    // wgpu grants pack/unpack2x16float on every backend it runs compute on.
+    let mut caps = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+    if storage.needs_shader_f16() {
+        caps |= Capabilities::SHADER_FLOAT16;
+    }
+    let info = Validator::new(ValidationFlags::all(), caps)
+        .validate(&module)
+        .map_err(|e| format!("{label}: {}", e.emit_to_string(&source)))?;
+    // Overrides take their defaults for translation, as a pipeline without constants would.
+    let (module, info) = naga::back::pipeline_constants::process_overrides(
+        &module,
+        &info,
+        None,
+        &Default::default(),
+    )
+    .map_err(|e| format!("{label}: overrides: {e}"))?;
+    let module = module.into_owned();
+    let info = info.into_owned();
+
+    spv::write_vec(&module, &info, &spv::Options::default(), None)
+        .map_err(|e| format!("{label}: SPIR-V: {e}"))?;
+
+    let mut msl_out = String::new();
+    let msl_pipeline = msl::PipelineOptions::default();
+    msl::Writer::new(&mut msl_out)
+        .write(&module, &info, &msl::Options::default(), &msl_pipeline)
+        .map_err(|e| format!("{label}: MSL: {e}"))?;
+
+    let mut hlsl_out = String::new();
+    let hlsl_options = hlsl::Options {
+        shader_model: if storage.needs_shader_f16() {
+            hlsl::ShaderModel::V6_2
+        } else {
+            hlsl::ShaderModel::V5_1
+        },
+        ..Default::default()
+    };
+    hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &Default::default())
+        .write(&module, &info, None)
+        .map_err(|e| format!("{label}: HLSL: {e}"))?;
+
+    // GL has no f16 storage in wgpu: the native f16 variant never runs there.
+    if !storage.needs_shader_f16() {
+        let mut glsl_out = String::new();
+        let options = glsl::Options {
+            version: glsl::Version::Desktop(430),
+            ..Default::default()
+        };
+        let pipeline = glsl::PipelineOptions {
+            shader_stage: naga::ShaderStage::Compute,
+            entry_point: "main".to_owned(),
+            multiview: None,
+        };
+        glsl::Writer::new(
+            &mut glsl_out,
+            &module,
+            &info,
+            &options,
+            &pipeline,
+            Default::default(),
+        )
+        .and_then(|mut w| w.write())
+        .map_err(|e| format!("{label}: GLSL: {e}"))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn every_kernel_variant_validates_and_translates_to_every_backend() {
+    let mut failures = Vec::new();
+    for kernel in Kernel::ALL {
+        for storage in StorageVariant::ALL {
+            if let Err(e) = validate(kernel, storage) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
