@@ -34,11 +34,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let r = v / VECS_PER_TILE_ROW;
             let c = v % VECS_PER_TILE_ROW;
             let col = kt * VECS_PER_TILE_ROW + c;
-            var xv = vec4<u32>(0u);
+            var xv = Chunk();
             if (row0 + r < dims.m) {
                 xv = x_buf[(row0 + r) * dims.k_vecs + col];
             }
-            var wv = vec4<u32>(0u);
+            var wv = Chunk();
             if (n_base + r < n_rows_w) {
                 wv = w_buf[(n_base + r) * dims.k_vecs + col];
             }

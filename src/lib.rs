@@ -60,6 +60,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cpu;
 pub mod error;
 pub mod gpu;
 pub mod policy;

@@ -12,9 +12,9 @@ struct DenseDims {
 
 @group(0) @binding(0) var<uniform> dims: DenseDims;
 // x: [m, k_padded] in the storage format.
-@group(0) @binding(1) var<storage, read> x_buf: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
 // W^T: [n rounded up to even, k_padded] in the storage format (row j = output j).
-@group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> w_buf: array<Chunk>;
 // bias: [n rounded up to even], f32 (already rounded to the compute dtype).
 @group(0) @binding(3) var<storage, read> bias_buf: array<f32>;
 // y: [m, y_row_words] in the storage format.

@@ -2,6 +2,7 @@
 // Storage format bf16 (WGSL has no bf16 type): the top half of an f32.
 
 #import storage_16_common
+#import storage_16_words
 #import round16
 
 fn unpack_pair(word: u32) -> vec2<f32> {

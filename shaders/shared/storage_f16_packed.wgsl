@@ -3,6 +3,7 @@
 // unpack2x16float, so the numbers equal the native variant's.
 
 #import storage_16_common
+#import storage_16_words
 #import round16
 
 fn unpack_pair(word: u32) -> vec2<f32> {

@@ -4,12 +4,15 @@
 
 const VALUES_PER_VEC: u32 = 4u;
 
+// One x or W^T chunk as the kernels load it: 16 bytes.
+alias Chunk = vec4<u32>;
+
 // acc[l] += x[l] * w[l] for the chunk's elements; lane l takes elements l (mod 4).
-fn mul_add_chunk(acc: vec4<f32>, x: vec4<u32>, w: vec4<u32>) -> vec4<f32> {
+fn mul_add_chunk(acc: vec4<f32>, x: Chunk, w: Chunk) -> vec4<f32> {
     return acc + bitcast<vec4<f32>>(x) * bitcast<vec4<f32>>(w);
 }
 
-fn chunk_value(v: vec4<u32>, j: u32) -> f32 {
+fn chunk_value(v: Chunk, j: u32) -> f32 {
     return bitcast<f32>(v[j]);
 }
 

@@ -3,7 +3,10 @@
 //! composition, pipelines and dispatch. It knows storage formats and
 //! kernels, not Keras policies (the policy-to-kernel bridge is elsewhere).
 
+pub mod context;
+pub mod dense;
 pub mod formats;
+pub mod pipelines;
 pub mod shaders;
 
 /// What can go wrong on the GPU side.

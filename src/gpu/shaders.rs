@@ -31,6 +31,10 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     ("round16", include_str!("../../shaders/shared/round16.wgsl")),
     (
+        "storage_16_words",
+        include_str!("../../shaders/shared/storage_16_words.wgsl"),
+    ),
+    (
         "storage_16_common",
         include_str!("../../shaders/shared/storage_16_common.wgsl"),
     ),

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Dense forward on the GPU: `y = activation(x · W + b)`, with W uploaded
+//! once in a kernel-friendly layout.
+//!
+//! Buffer layout (all variants): K is padded with zeros to a multiple of
+//! [`K_ALIGN`]; W is stored transposed, one row of K values per output, with
+//! N rounded up to even; x is `[M, K padded]`; values in the storage format.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::GpuError;
+use crate::gpu::context::{GpuContext, with_error_scopes};
+use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::shaders::{Kernel, StorageVariant};
+
+/// K is padded to a multiple of this: the tiled kernel's tile depth, and a
+/// whole number of `vec4<u32>` for every storage format.
+pub const K_ALIGN: usize = 32;
+
+/// Keras activations a Dense layer can apply in the kernel. The values are
+/// the `ACTIVATION` override in shaders/shared/activation.wgsl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `linear` (none).
+    Linear = 0,
+    /// `relu`.
+    Relu = 1,
+    /// `gelu` (exact, with erf).
+    Gelu = 2,
+    /// `silu`.
+    Silu = 3,
+    /// `sigmoid`.
+    Sigmoid = 4,
+    /// `tanh`.
+    Tanh = 5,
+}
+
+impl Activation {
+    /// Every activation.
+    pub const ALL: [Activation; 6] = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ];
+}
+
+/// The uniform of shaders/shared/dense_bindings.wgsl (`DenseDims`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct DenseDims {
+    m: u32,
+    n: u32,
+    k_vecs: u32,
+    y_row_words: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<DenseDims>() == 16);
+
+/// A Dense layer's weights on the GPU, in one storage variant's layout.
+pub struct DenseWeights {
+    storage: StorageVariant,
+    k: usize,
+    n: usize,
+    w: wgpu::Buffer,
+    bias: wgpu::Buffer,
+}
+
+impl DenseWeights {
+    /// Bytes the weights and bias take on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.w.size() + self.bias.size()
+    }
+
+    /// The storage variant they were uploaded for.
+    pub fn storage(&self) -> StorageVariant {
+        self.storage
+    }
+}
+
+fn padded_k(k: usize) -> usize {
+    k.div_ceil(K_ALIGN) * K_ALIGN
+}
+
+impl GpuContext {
+    fn check_binding(&self, label: &str, bytes: u64) -> Result<(), GpuError> {
+        let limit = self.capabilities().max_storage_buffer_binding_size;
+        if bytes > limit {
+            return Err(GpuError::BufferTooLarge {
+                label: label.to_owned(),
+                bytes,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn storage_buffer(
+        &self,
+        label: &str,
+        words: &[u32],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        self.check_binding(label, (words.len() * 4) as u64)?;
+        self.upload(
+            label,
+            bytemuck::cast_slice(words),
+            usage | wgpu::BufferUsages::COPY_DST,
+        )
+    }
+
+    /// A buffer holding `bytes`. Written through the queue, not mapped at
+    /// creation: wgpu's mapped-at-creation helper panics on a lost device.
+    fn upload(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        self.scoped(&format!("upload of {label}"), || {
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.len() as u64,
+                usage: usage | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.queue.write_buffer(&buffer, 0, bytes);
+            buffer
+        })
+    }
+
+    /// Uploads a Dense kernel `w` (`[k, n]`, row-major, Keras's layout) and
+    /// optional bias `[n]`, converted once to the variant's storage format.
+    pub fn upload_dense(
+        &self,
+        storage: StorageVariant,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        k: usize,
+        n: usize,
+    ) -> Result<DenseWeights, GpuError> {
+        if k == 0 || n == 0 || w.len() != k * n {
+            return Err(GpuError::Shape(format!(
+                "the kernel has {} values, but k={k} x n={n} needs {}; both must be at least 1",
+                w.len(),
+                k * n
+            )));
+        }
+        if let Some(b) = bias.filter(|b| b.len() != n) {
+            return Err(GpuError::Shape(format!(
+                "the bias has {} values, expected n={n}",
+                b.len()
+            )));
+        }
+        self.require(storage)?;
+        let kp = padded_k(k);
+        let n_even = n.div_ceil(2) * 2;
+        let mut wt = vec![0f32; n_even * kp];
+        for (row, chunk) in w.chunks_exact(n).enumerate() {
+            for (col, &v) in chunk.iter().enumerate() {
+                wt[col * kp + row] = v;
+            }
+        }
+        let format = storage.format();
+        let mut b = vec![0f32; n_even];
+        if let Some(bias) = bias {
+            for (dst, &src) in b.iter_mut().zip(bias) {
+                *dst = format.round(src);
+            }
+        }
+        let w = self.storage_buffer(
+            "dense weights",
+            &format.encode(&wt),
+            wgpu::BufferUsages::STORAGE,
+        )?;
+        let bias_words: Vec<u32> = b.iter().map(|v| v.to_bits()).collect();
+        let bias = self.storage_buffer("dense bias", &bias_words, wgpu::BufferUsages::STORAGE)?;
+        Ok(DenseWeights {
+            storage,
+            k,
+            n,
+            w,
+            bias,
+        })
+    }
+
+    fn require(&self, storage: StorageVariant) -> Result<(), GpuError> {
+        if storage.needs_shader_f16() && !self.capabilities().shader_f16 {
+            return Err(GpuError::MissingFeature {
+                variant: storage.name().to_owned(),
+                feature: "SHADER_F16",
+                adapter: self.capabilities().adapter_name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs Dense on `m` rows of `x` (`[m, k]`, row-major) with `kernel`
+    /// and returns `y` (`[m, n]`), decoded from the storage format to f32.
+    pub fn dense(
+        &mut self,
+        weights: &DenseWeights,
+        kernel: Kernel,
+        activation: Activation,
+        x: &[f32],
+        m: usize,
+    ) -> Result<Vec<f32>, GpuError> {
+        let (k, n) = (weights.k, weights.n);
+        if m == 0 || x.len() != m * k {
+            return Err(GpuError::Shape(format!(
+                "x has {} values, but m={m} rows of k={k} need {}; m must be at least 1",
+                x.len(),
+                m * k
+            )));
+        }
+        let format = weights.storage.format();
+        let kp = padded_k(k);
+        let mut xp = vec![0f32; m * kp];
+        for (dst, src) in xp.chunks_exact_mut(kp).zip(x.chunks_exact(k)) {
+            dst[..k].copy_from_slice(src);
+        }
+        let x_buf =
+            self.storage_buffer("dense x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
+        let y_row_words = n.div_ceil(format.values_per_word());
+        let y_bytes = (m * y_row_words * 4) as u64;
+        self.check_binding("dense y", y_bytes)?;
+        let values_per_vec = 4 * format.values_per_word();
+        let dims = DenseDims {
+            m: m as u32,
+            n: n as u32,
+            k_vecs: (kp / values_per_vec) as u32,
+            y_row_words: y_row_words as u32,
+        };
+        let groups = match kernel {
+            Kernel::DenseMatVec => (n.div_ceil(2).div_ceil(64), m),
+            Kernel::DenseTiled => (n.div_ceil(32), m.div_ceil(32)),
+        };
+        let max_groups = 65_535;
+        if groups.0 > max_groups || groups.1 > max_groups {
+            return Err(GpuError::Shape(format!(
+                "m={m}, n={n} needs {groups:?} workgroups with {kernel:?}, more than {max_groups} in one dimension"
+            )));
+        }
+        let key = PipelineKey {
+            kernel,
+            storage: weights.storage,
+            activation: activation as u32,
+        };
+        self.check_alive()?;
+        let device = self.device.clone();
+        let pipeline = with_error_scopes(&device, "pipeline compilation", || {
+            self.pipelines.get_or_compile(&device, key)
+        })??;
+        let dims_buf = self.upload(
+            "dense dims",
+            bytemuck::bytes_of(&dims),
+            wgpu::BufferUsages::UNIFORM,
+        )?;
+        let words = self.scoped("dense dispatch", || {
+            let y_buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("dense y"),
+                size: y_bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("dense"),
+                layout: &self.pipelines.dense_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: dims_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: x_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: weights.w.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: weights.bias.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: y_buf.as_entire_binding(),
+                    },
+                ],
+            });
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(groups.0 as u32, groups.1 as u32, 1);
+            }
+            self.queue.submit([encoder.finish()]);
+            y_buf
+        })?;
+        let y_words = self.read_back(&words)?;
+        let mut y = Vec::with_capacity(m * n);
+        for row in y_words.chunks_exact(y_row_words) {
+            y.extend(format.decode(row, n));
+        }
+        Ok(y)
+    }
+
+    /// Copies a storage buffer back to the host.
+    pub(crate) fn read_back(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, GpuError> {
+        let size = buffer.size();
+        let staging = self.scoped("read-back", || {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("read-back"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+            self.queue.submit([encoder.finish()]);
+            staging
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Wgpu {
+                during: "wait for the GPU".to_owned(),
+                message: e.to_string(),
+            })?;
+        self.check_alive()?;
+        rx.recv()
+            .map_err(|_| GpuError::DeviceLost("the read-back never completed".to_owned()))?
+            .map_err(|e| GpuError::Wgpu {
+                during: "read-back mapping".to_owned(),
+                message: e.to_string(),
+            })?;
+        let view = staging.get_mapped_range(..).map_err(|e| GpuError::Wgpu {
+            during: "read-back view".to_owned(),
+            message: e.to_string(),
+        })?;
+        let words = bytemuck::cast_slice(&view).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(words)
+    }
+}

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Every Dense kernel variant on real adapters against its CPU twin:
+//! lavapipe (Vulkan, has SHADER_F16) and llvmpipe (OpenGL, lacks it, which
+//! proves the f16 fallback). Without an adapter these tests fail and say how
+//! to get one; they never skip.
+
+use dtype_policy::cpu::dense::dense as cpu_dense;
+use dtype_policy::gpu::GpuError;
+use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
+use dtype_policy::gpu::dense::Activation;
+use dtype_policy::gpu::formats::StorageFormat;
+use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
+
+const MS: [usize; 4] = [1, 3, 64, 257];
+const KS: [usize; 4] = [1, 37, 256, 1000];
+const NS: [usize; 4] = [1, 13, 96, 1024];
+
+fn open(backends: wgpu::Backends, what: &str) -> GpuContext {
+    GpuContext::with_choice(&AdapterChoice {
+        backends: Some(backends),
+        name: None,
+    })
+    .unwrap_or_else(|e| panic!("{what} is needed for this test and could not be opened: {e}"))
+}
+
+/// Deterministic values in [-1, 1) (a small LCG, so tests need no RNG crate).
+fn values(count: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..count)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// How far a GPU result may be from its twin, and why:
+/// - the twin sums the same rounded products in the same order, but the GPU
+///   may fuse a multiply and an add (one rounding fewer); that changes each
+///   partial sum by at most one f32 rounding, so the total by at most
+///   (k + 2) · ε · Σ|x·w|;
+/// - the activation's slope is below 1.2, and exp/tanh differ from Rust's by
+///   a few ulp (WGSL allows 3 + 2|x| ulp for exp): 2e-6 · (1 + |y|);
+/// - a 16-bit output can land one ulp of its format away when the f32 values
+///   straddle a rounding boundary.
+fn tolerance(format: StorageFormat, activation: Activation, k: usize, abs_dot: f32, y: f32) -> f32 {
+    let accumulation = (k as f32 + 2.0) * f32::EPSILON * abs_dot;
+    let transcendental = match activation {
+        Activation::Linear | Activation::Relu => 0.0,
+        _ => 2e-6 * (1.0 + y.abs()),
+    };
+    let output_ulp = match format {
+        StorageFormat::F32 => 0.0,
+        StorageFormat::F16 => y.abs() * 2f32.powi(-10) + 2f32.powi(-24),
+        StorageFormat::BF16 => y.abs() * 2f32.powi(-7) + f32::MIN_POSITIVE,
+    };
+    1.2 * accumulation + transcendental + output_ulp
+}
+
+fn check(
+    ctx: &mut GpuContext,
+    storage: StorageVariant,
+    kernel: Kernel,
+    activation: Activation,
+    (m, k, n): (usize, usize, usize),
+) {
+    let x = values(m * k, (m * 31 + k) as u64);
+    let w = values(k * n, (k * 17 + n) as u64);
+    let bias = values(n, n as u64 + 5);
+    let weights = ctx.upload_dense(storage, &w, Some(&bias), k, n).unwrap();
+    let gpu = ctx.dense(&weights, kernel, activation, &x, m).unwrap();
+    let format = storage.format();
+    let cpu = cpu_dense(format, kernel, activation, &x, &w, Some(&bias), (m, k, n));
+    assert_eq!(gpu.len(), m * n);
+    let r = |v: f32| format.round(v);
+    let mut worst = (0f32, 0usize);
+    for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+        let (row, col) = (i / n, i % n);
+        let abs_dot: f32 = (0..k)
+            .map(|j| (r(x[row * k + j]) * r(w[j * n + col])).abs())
+            .sum();
+        let tol = tolerance(format, activation, k, abs_dot + r(bias[col]).abs(), *c);
+        let err = (g - c).abs();
+        assert!(
+            g.is_finite() && err <= tol,
+            "{storage:?} {kernel:?} {activation:?} m={m} k={k} n={n}: y[{row}][{col}] gpu {g} cpu {c} \
+             (error {err:e}, tolerance {tol:e})"
+        );
+        if err > worst.0 {
+            worst = (err, i);
+        }
+    }
+}
+
+fn run_all(ctx: &mut GpuContext, expect_f16: bool) {
+    let caps = ctx.capabilities().clone();
+    assert_eq!(caps.shader_f16, expect_f16, "{caps}");
+    let variants: Vec<StorageVariant> = StorageVariant::ALL
+        .into_iter()
+        .filter(|v| !v.needs_shader_f16() || caps.shader_f16)
+        .collect();
+    for &storage in &variants {
+        for kernel in Kernel::ALL {
+            for m in MS {
+                for k in KS {
+                    for n in NS {
+                        check(ctx, storage, kernel, Activation::Linear, (m, k, n));
+                    }
+                }
+            }
+            for activation in Activation::ALL {
+                check(ctx, storage, kernel, activation, (3, 37, 13));
+                check(ctx, storage, kernel, activation, (64, 256, 96));
+            }
+        }
+    }
+    // One pipeline per (kernel, variant, activation), however many shapes ran.
+    let stats = ctx.pipeline_stats();
+    assert_eq!(
+        stats.compiled,
+        variants.len() * Kernel::ALL.len() * Activation::ALL.len()
+    );
+    assert!(stats.reused > stats.compiled * 10, "{stats:?}");
+}
+
+#[test]
+fn every_variant_matches_its_twin_on_lavapipe_vulkan() {
+    let mut ctx = open(
+        wgpu::Backends::VULKAN,
+        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
+    );
+    run_all(&mut ctx, true);
+}
+
+#[test]
+fn every_variant_matches_its_twin_on_llvmpipe_gl_without_shader_f16() {
+    let mut ctx = open(
+        wgpu::Backends::GL,
+        "An OpenGL adapter (Mesa's llvmpipe through EGL)",
+    );
+    run_all(&mut ctx, false);
+    // Unsupported there, listed: the native f16 variant needs SHADER_F16.
+    let w = [1.0f32];
+    match ctx.upload_dense(StorageVariant::F16Native, &w, None, 1, 1) {
+        Err(GpuError::MissingFeature {
+            feature: "SHADER_F16",
+            ..
+        }) => {}
+        other => panic!("expected MissingFeature, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn mismatched_shapes_and_oversized_buffers_are_errors() {
+    let mut ctx = open(
+        wgpu::Backends::VULKAN,
+        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
+    );
+    let err = ctx
+        .upload_dense(StorageVariant::F32, &[1.0; 6], None, 4, 2)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("k=4 x n=2 needs 8"), "{err}");
+    let err = ctx
+        .upload_dense(StorageVariant::F32, &[1.0; 8], Some(&[0.0; 3]), 4, 2)
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("bias has 3 values, expected n=2"),
+        "{err}"
+    );
+    let weights = ctx
+        .upload_dense(StorageVariant::F32, &[1.0; 8], None, 4, 2)
+        .unwrap();
+    let err = ctx
+        .dense(
+            &weights,
+            Kernel::DenseMatVec,
+            Activation::Linear,
+            &[1.0; 5],
+            2,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("m=2 rows of k=4 need 8"), "{err}");
+    let limit = ctx.capabilities().max_storage_buffer_binding_size;
+    let k = 8192;
+    let n = (limit / 4 / k as u64 + 2) as usize;
+    let w = vec![0.0f32; k * n];
+    match ctx.upload_dense(StorageVariant::F32, &w, None, k, n) {
+        Err(GpuError::BufferTooLarge {
+            bytes, limit: l, ..
+        }) => assert!(bytes > l),
+        other => panic!("expected BufferTooLarge, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn a_lost_device_is_an_error_not_a_panic() {
+    let mut ctx = open(
+        wgpu::Backends::VULKAN,
+        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
+    );
+    let weights = ctx
+        .upload_dense(StorageVariant::F32, &[1.0; 4], None, 2, 2)
+        .unwrap();
+    ctx.device().destroy();
+    let err = ctx
+        .dense(
+            &weights,
+            Kernel::DenseMatVec,
+            Activation::Linear,
+            &[1.0, 2.0],
+            1,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, GpuError::DeviceLost(_) | GpuError::Wgpu { .. }),
+        "{err}"
+    );
+}
