@@ -8,7 +8,8 @@ GPU_DRIVER_PACKAGES="mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-
 have_gpu_drivers() {
   ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1 &&
     ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' &&
-    ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1'
+    ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1' &&
+    ls /usr/lib/*/dri/swrast_dri.so /usr/lib/dri/swrast_dri.so >/dev/null 2>&1
 }
 
 ensure_gpu_drivers() {
