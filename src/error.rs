@@ -262,6 +262,29 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A policy this crate cannot run for an operation on this adapter.
+    #[error("Layer '{path}': {reason}")]
+    Unsupported {
+        /// The layer path (empty when not known).
+        path: String,
+        /// What is missing and what to do.
+        reason: String,
+    },
+
+    /// A GPU error.
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
+
+    /// A GPU error while running one layer.
+    #[error("Layer '{path}': {source}")]
+    Layer {
+        /// The layer path.
+        path: String,
+        /// What went wrong.
+        #[source]
+        source: crate::gpu::GpuError,
+    },
+
     /// Text that is not JSON at all.
     #[error("Invalid JSON: {0}")]
     Json(#[from] serde_json::Error),

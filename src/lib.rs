@@ -63,14 +63,16 @@
 pub mod cpu;
 pub mod error;
 pub mod gpu;
+pub mod plan;
 pub mod policy;
+pub mod routing;
 
 pub use error::{Error, Result};
 pub use policy::any::{IntoPolicy, Policy};
 pub use policy::dtype::DType;
 pub use policy::float::{DTypePolicy, FloatDTypePolicy};
 pub use policy::global::{dtype_policy, set_dtype_policy};
-pub use policy::map::DTypePolicyMap;
+pub use policy::map::{DTypePolicyMap, Lookup, Matched};
 pub use policy::quantized::{
     GroupwiseDTypePolicy, Int4DTypePolicy, QuantizationMode, QuantizedDTypePolicy,
     QuantizedFloat8DTypePolicy,

@@ -10,6 +10,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::{GpuContext, with_error_scopes};
+use crate::gpu::formats::StorageFormat;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
 
@@ -59,6 +60,49 @@ struct DenseDims {
 
 const _: () = assert!(std::mem::size_of::<DenseDims>() == 16);
 
+/// Where a Dense layer's values sit in GPU buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenseLayout {
+    /// The storage format of x, W and y.
+    pub format: StorageFormat,
+    /// K padded with zeros to a multiple of [`K_ALIGN`].
+    pub k_padded: usize,
+    /// N rounded up to even (one more zero row of W^T when odd).
+    pub n_padded: usize,
+}
+
+impl DenseLayout {
+    /// The layout of a `[k, n]` kernel in `format`.
+    pub fn new(format: StorageFormat, k: usize, n: usize) -> Self {
+        DenseLayout {
+            format,
+            k_padded: k.div_ceil(K_ALIGN) * K_ALIGN,
+            n_padded: n.div_ceil(2) * 2,
+        }
+    }
+
+    /// Bytes of the transposed weights on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        (self.n_padded * self.k_padded * self.format.bytes_per_value()) as u64
+    }
+
+    /// Bytes of the bias (f32, rounded to the format's values).
+    pub fn bias_bytes(&self) -> u64 {
+        (self.n_padded * 4) as u64
+    }
+}
+
+impl std::fmt::Display for DenseLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let values = match self.format {
+            StorageFormat::F32 => "f32",
+            StorageFormat::F16 => "f16 x2 per u32",
+            StorageFormat::BF16 => "bf16 x2 per u32",
+        };
+        write!(f, "W^T[{}x{}] {values}", self.n_padded, self.k_padded)
+    }
+}
+
 /// A Dense layer's weights on the GPU, in one storage variant's layout.
 pub struct DenseWeights {
     storage: StorageVariant,
@@ -78,10 +122,6 @@ impl DenseWeights {
     pub fn storage(&self) -> StorageVariant {
         self.storage
     }
-}
-
-fn padded_k(k: usize) -> usize {
-    k.div_ceil(K_ALIGN) * K_ALIGN
 }
 
 impl GpuContext {
@@ -155,8 +195,8 @@ impl GpuContext {
             )));
         }
         self.require(storage)?;
-        let kp = padded_k(k);
-        let n_even = n.div_ceil(2) * 2;
+        let layout = DenseLayout::new(storage.format(), k, n);
+        let (kp, n_even) = (layout.k_padded, layout.n_padded);
         let mut wt = vec![0f32; n_even * kp];
         for (row, chunk) in w.chunks_exact(n).enumerate() {
             for (col, &v) in chunk.iter().enumerate() {
@@ -216,7 +256,7 @@ impl GpuContext {
             )));
         }
         let format = weights.storage.format();
-        let kp = padded_k(k);
+        let kp = DenseLayout::new(format, k, n).k_padded;
         let mut xp = vec![0f32; m * kp];
         for (dst, src) in xp.chunks_exact_mut(kp).zip(x.chunks_exact(k)) {
             dst[..k].copy_from_slice(src);

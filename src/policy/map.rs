@@ -55,6 +55,36 @@ pub struct DTypePolicyMap {
     patterns: OnceLock<PatternIndex>,
 }
 
+/// The result of [`DTypePolicyMap::lookup`]: the policy and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lookup<'m> {
+    /// The policy the path gets.
+    pub policy: &'m Policy,
+    /// Which key decided.
+    pub matched: Matched<'m>,
+}
+
+/// Which key of a map decided a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched<'m> {
+    /// A key equal to the path.
+    Exact(&'m str),
+    /// The one regex key that matched the whole path.
+    Pattern(&'m str),
+    /// No key: the map's default policy.
+    Default,
+}
+
+impl std::fmt::Display for Matched<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Matched::Exact(key) => write!(f, "exact key '{key}'"),
+            Matched::Pattern(key) => write!(f, "regex '{key}'"),
+            Matched::Default => write!(f, "default"),
+        }
+    }
+}
+
 /// How the default policy was given, which Keras JSON records.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum DefaultArg {
@@ -183,27 +213,45 @@ impl DTypePolicyMap {
     /// The policy of a layer path: exact key, else the one regex key that
     /// fully matches, else the default. Several matching keys are an error.
     pub fn get(&self, path: &str) -> Result<&Policy> {
-        if let Some(policy) = self.entries.get(path) {
-            return Ok(policy);
+        self.lookup(path).map(|found| found.policy)
+    }
+
+    /// Like [`get`](Self::get), and also says which key decided.
+    pub fn lookup(&self, path: &str) -> Result<Lookup<'_>> {
+        if let Some((key, policy)) = self.entries.get_key_value(path) {
+            return Ok(Lookup {
+                policy,
+                matched: Matched::Exact(key),
+            });
         }
-        let index = self.pattern_index()?;
-        let Some(index) = index else {
-            return Ok(&self.default_policy);
+        let default = Lookup {
+            policy: &self.default_policy,
+            matched: Matched::Default,
+        };
+        let Some(index) = self.pattern_index()? else {
+            return Ok(default);
         };
         if !index.set.is_match(path) {
-            return Ok(&self.default_policy);
+            return Ok(default);
         }
         let matches = index.set.matches(path);
-        let mut matched = matches.iter().map(|p| index.entry_of_pattern[p]);
-        let first = matched.next();
-        match (first, matched.next()) {
-            (Some(entry), None) => Ok(&self.entries[entry]),
-            (None, _) => Ok(&self.default_policy),
+        let mut entries = matches.iter().map(|p| index.entry_of_pattern[p]);
+        match (entries.next(), entries.next()) {
+            (Some(entry), None) => {
+                let (key, policy) = self.entries.get_index(entry).ok_or_else(|| {
+                    Error::KeyNotFound(format!("<entry {entry} of the compiled pattern set>"))
+                })?;
+                Ok(Lookup {
+                    policy,
+                    matched: Matched::Pattern(key),
+                })
+            }
+            (None, _) => Ok(default),
             (Some(_), Some(_)) => {
                 let keys = matches
                     .iter()
-                    .map(|p| self.entries.get_index(index.entry_of_pattern[p]))
-                    .map(|kv| kv.map(|(k, _)| k.clone()).unwrap_or_default())
+                    .filter_map(|p| self.entries.get_index(index.entry_of_pattern[p]))
+                    .map(|(k, _)| k.clone())
                     .collect();
                 Err(Error::MultipleMatches {
                     path: path.to_owned(),

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A plan: for each layer of a model, the policy its path looks up, the
+//! kernel variant and buffer layout that policy gets on this adapter, why,
+//! and the bytes its weights take on the GPU. Then running it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::cpu::dense::dense as cpu_dense;
+use crate::error::{Error, Result};
+use crate::gpu::context::{Capabilities, GpuContext};
+use crate::gpu::dense::{Activation, DenseLayout, DenseWeights};
+use crate::gpu::pipelines::PipelineKey;
+use crate::policy::any::Policy;
+use crate::policy::map::DTypePolicyMap;
+use crate::routing::{DenseChoice, select_dense};
+
+/// A Dense layer to plan: its path, `rows` of input, `k` inputs, `n` units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenseLayerSpec {
+    /// The layer's path (Keras's `Layer.path`).
+    pub path: String,
+    /// Rows of input per call (1 for decoding one token).
+    pub rows: usize,
+    /// Input features.
+    pub k: usize,
+    /// Output features (units).
+    pub n: usize,
+    /// The activation applied in the kernel.
+    pub activation: Activation,
+}
+
+/// One planned layer.
+#[derive(Debug, Clone)]
+pub struct PlanRow {
+    /// The layer.
+    pub spec: DenseLayerSpec,
+    /// Which key of the map decided (`exact key '...'`, `regex '...'`, `default`).
+    pub matched: String,
+    /// The policy it got.
+    pub policy: Policy,
+    /// The kernel variant and why.
+    pub choice: DenseChoice,
+    /// Where its values sit on the GPU.
+    pub layout: DenseLayout,
+}
+
+impl PlanRow {
+    /// The pipeline this layer runs.
+    pub fn pipeline(&self) -> PipelineKey {
+        PipelineKey {
+            kernel: self.choice.kernel,
+            storage: self.choice.storage,
+            activation: self.spec.activation as u32,
+        }
+    }
+
+    /// Bytes of weights and bias on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        self.layout.weight_bytes() + self.layout.bias_bytes()
+    }
+
+    /// Uploads this layer's kernel (`[k, n]`) and bias in its layout.
+    pub fn upload(
+        &self,
+        ctx: &GpuContext,
+        w: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<DenseWeights> {
+        ctx.upload_dense(self.choice.storage, w, bias, self.spec.k, self.spec.n)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Runs the layer on the GPU: `x` is `[rows, k]`.
+    pub fn run(&self, ctx: &mut GpuContext, weights: &DenseWeights, x: &[f32]) -> Result<Vec<f32>> {
+        ctx.dense(
+            weights,
+            self.choice.kernel,
+            self.spec.activation,
+            x,
+            self.spec.rows,
+        )
+        .map_err(|e| self.error(e))
+    }
+
+    /// Runs the layer's CPU twin on the same inputs.
+    pub fn run_cpu(&self, w: &[f32], bias: Option<&[f32]>, x: &[f32]) -> Vec<f32> {
+        let s = &self.spec;
+        cpu_dense(
+            self.layout.format,
+            self.choice.kernel,
+            s.activation,
+            x,
+            w,
+            bias,
+            (s.rows, s.k, s.n),
+        )
+    }
+
+    fn error(&self, e: crate::gpu::GpuError) -> Error {
+        Error::Layer {
+            path: self.spec.path.clone(),
+            source: e,
+        }
+    }
+}
+
+/// The plan of a whole model on one adapter.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The adapter planned for.
+    pub adapter: String,
+    /// One row per layer, in the order given.
+    pub rows: Vec<PlanRow>,
+}
+
+impl Plan {
+    /// Looks every layer up in `map` and chooses its kernel for `caps`.
+    /// The first layer that cannot run is an error naming its path.
+    pub fn new(
+        map: &DTypePolicyMap,
+        layers: &[DenseLayerSpec],
+        caps: &Capabilities,
+    ) -> Result<Plan> {
+        let rows = layers
+            .iter()
+            .map(|spec| {
+                let found = map.lookup(&spec.path)?;
+                let choice = select_dense(found.policy, spec.rows, caps).map_err(|e| match e {
+                    Error::Unsupported { reason, .. } => Error::Unsupported {
+                        path: spec.path.clone(),
+                        reason,
+                    },
+                    other => other,
+                })?;
+                Ok(PlanRow {
+                    layout: choice.layout(spec.k, spec.n),
+                    spec: spec.clone(),
+                    matched: found.matched.to_string(),
+                    policy: found.policy.clone(),
+                    choice,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Plan {
+            adapter: caps.adapter_name.clone(),
+            rows,
+        })
+    }
+
+    /// The distinct pipelines the plan needs: each is compiled once,
+    /// whatever the number of layers that run it.
+    pub fn pipelines(&self) -> BTreeSet<PipelineKey> {
+        self.rows.iter().map(PlanRow::pipeline).collect()
+    }
+
+    /// Bytes of every layer's weights and biases on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        self.rows.iter().map(PlanRow::weight_bytes).sum()
+    }
+}
+
+impl fmt::Display for Plan {
+    /// The plan as a table, one layer a line, the reasons after it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "plan for {}", self.adapter)?;
+        let header = [
+            "layer",
+            "matched",
+            "policy",
+            "variant",
+            "kernel",
+            "layout",
+            "weight bytes",
+        ];
+        let cells: Vec<[String; 7]> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let kernel = match row.choice.kernel {
+                    crate::gpu::shaders::Kernel::DenseMatVec => "matvec",
+                    crate::gpu::shaders::Kernel::DenseTiled => "tiled",
+                };
+                [
+                    row.spec.path.clone(),
+                    row.matched.clone(),
+                    row.policy.name().to_owned(),
+                    row.choice.storage.name().to_owned(),
+                    kernel.to_owned(),
+                    row.layout.to_string(),
+                    row.weight_bytes().to_string(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for line in &cells {
+            for (w, cell) in widths.iter_mut().zip(line) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let header = header.map(str::to_owned);
+        for line in std::iter::once(&header).chain(&cells) {
+            for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
+                if i == 6 {
+                    writeln!(f, "{cell:>w$}")?;
+                } else {
+                    write!(f, "{cell:<w$}  ")?;
+                }
+            }
+        }
+        writeln!(
+            f,
+            "{} layers, {} distinct pipelines, {} weight bytes",
+            self.rows.len(),
+            self.pipelines().len(),
+            self.weight_bytes()
+        )?;
+        writeln!(f, "why:")?;
+        let mut seen = BTreeSet::new();
+        for row in &self.rows {
+            if seen.insert(&row.choice.reason) {
+                writeln!(f, "  {}", row.choice.reason)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Policy to kernel: the one place where Keras policies meet the GPU
+//! runtime. A pure function of (policy, problem shape, adapter
+//! capabilities), so it is tested without a GPU.
+
+use crate::error::{Error, Result};
+use crate::gpu::context::Capabilities;
+use crate::gpu::dense::DenseLayout;
+use crate::gpu::shaders::{Kernel, StorageVariant};
+use crate::policy::any::Policy;
+use crate::policy::dtype::DType;
+
+/// Up to this many rows, Dense runs the matrix-vector kernel (memory bound:
+/// it streams each weight once per row); above, the tiled kernel, which
+/// reuses each staged weight for 32 rows.
+pub const MATVEC_MAX_ROWS: usize = 8;
+
+/// The kernel a Dense layer runs, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenseChoice {
+    /// Matrix-vector or tiled.
+    pub kernel: Kernel,
+    /// How values are stored and read.
+    pub storage: StorageVariant,
+    /// Why, in words: the policy's part, then the shape's.
+    pub reason: String,
+}
+
+impl DenseChoice {
+    /// Where the layer's values sit on the GPU.
+    pub fn layout(&self, k: usize, n: usize) -> DenseLayout {
+        DenseLayout::new(self.storage.format(), k, n)
+    }
+}
+
+/// Chooses the Dense kernel for `policy` on an adapter with `caps`, for
+/// `rows` rows of input.
+pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result<DenseChoice> {
+    let unsupported = |reason: String| Error::Unsupported {
+        path: String::new(),
+        reason,
+    };
+    if let Some(mode) = policy.quantization_mode() {
+        return Err(unsupported(format!(
+            "{} quantizes with {mode}; quantized Dense kernels are not available yet, so use the \
+             source policy '{}' for this layer",
+            policy.name(),
+            policy.float_source().name()
+        )));
+    }
+    let name = policy.name();
+    let (storage, why) = match policy.compute_dtype() {
+        DType::Float32 => (
+            StorageVariant::F32,
+            "f32 storage, f32 arithmetic".to_owned(),
+        ),
+        DType::Float16 if caps.shader_f16 => (
+            StorageVariant::F16Native,
+            "f16 (SHADER_F16): weights uploaded once in f16, f32 accumulation".to_owned(),
+        ),
+        DType::Float16 => (
+            StorageVariant::F16Packed,
+            "f16 packed in u32: the adapter lacks SHADER_F16; same numbers as native f16"
+                .to_owned(),
+        ),
+        DType::BFloat16 => (
+            StorageVariant::BF16Packed,
+            "bf16 packed in u32 (WGSL has no bf16): f32 arithmetic, round to nearest even on store"
+                .to_owned(),
+        ),
+        DType::Float64 if !caps.shader_f64 => {
+            return Err(unsupported(format!(
+                "{name} computes in float64, which needs SHADER_F64; the adapter '{}' lacks it. \
+                 Use float32, or an adapter with f64 shaders",
+                caps.adapter_name
+            )));
+        }
+        other => {
+            return Err(unsupported(format!(
+                "{name} computes in {other}; Dense kernels exist for float32, float16 and bfloat16 \
+                 (and float64 is not implemented yet)"
+            )));
+        }
+    };
+    let (kernel, shape_why) = if rows <= MATVEC_MAX_ROWS {
+        (
+            Kernel::DenseMatVec,
+            format!("rows={rows} <= {MATVEC_MAX_ROWS}: matrix-vector"),
+        )
+    } else {
+        (
+            Kernel::DenseTiled,
+            format!("rows={rows} > {MATVEC_MAX_ROWS}: tiled matrix-matrix"),
+        )
+    };
+    Ok(DenseChoice {
+        kernel,
+        storage,
+        reason: format!("{name} -> {}: {why}; {shape_why}", storage.name()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(shader_f16: bool) -> Capabilities {
+        Capabilities {
+            shader_f16,
+            ..Capabilities::baseline("test adapter")
+        }
+    }
+
+    fn choose(policy: &str, rows: usize, f16: bool) -> Result<DenseChoice> {
+        select_dense(&policy.parse().unwrap(), rows, &caps(f16))
+    }
+
+    #[test]
+    fn float_policies_choose_by_compute_dtype_and_capabilities() {
+        assert_eq!(
+            choose("float32", 1, true).unwrap().storage,
+            StorageVariant::F32
+        );
+        assert_eq!(
+            choose("mixed_float16", 1, true).unwrap().storage,
+            StorageVariant::F16Native
+        );
+        assert_eq!(
+            choose("float16", 1, false).unwrap().storage,
+            StorageVariant::F16Packed
+        );
+        assert_eq!(
+            choose("mixed_bfloat16", 1, true).unwrap().storage,
+            StorageVariant::BF16Packed
+        );
+        assert_eq!(
+            choose("bfloat16", 1, false).unwrap().storage,
+            StorageVariant::BF16Packed
+        );
+    }
+
+    #[test]
+    fn the_reason_says_why_in_words() {
+        let reason = choose("mixed_float16", 1, false).unwrap().reason;
+        assert!(
+            reason.starts_with(
+                "mixed_float16 -> f16-packed: f16 packed in u32: the adapter lacks SHADER_F16"
+            ),
+            "{reason}"
+        );
+        assert!(reason.ends_with("rows=1 <= 8: matrix-vector"), "{reason}");
+    }
+
+    #[test]
+    fn rows_choose_the_kernel_shape() {
+        assert_eq!(
+            choose("float32", MATVEC_MAX_ROWS, false).unwrap().kernel,
+            Kernel::DenseMatVec
+        );
+        assert_eq!(
+            choose("float32", MATVEC_MAX_ROWS + 1, false)
+                .unwrap()
+                .kernel,
+            Kernel::DenseTiled
+        );
+    }
+
+    #[test]
+    fn what_cannot_run_is_a_clear_error() {
+        let err = choose("float64", 1, false).unwrap_err().to_string();
+        assert!(
+            err.contains("needs SHADER_F64") && err.contains("test adapter"),
+            "{err}"
+        );
+        let err = choose("int8_from_float32", 1, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("quantized Dense kernels are not available yet"),
+            "{err}"
+        );
+        assert!(err.contains("'float32'"), "{err}");
+        let err = choose("int32", 1, false).unwrap_err().to_string();
+        assert!(err.contains("computes in int32"), "{err}");
+    }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Plans: each layer's lookup, policy, variant, layout, reason and bytes; a
+//! 24-layer model routed by a regex map compiles one pipeline per distinct
+//! variant and shape class, not one per layer.
+
+use dtype_policy::gpu::context::{AdapterChoice, Capabilities, GpuContext};
+use dtype_policy::gpu::dense::Activation;
+use dtype_policy::plan::{DenseLayerSpec, Plan};
+use dtype_policy::{DTypePolicyMap, Error};
+
+fn model(rows: usize) -> Vec<DenseLayerSpec> {
+    let mut layers = Vec::new();
+    for b in 0..4 {
+        for (name, k, n) in [
+            ("q", 64, 64),
+            ("k", 64, 64),
+            ("v", 64, 64),
+            ("o", 64, 64),
+            ("up", 64, 176),
+            ("down", 176, 64),
+        ] {
+            let activation = if name == "up" {
+                Activation::Silu
+            } else {
+                Activation::Linear
+            };
+            layers.push(DenseLayerSpec {
+                path: format!("block_{b}/{name}"),
+                rows,
+                k,
+                n,
+                activation,
+            });
+        }
+    }
+    layers
+}
+
+fn map() -> DTypePolicyMap {
+    let mut map = DTypePolicyMap::with_default_name("float32").unwrap();
+    map.insert(r"block_\d+/(q|k|v|o)", "mixed_float16").unwrap();
+    map.insert(r"block_\d+/(up|down)", "mixed_bfloat16")
+        .unwrap();
+    map.insert("block_0/q", "float32").unwrap();
+    map
+}
+
+#[test]
+fn the_plan_names_the_lookup_variant_layout_and_reason_of_each_layer() {
+    let caps = Capabilities::baseline("GL without f16");
+    let plan = Plan::new(&map(), &model(1), &caps).unwrap();
+    assert_eq!(plan.rows.len(), 24);
+    let q0 = &plan.rows[0];
+    assert_eq!(q0.matched, "exact key 'block_0/q'");
+    assert_eq!(q0.policy.name(), "float32");
+    let k1 = &plan.rows[7];
+    assert_eq!(k1.spec.path, "block_1/k");
+    assert_eq!(k1.matched, r"regex 'block_\d+/(q|k|v|o)'");
+    assert!(
+        k1.choice.reason.starts_with(
+            "mixed_float16 -> f16-packed: f16 packed in u32: the adapter lacks SHADER_F16"
+        ),
+        "{}",
+        k1.choice.reason
+    );
+    // 64 x 64 in f16: W^T [64 x 64] at 2 bytes plus a 64-entry f32 bias.
+    assert_eq!(k1.weight_bytes(), 64 * 64 * 2 + 64 * 4);
+    let table = plan.to_string();
+    assert!(
+        table.contains("block_3/down") && table.contains("bf16-packed"),
+        "{table}"
+    );
+    assert!(table.contains("24 layers, 4 distinct pipelines"), "{table}");
+}
+
+#[test]
+fn a_layer_that_cannot_run_is_named_in_the_error() {
+    let mut map = map();
+    map.insert("block_2/o", "int8_from_float32").unwrap();
+    let err = Plan::new(&map, &model(1), &Capabilities::baseline("x")).unwrap_err();
+    assert!(
+        matches!(err, Error::Unsupported { ref path, .. } if path == "block_2/o"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_24_layer_model_compiles_one_pipeline_per_distinct_variant_on_lavapipe() {
+    let mut ctx = GpuContext::with_choice(&AdapterChoice {
+        backends: Some(wgpu::Backends::VULKAN),
+        name: None,
+    })
+    .unwrap_or_else(|e| panic!("a Vulkan adapter (lavapipe) is needed: {e}"));
+    for rows in [1, 40] {
+        let plan = Plan::new(&map(), &model(rows), ctx.capabilities()).unwrap();
+        for (i, row) in plan.rows.iter().enumerate() {
+            let s = &row.spec;
+            let w: Vec<f32> = (0..s.k * s.n)
+                .map(|j| ((j * 7 + i) % 13) as f32 / 13.0 - 0.5)
+                .collect();
+            let x: Vec<f32> = (0..s.rows * s.k)
+                .map(|j| ((j * 3 + i) % 11) as f32 / 11.0 - 0.5)
+                .collect();
+            let weights = row.upload(&ctx, &w, None).unwrap();
+            let gpu = row.run(&mut ctx, &weights, &x).unwrap();
+            let cpu = row.run_cpu(&w, None, &x);
+            let worst = gpu
+                .iter()
+                .zip(&cpu)
+                .map(|(g, c)| (g - c).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-2, "{}: {worst}", s.path);
+        }
+    }
+    // f32 / f16 / bf16 x linear, bf16 x silu: 4 per kernel shape, 2 shapes.
+    let stats = ctx.pipeline_stats();
+    assert_eq!(stats.compiled, 8, "{stats:?}");
+    assert_eq!(stats.compiled + stats.reused, 48);
+}
