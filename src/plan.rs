@@ -51,7 +51,7 @@ impl PlanRow {
         PipelineKey {
             kernel: self.choice.kernel,
             storage: self.choice.storage,
-            activation: self.spec.activation as u32,
+            specialization: self.spec.activation as u32,
         }
     }
 
@@ -180,6 +180,7 @@ impl fmt::Display for Plan {
                 let kernel = match row.choice.kernel {
                     crate::gpu::shaders::Kernel::DenseMatVec => "matvec",
                     crate::gpu::shaders::Kernel::DenseTiled => "tiled",
+                    crate::gpu::shaders::Kernel::Cast => "cast",
                 };
                 [
                     row.spec.path.clone(),

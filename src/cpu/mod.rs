@@ -3,4 +3,5 @@
 //! summation, the same rounding, so that a GPU result can be checked
 //! against a value computed the same way.
 
+pub mod cast;
 pub mod dense;

@@ -125,7 +125,7 @@ impl DenseWeights {
 }
 
 impl GpuContext {
-    fn check_binding(&self, label: &str, bytes: u64) -> Result<(), GpuError> {
+    pub(crate) fn check_binding(&self, label: &str, bytes: u64) -> Result<(), GpuError> {
         let limit = self.capabilities().max_storage_buffer_binding_size;
         if bytes > limit {
             return Err(GpuError::BufferTooLarge {
@@ -137,7 +137,7 @@ impl GpuContext {
         Ok(())
     }
 
-    fn storage_buffer(
+    pub(crate) fn storage_buffer(
         &self,
         label: &str,
         words: &[u32],
@@ -153,7 +153,7 @@ impl GpuContext {
 
     /// A buffer holding `bytes`. Written through the queue, not mapped at
     /// creation: wgpu's mapped-at-creation helper panics on a lost device.
-    fn upload(
+    pub(crate) fn upload(
         &self,
         label: &str,
         bytes: &[u8],
@@ -276,6 +276,11 @@ impl GpuContext {
         let groups = match kernel {
             Kernel::DenseMatVec => (n.div_ceil(2).div_ceil(64), m),
             Kernel::DenseTiled => (n.div_ceil(32), m.div_ceil(32)),
+            Kernel::Cast => {
+                return Err(GpuError::Shape(
+                    "the cast kernel is not a Dense kernel".to_owned(),
+                ));
+            }
         };
         let max_groups = 65_535;
         if groups.0 > max_groups || groups.1 > max_groups {
@@ -286,7 +291,7 @@ impl GpuContext {
         let key = PipelineKey {
             kernel,
             storage: weights.storage,
-            activation: activation as u32,
+            specialization: activation as u32,
         };
         self.check_alive()?;
         let device = self.device.clone();
@@ -307,7 +312,7 @@ impl GpuContext {
             });
             let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("dense"),
-                layout: &self.pipelines.dense_layout,
+                layout: self.pipelines.bind_group_layout(kernel),
                 entries: &[
                     wgpu::BindGroupEntry {
                         binding: 0,

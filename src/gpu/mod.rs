@@ -3,6 +3,7 @@
 //! composition, pipelines and dispatch. It knows storage formats and
 //! kernels, not Keras policies (the policy-to-kernel bridge is elsewhere).
 
+pub mod cast;
 pub mod context;
 pub mod dense;
 pub mod formats;

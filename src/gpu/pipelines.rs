@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::gpu::GpuError;
 use crate::gpu::context::Capabilities;
-use crate::gpu::shaders::{Kernel, StorageVariant, compose};
+use crate::gpu::shaders::{Binding, Kernel, StorageVariant, compose};
 
 /// What distinguishes one compiled pipeline from another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -16,8 +16,9 @@ pub struct PipelineKey {
     pub kernel: Kernel,
     /// The storage variant.
     pub storage: StorageVariant,
-    /// The `ACTIVATION` override constant.
-    pub activation: u32,
+    /// The value of the kernel's override constant ([`Kernel::override_name`]):
+    /// the activation of a Dense kernel, the input format of a cast.
+    pub specialization: u32,
 }
 
 /// How often pipelines were compiled and reused.
@@ -32,54 +33,18 @@ pub struct PipelineStats {
 /// The pipelines of one device.
 pub(crate) struct PipelineCache {
     pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
-    pub(crate) dense_layout: wgpu::BindGroupLayout,
-    pipeline_layout: wgpu::PipelineLayout,
+    layouts: HashMap<Kernel, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     /// wgpu's driver-level cache, where the adapter has one.
     driver_cache: Option<wgpu::PipelineCache>,
     stats: PipelineStats,
 }
 
-fn storage_entry(binding: u32, read_only: bool, min_bytes: u64) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: wgpu::BufferSize::new(min_bytes),
-        },
-        count: None,
-    }
-}
-
 impl PipelineCache {
     pub(crate) fn new(device: &wgpu::Device, caps: &Capabilities) -> Self {
-        // Layout of shaders/shared/dense_bindings.wgsl.
-        let dense_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("dense"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: wgpu::BufferSize::new(16),
-                    },
-                    count: None,
-                },
-                // x and W^T are read as vec4<u32>, bias and y by the word.
-                storage_entry(1, true, 16),
-                storage_entry(2, true, 16),
-                storage_entry(3, true, 4),
-                storage_entry(4, false, 4),
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("dense"),
-            bind_group_layouts: &[Some(&dense_layout)],
-            immediate_size: 0,
-        });
+        let layouts = Kernel::ALL
+            .into_iter()
+            .map(|kernel| (kernel, layouts_of(device, kernel)))
+            .collect();
         let driver_cache = caps.pipeline_cache.then(|| {
             // SAFETY: no data is passed, so there is nothing to validate.
             unsafe {
@@ -92,8 +57,7 @@ impl PipelineCache {
         });
         PipelineCache {
             pipelines: HashMap::new(),
-            dense_layout,
-            pipeline_layout,
+            layouts,
             driver_cache,
             stats: PipelineStats::default(),
         }
@@ -101,6 +65,11 @@ impl PipelineCache {
 
     pub(crate) fn stats(&self) -> PipelineStats {
         self.stats
+    }
+
+    /// The bind group layout of a kernel's bindings.
+    pub(crate) fn bind_group_layout(&self, kernel: Kernel) -> &wgpu::BindGroupLayout {
+        &self.layouts[&kernel].0
     }
 
     /// The pipeline for `key`, compiled on first use. Compilation errors
@@ -120,10 +89,10 @@ impl PipelineCache {
             label: Some(&label),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        let constants = [("ACTIVATION", f64::from(key.activation))];
+        let constants = [(key.kernel.override_name(), f64::from(key.specialization))];
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&label),
-            layout: Some(&self.pipeline_layout),
+            layout: Some(&self.layouts[&key.kernel].1),
             module: &module,
             entry_point: Some("main"),
             compilation_options: wgpu::PipelineCompilationOptions {
@@ -137,4 +106,45 @@ impl PipelineCache {
         self.stats.compiled += 1;
         Ok(pipeline)
     }
+}
+
+/// Explicit layouts from the kernel's binding list (never `layout: None`).
+fn layouts_of(
+    device: &wgpu::Device,
+    kernel: Kernel,
+) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
+        .bindings()
+        .iter()
+        .enumerate()
+        .map(|(i, binding)| {
+            let (ty, min) = match *binding {
+                Binding::Uniform(min) => (wgpu::BufferBindingType::Uniform, min),
+                Binding::Storage {
+                    read_only,
+                    min_bytes,
+                } => (wgpu::BufferBindingType::Storage { read_only }, min_bytes),
+            };
+            wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty,
+                    has_dynamic_offset: false,
+                    min_binding_size: wgpu::BufferSize::new(min),
+                },
+                count: None,
+            }
+        })
+        .collect();
+    let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(kernel.file()),
+        entries: &entries,
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(kernel.file()),
+        bind_group_layouts: &[Some(&bind_group_layout)],
+        immediate_size: 0,
+    });
+    (bind_group_layout, pipeline_layout)
 }

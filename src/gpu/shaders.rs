@@ -13,6 +13,7 @@ use crate::gpu::formats::StorageFormat;
 
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
 const SOURCES: &[(&str, &str)] = &[
+    ("cast", include_str!("../../shaders/cast.wgsl")),
     (
         "dense_matvec",
         include_str!("../../shaders/dense_matvec.wgsl"),
@@ -63,19 +64,86 @@ pub enum Kernel {
     DenseMatVec,
     /// Dense forward, workgroup-memory tiles.
     DenseTiled,
+    /// Casts between f32, f16 and bf16 buffers.
+    Cast,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 2] = [Kernel::DenseMatVec, Kernel::DenseTiled];
+    pub const ALL: [Kernel; 3] = [Kernel::DenseMatVec, Kernel::DenseTiled, Kernel::Cast];
+
+    /// The Dense kernels.
+    pub const DENSE: [Kernel; 2] = [Kernel::DenseMatVec, Kernel::DenseTiled];
 
     /// The file stem in `shaders/`.
     pub const fn file(self) -> &'static str {
         match self {
             Kernel::DenseMatVec => "dense_matvec",
             Kernel::DenseTiled => "dense_tiled",
+            Kernel::Cast => "cast",
         }
     }
+
+    /// The name of the kernel's one specializing override constant.
+    pub const fn override_name(self) -> &'static str {
+        match self {
+            Kernel::DenseMatVec | Kernel::DenseTiled => "ACTIVATION",
+            Kernel::Cast => "IN_FORMAT",
+        }
+    }
+
+    /// The kernel's bindings, in order (group 0): uniform or storage, and
+    /// the smallest size each may be bound with.
+    pub(crate) const fn bindings(self) -> &'static [Binding] {
+        match self {
+            // shaders/shared/dense_bindings.wgsl: x and W^T are read as
+            // 16-byte chunks, bias and y by the word.
+            Kernel::DenseMatVec | Kernel::DenseTiled => &[
+                Binding::Uniform(16),
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: false,
+                    min_bytes: 4,
+                },
+            ],
+            Kernel::Cast => &[
+                Binding::Uniform(16),
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: false,
+                    min_bytes: 4,
+                },
+            ],
+        }
+    }
+}
+
+/// One binding of a kernel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Binding {
+    /// A uniform buffer of at least this many bytes.
+    Uniform(u64),
+    /// A storage buffer.
+    Storage {
+        /// Read-only or read-write.
+        read_only: bool,
+        /// The smallest size it may be bound with.
+        min_bytes: u64,
+    },
 }
 
 /// How a kernel reads and writes its values.

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+// Cast between f32, f16 and bf16 buffers. The output format is the
+// variant's storage helper; the input format is the IN_FORMAT override.
+// One invocation per pair of values. CPU twin: `cast` in src/cpu/cast.rs.
+
+#import storage
+
+// 0 f32, 1 f16, 2 bf16; stay in sync with `StorageFormat::cast_code`.
+override IN_FORMAT: u32 = 0u;
+override WORKGROUP_SIZE: u32 = 64u;
+
+struct CastDims {
+    count: u32, // values
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: CastDims;
+@group(0) @binding(1) var<storage, read> in_buf: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out_buf: array<u32>;
+
+fn load_value(i: u32) -> f32 {
+    switch IN_FORMAT {
+        case 1u: { return unpack2x16float(in_buf[i / 2u])[i % 2u]; }
+        case 2u: {
+            let word = in_buf[i / 2u];
+            return bitcast<f32>(select(word << 16u, word & 0xffff0000u, i % 2u == 1u));
+        }
+        default: { return bitcast<f32>(in_buf[i]); }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i0 = gid.x * 2u;
+    if (i0 >= dims.count) {
+        return;
+    }
+    let has_b = i0 + 1u < dims.count;
+    let b = select(0.0, load_value(min(i0 + 1u, dims.count - 1u)), has_b);
+    let words = pack_out_pair(load_value(i0), b);
+    if (OUT_VALUES_PER_WORD == 2u) {
+        out_buf[i0 / 2u] = words.x;
+    } else {
+        out_buf[i0] = words.x;
+        if (has_b) {
+            out_buf[i0 + 1u] = words.y;
+        }
+    }
+}

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! CPU twin of shaders/cast.wgsl: decode with `half`, re-encode with `half`
+//! (round to nearest even).
+
+use crate::gpu::formats::StorageFormat;
+
+/// Casts `count` values in `words` from one format to another.
+pub fn cast(from: StorageFormat, to: StorageFormat, words: &[u32], count: usize) -> Vec<u32> {
+    to.encode(&from.decode(words, count))
+}

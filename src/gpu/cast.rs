@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Casts between f32, f16 and bf16 buffers on the GPU (round to nearest
+//! even; infinities and NaN kept, overflow to infinity), for converting
+//! weights or activations without a trip through the host.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::GpuError;
+use crate::gpu::context::{GpuContext, with_error_scopes};
+use crate::gpu::formats::StorageFormat;
+use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::shaders::{Kernel, StorageVariant};
+
+/// The uniform of shaders/cast.wgsl (`CastDims`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct CastDims {
+    count: u32,
+    _pad: [u32; 3],
+}
+
+const _: () = assert!(std::mem::size_of::<CastDims>() == 16);
+
+impl StorageFormat {
+    /// The `IN_FORMAT` value of shaders/cast.wgsl.
+    const fn cast_code(self) -> u32 {
+        match self {
+            StorageFormat::F32 => 0,
+            StorageFormat::F16 => 1,
+            StorageFormat::BF16 => 2,
+        }
+    }
+
+    /// The storage helper that writes this format (no feature needed).
+    const fn writer(self) -> StorageVariant {
+        match self {
+            StorageFormat::F32 => StorageVariant::F32,
+            StorageFormat::F16 => StorageVariant::F16Packed,
+            StorageFormat::BF16 => StorageVariant::BF16Packed,
+        }
+    }
+
+    /// 32-bit words that hold `count` values.
+    pub const fn words_for(self, count: usize) -> usize {
+        count.div_ceil(self.values_per_word())
+    }
+}
+
+impl GpuContext {
+    /// Casts `count` values held in `words` (in format `from`) to format
+    /// `to`, on the GPU, and returns the words of the result.
+    pub fn cast(
+        &mut self,
+        from: StorageFormat,
+        to: StorageFormat,
+        words: &[u32],
+        count: usize,
+    ) -> Result<Vec<u32>, GpuError> {
+        if count == 0 || words.len() != from.words_for(count) {
+            return Err(GpuError::Shape(format!(
+                "{count} {from:?} values take {} words, got {}; count must be at least 1",
+                from.words_for(count),
+                words.len()
+            )));
+        }
+        let groups = count.div_ceil(2).div_ceil(64);
+        if groups > 65_535 {
+            return Err(GpuError::Shape(format!(
+                "{count} values need {groups} workgroups, more than 65535; cast in parts"
+            )));
+        }
+        let input = self.storage_buffer("cast input", words, wgpu::BufferUsages::STORAGE)?;
+        let out_bytes = (to.words_for(count).max(1) * 4) as u64;
+        self.check_binding("cast output", out_bytes)?;
+        let dims = CastDims {
+            count: count as u32,
+            _pad: [0; 3],
+        };
+        let dims_buf = self.upload(
+            "cast dims",
+            bytemuck::bytes_of(&dims),
+            wgpu::BufferUsages::UNIFORM,
+        )?;
+        let key = PipelineKey {
+            kernel: Kernel::Cast,
+            storage: to.writer(),
+            specialization: from.cast_code(),
+        };
+        self.check_alive()?;
+        let device = self.device.clone();
+        let pipeline = with_error_scopes(&device, "pipeline compilation", || {
+            self.pipelines.get_or_compile(&device, key)
+        })??;
+        let output = self.scoped("cast dispatch", || {
+            let output = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("cast output"),
+                size: out_bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("cast"),
+                layout: self.pipelines.bind_group_layout(Kernel::Cast),
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: dims_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: input.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: output.as_entire_binding(),
+                    },
+                ],
+            });
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(groups as u32, 1, 1);
+            }
+            self.queue.submit([encoder.finish()]);
+            output
+        })?;
+        let mut out = self.read_back(&output)?;
+        out.truncate(to.words_for(count));
+        Ok(out)
+    }
+}
