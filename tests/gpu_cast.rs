@@ -5,17 +5,11 @@
 //! f16 and bf16 pattern back to f32. This also proves the rounding helpers
 //! the Dense kernels use to store 16-bit results.
 
-use dtype_policy::cpu::cast::cast as cpu_cast;
-use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
-use dtype_policy::gpu::formats::StorageFormat;
+mod common;
 
-fn open(backends: wgpu::Backends, what: &str) -> GpuContext {
-    GpuContext::with_choice(&AdapterChoice {
-        backends: Some(backends),
-        name: None,
-    })
-    .unwrap_or_else(|e| panic!("{what} is needed for this test and could not be opened: {e}"))
-}
+use dtype_policy::cpu::cast::cast as cpu_cast;
+use dtype_policy::gpu::context::GpuContext;
+use dtype_policy::gpu::formats::StorageFormat;
 
 /// Every 4096th f32 bit pattern, plus the values where rounding decides.
 fn f32_patterns() -> Vec<u32> {
@@ -113,28 +107,19 @@ fn check_all(ctx: &mut GpuContext) {
 
 #[test]
 fn casts_match_half_bit_for_bit_on_lavapipe_vulkan() {
-    let mut ctx = open(
-        wgpu::Backends::VULKAN,
-        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
-    );
+    let mut ctx = common::gpu::vulkan();
     check_all(&mut ctx);
 }
 
 #[test]
 fn casts_match_half_bit_for_bit_on_llvmpipe_gl() {
-    let mut ctx = open(
-        wgpu::Backends::GL,
-        "An OpenGL adapter (Mesa's llvmpipe through EGL)",
-    );
+    let mut ctx = common::gpu::gl();
     check_all(&mut ctx);
 }
 
 #[test]
 fn a_cast_with_the_wrong_word_count_is_an_error() {
-    let mut ctx = open(
-        wgpu::Backends::VULKAN,
-        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
-    );
+    let mut ctx = common::gpu::vulkan();
     let err = ctx
         .cast(StorageFormat::F16, StorageFormat::F32, &[0, 0], 5)
         .unwrap_err();

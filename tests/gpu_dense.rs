@@ -4,9 +4,11 @@
 //! proves the f16 fallback). Without an adapter these tests fail and say how
 //! to get one; they never skip.
 
+mod common;
+
 use dtype_policy::cpu::dense::dense as cpu_dense;
 use dtype_policy::gpu::GpuError;
-use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
+use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::dense::Activation;
 use dtype_policy::gpu::formats::StorageFormat;
 use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
@@ -14,14 +16,6 @@ use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 const MS: [usize; 4] = [1, 3, 64, 257];
 const KS: [usize; 4] = [1, 37, 256, 1000];
 const NS: [usize; 4] = [1, 13, 96, 1024];
-
-fn open(backends: wgpu::Backends, what: &str) -> GpuContext {
-    GpuContext::with_choice(&AdapterChoice {
-        backends: Some(backends),
-        name: None,
-    })
-    .unwrap_or_else(|e| panic!("{what} is needed for this test and could not be opened: {e}"))
-}
 
 /// Deterministic values in [-1, 1) (a small LCG, so tests need no RNG crate).
 fn values(count: usize, seed: u64) -> Vec<f32> {
@@ -129,19 +123,13 @@ fn run_all(ctx: &mut GpuContext, expect_f16: bool) {
 
 #[test]
 fn every_variant_matches_its_twin_on_lavapipe_vulkan() {
-    let mut ctx = open(
-        wgpu::Backends::VULKAN,
-        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
-    );
+    let mut ctx = common::gpu::vulkan();
     run_all(&mut ctx, true);
 }
 
 #[test]
 fn every_variant_matches_its_twin_on_llvmpipe_gl_without_shader_f16() {
-    let mut ctx = open(
-        wgpu::Backends::GL,
-        "An OpenGL adapter (Mesa's llvmpipe through EGL)",
-    );
+    let mut ctx = common::gpu::gl();
     run_all(&mut ctx, false);
     // Unsupported there, listed: the native f16 variant needs SHADER_F16.
     let w = [1.0f32];
@@ -156,10 +144,7 @@ fn every_variant_matches_its_twin_on_llvmpipe_gl_without_shader_f16() {
 
 #[test]
 fn mismatched_shapes_and_oversized_buffers_are_errors() {
-    let mut ctx = open(
-        wgpu::Backends::VULKAN,
-        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
-    );
+    let mut ctx = common::gpu::vulkan();
     let err = ctx
         .upload_dense(StorageVariant::F32, &[1.0; 6], None, 4, 2)
         .err()
@@ -200,10 +185,7 @@ fn mismatched_shapes_and_oversized_buffers_are_errors() {
 
 #[test]
 fn a_lost_device_is_an_error_not_a_panic() {
-    let mut ctx = open(
-        wgpu::Backends::VULKAN,
-        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
-    );
+    let mut ctx = common::gpu::vulkan();
     let weights = ctx
         .upload_dense(StorageVariant::F32, &[1.0; 4], None, 2, 2)
         .unwrap();

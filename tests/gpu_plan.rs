@@ -3,7 +3,9 @@
 //! 24-layer model routed by a regex map compiles one pipeline per distinct
 //! variant and shape class, not one per layer.
 
-use dtype_policy::gpu::context::{AdapterChoice, Capabilities, GpuContext};
+mod common;
+
+use dtype_policy::gpu::context::Capabilities;
 use dtype_policy::gpu::dense::Activation;
 use dtype_policy::plan::{DenseLayerSpec, Plan};
 use dtype_policy::{DTypePolicyMap, Error};
@@ -86,11 +88,7 @@ fn a_layer_that_cannot_run_is_named_in_the_error() {
 
 #[test]
 fn a_24_layer_model_compiles_one_pipeline_per_distinct_variant_on_lavapipe() {
-    let mut ctx = GpuContext::with_choice(&AdapterChoice {
-        backends: Some(wgpu::Backends::VULKAN),
-        name: None,
-    })
-    .unwrap_or_else(|e| panic!("a Vulkan adapter (lavapipe) is needed: {e}"));
+    let mut ctx = common::gpu::vulkan();
     for rows in [1, 40] {
         let plan = Plan::new(&map(), &model(rows), ctx.capabilities()).unwrap();
         for (i, row) in plan.rows.iter().enumerate() {

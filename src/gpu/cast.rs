@@ -6,7 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
-use crate::gpu::context::{GpuContext, with_error_scopes};
+use crate::gpu::context::GpuContext;
 use crate::gpu::formats::StorageFormat;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
@@ -86,46 +86,8 @@ impl GpuContext {
             storage: to.writer(),
             specialization: from.cast_code(),
         };
-        self.check_alive()?;
-        let device = self.device.clone();
-        let pipeline = with_error_scopes(&device, "pipeline compilation", || {
-            self.pipelines.get_or_compile(&device, key)
-        })??;
-        let output = self.scoped("cast dispatch", || {
-            let output = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("cast output"),
-                size: out_bytes,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("cast"),
-                layout: self.pipelines.bind_group_layout(Kernel::Cast),
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: dims_buf.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: input.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: output.as_entire_binding(),
-                    },
-                ],
-            });
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(groups as u32, 1, 1);
-            }
-            self.queue.submit([encoder.finish()]);
-            output
-        })?;
+        let output = self.output_buffer("cast output", out_bytes)?;
+        self.dispatch(key, &[&dims_buf, &input, &output], (groups as u32, 1))?;
         let mut out = self.read_back(&output)?;
         out.truncate(to.words_for(count));
         Ok(out)

@@ -9,7 +9,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
-use crate::gpu::context::{GpuContext, with_error_scopes};
+use crate::gpu::context::GpuContext;
 use crate::gpu::formats::StorageFormat;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
@@ -125,52 +125,6 @@ impl DenseWeights {
 }
 
 impl GpuContext {
-    pub(crate) fn check_binding(&self, label: &str, bytes: u64) -> Result<(), GpuError> {
-        let limit = self.capabilities().max_storage_buffer_binding_size;
-        if bytes > limit {
-            return Err(GpuError::BufferTooLarge {
-                label: label.to_owned(),
-                bytes,
-                limit,
-            });
-        }
-        Ok(())
-    }
-
-    pub(crate) fn storage_buffer(
-        &self,
-        label: &str,
-        words: &[u32],
-        usage: wgpu::BufferUsages,
-    ) -> Result<wgpu::Buffer, GpuError> {
-        self.check_binding(label, (words.len() * 4) as u64)?;
-        self.upload(
-            label,
-            bytemuck::cast_slice(words),
-            usage | wgpu::BufferUsages::COPY_DST,
-        )
-    }
-
-    /// A buffer holding `bytes`. Written through the queue, not mapped at
-    /// creation: wgpu's mapped-at-creation helper panics on a lost device.
-    pub(crate) fn upload(
-        &self,
-        label: &str,
-        bytes: &[u8],
-        usage: wgpu::BufferUsages,
-    ) -> Result<wgpu::Buffer, GpuError> {
-        self.scoped(&format!("upload of {label}"), || {
-            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes.len() as u64,
-                usage: usage | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            self.queue.write_buffer(&buffer, 0, bytes);
-            buffer
-        })
-    }
-
     /// Uploads a Dense kernel `w` (`[k, n]`, row-major, Keras's layout) and
     /// optional bias `[n]`, converted once to the variant's storage format.
     pub fn upload_dense(
@@ -293,106 +247,19 @@ impl GpuContext {
             storage: weights.storage,
             specialization: activation as u32,
         };
-        self.check_alive()?;
-        let device = self.device.clone();
-        let pipeline = with_error_scopes(&device, "pipeline compilation", || {
-            self.pipelines.get_or_compile(&device, key)
-        })??;
         let dims_buf = self.upload(
             "dense dims",
             bytemuck::bytes_of(&dims),
             wgpu::BufferUsages::UNIFORM,
         )?;
-        let words = self.scoped("dense dispatch", || {
-            let y_buf = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("dense y"),
-                size: y_bytes,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("dense"),
-                layout: self.pipelines.bind_group_layout(kernel),
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: dims_buf.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: x_buf.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: weights.w.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: weights.bias.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: y_buf.as_entire_binding(),
-                    },
-                ],
-            });
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(groups.0 as u32, groups.1 as u32, 1);
-            }
-            self.queue.submit([encoder.finish()]);
-            y_buf
-        })?;
-        let y_words = self.read_back(&words)?;
+        let y_buf = self.output_buffer("dense y", y_bytes)?;
+        let buffers = [&dims_buf, &x_buf, &weights.w, &weights.bias, &y_buf];
+        self.dispatch(key, &buffers, (groups.0 as u32, groups.1 as u32))?;
+        let y_words = self.read_back(&y_buf)?;
         let mut y = Vec::with_capacity(m * n);
         for row in y_words.chunks_exact(y_row_words) {
             y.extend(format.decode(row, n));
         }
         Ok(y)
-    }
-
-    /// Copies a storage buffer back to the host.
-    pub(crate) fn read_back(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, GpuError> {
-        let size = buffer.size();
-        let staging = self.scoped("read-back", || {
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("read-back"),
-                size,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
-            self.queue.submit([encoder.finish()]);
-            staging
-        })?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Wgpu {
-                during: "wait for the GPU".to_owned(),
-                message: e.to_string(),
-            })?;
-        self.check_alive()?;
-        rx.recv()
-            .map_err(|_| GpuError::DeviceLost("the read-back never completed".to_owned()))?
-            .map_err(|e| GpuError::Wgpu {
-                during: "read-back mapping".to_owned(),
-                message: e.to_string(),
-            })?;
-        let view = staging.get_mapped_range(..).map_err(|e| GpuError::Wgpu {
-            during: "read-back view".to_owned(),
-            message: e.to_string(),
-        })?;
-        let words = bytemuck::cast_slice(&view).to_vec();
-        drop(view);
-        staging.unmap();
-        Ok(words)
     }
 }

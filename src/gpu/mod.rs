@@ -6,6 +6,7 @@
 pub mod cast;
 pub mod context;
 pub mod dense;
+mod dispatch;
 pub mod formats;
 pub mod pipelines;
 pub mod shaders;

@@ -3,6 +3,8 @@
 //! written by tools/keras_reference.py) through this crate's API.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod gpu;
+
 use dtype_policy::{
     DTypePolicy, DTypePolicyMap, Error, GroupwiseDTypePolicy, Int4DTypePolicy, Policy,
     QuantizedDTypePolicy, QuantizedFloat8DTypePolicy,

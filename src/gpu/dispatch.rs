@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Buffers in and out of the GPU, and one dispatch of a cached pipeline,
+//! each inside error scopes so that wgpu's errors come back as `Err`.
+
+use crate::gpu::GpuError;
+use crate::gpu::context::{GpuContext, with_error_scopes};
+use crate::gpu::pipelines::PipelineKey;
+
+impl GpuContext {
+    /// `Err(BufferTooLarge)` when one binding of `bytes` exceeds the adapter's limit.
+    pub(crate) fn check_binding(&self, label: &str, bytes: u64) -> Result<(), GpuError> {
+        let limit = self.capabilities().max_storage_buffer_binding_size;
+        if bytes > limit {
+            return Err(GpuError::BufferTooLarge {
+                label: label.to_owned(),
+                bytes,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// A storage buffer holding `words`, after checking the binding limit.
+    pub(crate) fn storage_buffer(
+        &self,
+        label: &str,
+        words: &[u32],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        self.check_binding(label, (words.len() * 4) as u64)?;
+        self.upload(label, bytemuck::cast_slice(words), usage)
+    }
+
+    /// A buffer holding `bytes`. Written through the queue, not mapped at
+    /// creation: wgpu's mapped-at-creation helper panics on a lost device.
+    pub(crate) fn upload(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        self.scoped(&format!("upload of {label}"), || {
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.len() as u64,
+                usage: usage | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.queue.write_buffer(&buffer, 0, bytes);
+            buffer
+        })
+    }
+
+    /// A storage buffer a kernel writes and the host reads back.
+    pub(crate) fn output_buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
+        self.check_binding(label, bytes)?;
+        self.scoped(&format!("creation of {label}"), || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        })
+    }
+
+    /// Binds `buffers` in order to the kernel's bindings and dispatches
+    /// `groups` workgroups of the pipeline `key` (compiled on first use).
+    pub(crate) fn dispatch(
+        &mut self,
+        key: PipelineKey,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32),
+    ) -> Result<(), GpuError> {
+        self.check_alive()?;
+        let device = self.device.clone();
+        let pipeline = with_error_scopes(&device, "pipeline compilation", || {
+            self.pipelines.get_or_compile(&device, key)
+        })??;
+        self.scoped(&format!("dispatch of {}", key.kernel.file()), || {
+            let entries: Vec<wgpu::BindGroupEntry> = buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(key.kernel.file()),
+                layout: self.pipelines.bind_group_layout(key.kernel),
+                entries: &entries,
+            });
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
+            }
+            self.queue.submit([encoder.finish()]);
+        })
+    }
+
+    /// Copies a storage buffer back to the host.
+    pub(crate) fn read_back(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, GpuError> {
+        let size = buffer.size();
+        let staging = self.scoped("read-back", || {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("read-back"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+            self.queue.submit([encoder.finish()]);
+            staging
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Wgpu {
+                during: "wait for the GPU".to_owned(),
+                message: e.to_string(),
+            })?;
+        self.check_alive()?;
+        rx.recv()
+            .map_err(|_| GpuError::DeviceLost("the read-back never completed".to_owned()))?
+            .map_err(|e| GpuError::Wgpu {
+                during: "read-back mapping".to_owned(),
+                message: e.to_string(),
+            })?;
+        let view = staging.get_mapped_range(..).map_err(|e| GpuError::Wgpu {
+            during: "read-back view".to_owned(),
+            message: e.to_string(),
+        })?;
+        let words = bytemuck::cast_slice(&view).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(words)
+    }
+}

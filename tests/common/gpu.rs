@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Opening the adapters GPU tests run on. Without one, a test fails and
+//! says how to get it; it never skips.
+
+use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
+
+/// Mesa's lavapipe (Vulkan on the CPU) where there is no GPU.
+pub fn vulkan() -> GpuContext {
+    open(
+        wgpu::Backends::VULKAN,
+        "A Vulkan adapter (Mesa's lavapipe on a machine without a GPU)",
+    )
+}
+
+/// Mesa's llvmpipe through EGL: no SHADER_F16, no subgroups.
+pub fn gl() -> GpuContext {
+    open(
+        wgpu::Backends::GL,
+        "An OpenGL adapter (Mesa's llvmpipe through EGL)",
+    )
+}
+
+fn open(backends: wgpu::Backends, what: &str) -> GpuContext {
+    GpuContext::with_choice(&AdapterChoice {
+        backends: Some(backends),
+        name: None,
+    })
+    .unwrap_or_else(|e| panic!("{what} is needed for this test and could not be opened: {e}"))
+}
