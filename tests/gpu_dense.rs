@@ -184,6 +184,32 @@ fn mismatched_shapes_and_oversized_buffers_are_errors() {
 }
 
 #[test]
+fn an_invalid_shader_is_an_error_on_both_adapters() {
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        let broken = "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }";
+        let err = ctx.check_wgsl("broken", broken).unwrap_err();
+        assert!(
+            matches!(err, GpuError::Shader { ref label, .. } if label == "broken"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("Shader 'broken' is invalid"),
+            "{err}"
+        );
+        ctx.check_wgsl("fine", "@compute @workgroup_size(1) fn main() {}")
+            .unwrap();
+        // The context still works after the error.
+        let weights = ctx
+            .upload_dense(StorageVariant::F32, &[2.0], None, 1, 1)
+            .unwrap();
+        let y = ctx
+            .dense(&weights, Kernel::DenseMatVec, Activation::Linear, &[3.0], 1)
+            .unwrap();
+        assert_eq!(y, [6.0]);
+    }
+}
+
+#[test]
 fn a_lost_device_is_an_error_not_a_panic() {
     let mut ctx = common::gpu::vulkan();
     let weights = ctx

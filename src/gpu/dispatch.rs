@@ -64,6 +64,26 @@ impl GpuContext {
         })
     }
 
+    /// Compiles WGSL on this device and reports its errors: for checking a
+    /// hand-written shader variant before benchmarking it.
+    pub fn check_wgsl(&self, label: &str, source: &str) -> Result<(), GpuError> {
+        self.scoped(label, || {
+            self.device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                })
+        })
+        .map(drop)
+        .map_err(|e| match e {
+            GpuError::Wgpu { message, .. } => GpuError::Shader {
+                label: label.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
     /// Binds `buffers` in order to the kernel's bindings and dispatches
     /// `groups` workgroups of the pipeline `key` (compiled on first use).
     pub(crate) fn dispatch(

@@ -205,16 +205,25 @@ impl StorageVariant {
 
 /// The complete WGSL of one (kernel, storage) variant.
 pub fn compose(kernel: Kernel, storage: StorageVariant) -> Result<String, GpuError> {
+    compose_from(SOURCES, kernel.file(), storage)
+}
+
+fn compose_from(
+    sources: &[(&str, &str)],
+    name: &str,
+    storage: StorageVariant,
+) -> Result<String, GpuError> {
     let mut out = String::new();
     let mut enables = BTreeSet::new();
     let mut seen = BTreeSet::new();
-    append(kernel.file(), storage, &mut out, &mut enables, &mut seen)?;
+    append(sources, name, storage, &mut out, &mut enables, &mut seen)?;
     // WGSL wants `enable` directives before every declaration.
     let head: String = enables.into_iter().map(|e| e + "\n").collect();
     Ok(head + &out)
 }
 
 fn append(
+    sources: &[(&str, &str)],
     name: &str,
     storage: StorageVariant,
     out: &mut String,
@@ -229,7 +238,7 @@ fn append(
     if !seen.insert(name.to_owned()) {
         return Ok(()); // each helper once
     }
-    let source = SOURCES
+    let source = sources
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, s)| *s)
@@ -242,7 +251,7 @@ fn append(
     for line in source.lines() {
         let trimmed = line.trim();
         if let Some(import) = trimmed.strip_prefix("#import ") {
-            append(import.trim(), storage, out, enables, seen)?;
+            append(sources, import.trim(), storage, out, enables, seen)?;
         } else if trimmed.starts_with("enable ") {
             enables.insert(trimmed.to_owned());
         } else {
@@ -251,4 +260,47 @@ fn append(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_import_is_an_error_that_names_it() {
+        let sources = [
+            ("k", "#import storage\n#import nowhere\n"),
+            ("storage_f32", "// f32\n"),
+        ];
+        let err = compose_from(&sources, "k", StorageVariant::F32).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown #import 'nowhere'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn imports_are_included_once_and_enables_go_first() {
+        let sources = [
+            (
+                "k",
+                "// kernel\n#import storage\n#import common\nfn main() {}\n",
+            ),
+            ("storage_f16", "enable f16;\n#import common\nfn s() {}\n"),
+            ("common", "fn c() {}\n"),
+        ];
+        let wgsl = compose_from(&sources, "k", StorageVariant::F16Native).unwrap();
+        assert!(wgsl.starts_with("enable f16;\n"), "{wgsl}");
+        assert_eq!(wgsl.matches("fn c()").count(), 1, "{wgsl}");
+    }
+
+    #[test]
+    fn every_shipped_variant_composes() {
+        for kernel in Kernel::ALL {
+            for storage in StorageVariant::ALL {
+                let wgsl = compose(kernel, storage).unwrap();
+                assert!(!wgsl.contains("#import"), "{kernel:?}/{storage:?}");
+            }
+        }
+    }
 }
