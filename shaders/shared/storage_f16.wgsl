@@ -1,25 +1,28 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// Storage format f16 with the SHADER_F16 feature: chunks are read as
-// mat2x4<f16> (columns: elements 0..3 and 4..7), the same bytes as the
-// packed words. (Reading words and bitcasting to vec2<f16> gave zeros on
-// lavapipe, hence typed loads.)
+// Storage format f16 with the SHADER_F16 feature: chunks are read as two
+// vec4<f16> (the same bytes as the packed variant's words). naga rejects
+// bitcasting vec2<u32> to vec4<f16>, and bitcasting u32 to vec2<f16> read
+// zeros on lavapipe, hence typed loads.
 enable f16;
 
 #import storage_16_common
 #import round16
 
-alias Chunk = mat2x4<f16>;
+struct Chunk {
+    lo: vec4<f16>, // elements 0..3
+    hi: vec4<f16>, // elements 4..7
+}
 
 fn chunk_lo(v: Chunk) -> vec4<f32> {
-    return vec4<f32>(v[0]);
+    return vec4<f32>(v.lo);
 }
 
 fn chunk_hi(v: Chunk) -> vec4<f32> {
-    return vec4<f32>(v[1]);
+    return vec4<f32>(v.hi);
 }
 
 fn chunk_value(v: Chunk, j: u32) -> f32 {
-    return f32(v[j / 4u][j % 4u]);
+    return select(chunk_lo(v), chunk_hi(v), j >= 4u)[j % 4u];
 }
 
 fn round_bits(v: f32) -> u32 {

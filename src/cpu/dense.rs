@@ -60,7 +60,8 @@ pub fn dense(
                     }
                     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
                 }
-                Kernel::DenseTiled | Kernel::Cast => (0..k).fold(0f32, |acc, i| acc + product(i)),
+                // The tiled kernel sums k in order (other kernels are not Dense).
+                _ => (0..k).fold(0f32, |acc, i| acc + product(i)),
             };
             let b = bias.map_or(0.0, |b| format.round(b[col]));
             y.push(format.round(activate(activation, sum + b)));

@@ -10,6 +10,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
+use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::StorageFormat;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
@@ -201,6 +202,21 @@ impl GpuContext {
         x: &[f32],
         m: usize,
     ) -> Result<Vec<f32>, GpuError> {
+        let run = self.prepare_dense(weights, kernel, activation, x, m)?;
+        self.submit(&run.dispatch, 1)?;
+        self.read_dense_output(&run)
+    }
+
+    /// Uploads `x` and binds everything for Dense, ready to run (again and
+    /// again, for benchmarks) with [`GpuContext::run_prepared`].
+    pub fn prepare_dense(
+        &mut self,
+        weights: &DenseWeights,
+        kernel: Kernel,
+        activation: Activation,
+        x: &[f32],
+        m: usize,
+    ) -> Result<PreparedDense, GpuError> {
         let (k, n) = (weights.k, weights.n);
         if m == 0 || x.len() != m * k {
             return Err(GpuError::Shape(format!(
@@ -209,8 +225,21 @@ impl GpuContext {
                 m * k
             )));
         }
+        let groups = match kernel {
+            Kernel::DenseMatVec => (n.div_ceil(4).div_ceil(64), m),
+            Kernel::DenseTiled => (n.div_ceil(32), m.div_ceil(64)),
+            other => return Err(GpuError::Shape(format!("{other:?} is not a Dense kernel"))),
+        };
+        let max_groups = 65_535;
+        if groups.0 > max_groups || groups.1 > max_groups {
+            return Err(GpuError::Shape(format!(
+                "m={m}, n={n} needs {groups:?} workgroups with {kernel:?}, more than {max_groups} \
+                 in one dimension; split the batch"
+            )));
+        }
         let format = weights.storage.format();
-        let kp = DenseLayout::new(format, k, n).k_padded;
+        let layout = DenseLayout::new(format, k, n);
+        let kp = layout.k_padded;
         let mut xp = vec![0f32; m * kp];
         for (dst, src) in xp.chunks_exact_mut(kp).zip(x.chunks_exact(k)) {
             dst[..k].copy_from_slice(src);
@@ -219,33 +248,11 @@ impl GpuContext {
             self.storage_buffer("dense x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
         let y_row_words = n.div_ceil(format.values_per_word());
         let y_bytes = (m * y_row_words * 4) as u64;
-        self.check_binding("dense y", y_bytes)?;
-        let values_per_vec = 4 * format.values_per_word();
         let dims = DenseDims {
             m: m as u32,
             n: n as u32,
-            k_vecs: (kp / values_per_vec) as u32,
+            k_vecs: (kp / (4 * format.values_per_word())) as u32,
             y_row_words: y_row_words as u32,
-        };
-        let groups = match kernel {
-            Kernel::DenseMatVec => (n.div_ceil(2).div_ceil(64), m),
-            Kernel::DenseTiled => (n.div_ceil(32), m.div_ceil(32)),
-            Kernel::Cast => {
-                return Err(GpuError::Shape(
-                    "the cast kernel is not a Dense kernel".to_owned(),
-                ));
-            }
-        };
-        let max_groups = 65_535;
-        if groups.0 > max_groups || groups.1 > max_groups {
-            return Err(GpuError::Shape(format!(
-                "m={m}, n={n} needs {groups:?} workgroups with {kernel:?}, more than {max_groups} in one dimension"
-            )));
-        }
-        let key = PipelineKey {
-            kernel,
-            storage: weights.storage,
-            specialization: activation as u32,
         };
         let dims_buf = self.upload(
             "dense dims",
@@ -253,13 +260,49 @@ impl GpuContext {
             wgpu::BufferUsages::UNIFORM,
         )?;
         let y_buf = self.output_buffer("dense y", y_bytes)?;
+        let key = PipelineKey {
+            kernel,
+            storage: weights.storage,
+            specialization: activation as u32,
+        };
         let buffers = [&dims_buf, &x_buf, &weights.w, &weights.bias, &y_buf];
-        self.dispatch(key, &buffers, (groups.0 as u32, groups.1 as u32))?;
-        let y_words = self.read_back(&y_buf)?;
-        let mut y = Vec::with_capacity(m * n);
-        for row in y_words.chunks_exact(y_row_words) {
-            y.extend(format.decode(row, n));
+        let dispatch = self.prepare(key, &buffers, (groups.0 as u32, groups.1 as u32))?;
+        // Bytes the kernel reads and writes once: x, W^T, bias and y.
+        let bytes = (m * kp * format.bytes_per_value()) as u64
+            + layout.weight_bytes()
+            + layout.bias_bytes()
+            + y_bytes;
+        Ok(PreparedDense {
+            dispatch,
+            y: y_buf,
+            m,
+            n,
+            format,
+            y_row_words,
+            bytes,
+        })
+    }
+
+    /// Reads `y` of a prepared Dense back, decoded to f32.
+    pub fn read_dense_output(&self, run: &PreparedDense) -> Result<Vec<f32>, GpuError> {
+        let words = self.read_back(&run.y)?;
+        let mut y = Vec::with_capacity(run.m * run.n);
+        for row in words.chunks_exact(run.y_row_words) {
+            y.extend(run.format.decode(row, run.n));
         }
         Ok(y)
     }
+}
+
+/// A Dense call with its inputs on the GPU, ready to run.
+pub struct PreparedDense {
+    /// The bound dispatch.
+    pub dispatch: PreparedDispatch,
+    y: wgpu::Buffer,
+    m: usize,
+    n: usize,
+    format: StorageFormat,
+    y_row_words: usize,
+    /// Bytes one run reads plus writes (x, weights, bias, y), for GB/s.
+    pub bytes: u64,
 }

@@ -6,6 +6,25 @@ use crate::gpu::GpuError;
 use crate::gpu::context::{GpuContext, with_error_scopes};
 use crate::gpu::pipelines::PipelineKey;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A kernel with its buffers bound, ready to be run again and again (for
+/// benchmarks: no upload, no compilation, no read-back in the timing).
+pub struct PreparedDispatch {
+    key: PipelineKey,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    groups: (u32, u32),
+}
+
+impl PreparedDispatch {
+    /// The pipeline it runs.
+    pub fn key(&self) -> PipelineKey {
+        self.key
+    }
+}
+
 impl GpuContext {
     /// `Err(BufferTooLarge)` when one binding of `bytes` exceeds the adapter's limit.
     pub(crate) fn check_binding(&self, label: &str, bytes: u64) -> Result<(), GpuError> {
@@ -92,12 +111,23 @@ impl GpuContext {
         buffers: &[&wgpu::Buffer],
         groups: (u32, u32),
     ) -> Result<(), GpuError> {
+        let prepared = self.prepare(key, buffers, groups)?;
+        self.submit(&prepared, 1)
+    }
+
+    /// Compiles (or reuses) the pipeline and binds `buffers`, ready to run.
+    pub(crate) fn prepare(
+        &mut self,
+        key: PipelineKey,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32),
+    ) -> Result<PreparedDispatch, GpuError> {
         self.check_alive()?;
         let device = self.device.clone();
         let pipeline = with_error_scopes(&device, "pipeline compilation", || {
             self.pipelines.get_or_compile(&device, key)
         })??;
-        self.scoped(&format!("dispatch of {}", key.kernel.file()), || {
+        let bind_group = self.scoped(&format!("binding of {}", key.kernel.file()), || {
             let entries: Vec<wgpu::BindGroupEntry> = buffers
                 .iter()
                 .enumerate()
@@ -106,20 +136,60 @@ impl GpuContext {
                     resource: b.as_entire_binding(),
                 })
                 .collect();
-            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(key.kernel.file()),
                 layout: self.pipelines.bind_group_layout(key.kernel),
                 entries: &entries,
-            });
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(groups.0, groups.1, 1);
-            }
-            self.queue.submit([encoder.finish()]);
+            })
+        })?;
+        Ok(PreparedDispatch {
+            key,
+            pipeline,
+            bind_group,
+            groups,
         })
+    }
+
+    /// Encodes `times` dispatches of `prepared` (one compute pass each) in
+    /// one command buffer and submits it, without waiting.
+    pub(crate) fn submit(&self, prepared: &PreparedDispatch, times: u32) -> Result<(), GpuError> {
+        self.scoped(
+            &format!("dispatch of {}", prepared.key.kernel.file()),
+            || {
+                let mut encoder = self.device.create_command_encoder(&Default::default());
+                for _ in 0..times {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&prepared.pipeline);
+                    pass.set_bind_group(0, &prepared.bind_group, &[]);
+                    pass.dispatch_workgroups(prepared.groups.0, prepared.groups.1, 1);
+                }
+                self.queue.submit([encoder.finish()]);
+            },
+        )
+    }
+
+    /// Runs a prepared dispatch `times` times and waits for the GPU; returns
+    /// the wall-clock time from submission to completion.
+    pub fn run_prepared(
+        &self,
+        prepared: &PreparedDispatch,
+        times: u32,
+    ) -> Result<Duration, GpuError> {
+        let start = Instant::now();
+        self.submit(prepared, times)?;
+        self.wait()?;
+        Ok(start.elapsed())
+    }
+
+    /// Blocks until the GPU has finished all submitted work.
+    pub(crate) fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Wgpu {
+                during: "wait for the GPU".to_owned(),
+                message: e.to_string(),
+            })?;
+        self.check_alive()
     }
 
     /// Copies a storage buffer back to the host.

@@ -6,9 +6,10 @@
 pub mod cast;
 pub mod context;
 pub mod dense;
-mod dispatch;
+pub mod dispatch;
 pub mod formats;
 pub mod pipelines;
+pub mod probes;
 pub mod shaders;
 
 /// What can go wrong on the GPU side.

@@ -89,14 +89,16 @@ impl PipelineCache {
             label: Some(&label),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        let constants = [(key.kernel.override_name(), f64::from(key.specialization))];
+        let name = key.kernel.override_name();
+        let constants = [(name, f64::from(key.specialization))];
+        let constants: &[(&str, f64)] = if name.is_empty() { &[] } else { &constants };
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&label),
             layout: Some(&self.layouts[&key.kernel].1),
             module: &module,
             entry_point: Some("main"),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
+                constants,
                 zero_initialize_workgroup_memory: false,
             },
             cache: self.driver_cache.as_ref(),

@@ -13,6 +13,8 @@ use crate::gpu::formats::StorageFormat;
 
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
 const SOURCES: &[(&str, &str)] = &[
+    ("probe_read", include_str!("../../shaders/probe_read.wgsl")),
+    ("probe_fma", include_str!("../../shaders/probe_fma.wgsl")),
     ("cast", include_str!("../../shaders/cast.wgsl")),
     (
         "dense_matvec",
@@ -66,11 +68,21 @@ pub enum Kernel {
     DenseTiled,
     /// Casts between f32, f16 and bf16 buffers.
     Cast,
+    /// Roofline probe: streaming read of a buffer.
+    ProbeRead,
+    /// Roofline probe: fused multiply-adds on registers.
+    ProbeFma,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 3] = [Kernel::DenseMatVec, Kernel::DenseTiled, Kernel::Cast];
+    pub const ALL: [Kernel; 5] = [
+        Kernel::DenseMatVec,
+        Kernel::DenseTiled,
+        Kernel::Cast,
+        Kernel::ProbeRead,
+        Kernel::ProbeFma,
+    ];
 
     /// The Dense kernels.
     pub const DENSE: [Kernel; 2] = [Kernel::DenseMatVec, Kernel::DenseTiled];
@@ -81,6 +93,19 @@ impl Kernel {
             Kernel::DenseMatVec => "dense_matvec",
             Kernel::DenseTiled => "dense_tiled",
             Kernel::Cast => "cast",
+            Kernel::ProbeRead => "probe_read",
+            Kernel::ProbeFma => "probe_fma",
+        }
+    }
+
+    /// A short name for tables.
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            Kernel::DenseMatVec => "matvec",
+            Kernel::DenseTiled => "tiled",
+            Kernel::Cast => "cast",
+            Kernel::ProbeRead => "probe-read",
+            Kernel::ProbeFma => "probe-fma",
         }
     }
 
@@ -89,6 +114,8 @@ impl Kernel {
         match self {
             Kernel::DenseMatVec | Kernel::DenseTiled => "ACTIVATION",
             Kernel::Cast => "IN_FORMAT",
+            // The probes take none; this one exists in neither and is never set.
+            Kernel::ProbeRead | Kernel::ProbeFma => "",
         }
     }
 
@@ -111,6 +138,18 @@ impl Kernel {
                 Binding::Storage {
                     read_only: true,
                     min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: false,
+                    min_bytes: 4,
+                },
+            ],
+            // The probes read 16-byte vectors.
+            Kernel::ProbeRead | Kernel::ProbeFma => &[
+                Binding::Uniform(16),
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
                 },
                 Binding::Storage {
                     read_only: false,
