@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Dense kernel variants beside roofline probes on one adapter (the best
+//! one; `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` choose another).
+//!
+//! - `matvec_1x4096x4096`: the decode case, memory bound. Throughput is the
+//!   bytes the kernel reads plus writes (x, W, bias, y); beside it the
+//!   streaming-read probe over the same number of bytes.
+//! - `matmul_1024x1024x1024`: the tiled kernel. Throughput is FLOP
+//!   (2·M·N·K, criterion's "elem/s"); beside it the FMA probe.
+//!
+//! Times are wall clock from submission to completion of one dispatch
+//! (inputs uploaded and pipelines compiled beforehand). After criterion, a
+//! summary prints each variant as a fraction of its probe and the targets.
+//!
+//! Run: `cargo bench --bench dense_kernels`
+
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use dtype_policy::gpu::context::GpuContext;
+use dtype_policy::gpu::dense::{Activation, PreparedDense};
+use dtype_policy::gpu::dispatch::PreparedDispatch;
+use dtype_policy::gpu::probes::PreparedProbe;
+use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
+
+struct Setup {
+    ctx: GpuContext,
+    matvec: Vec<(StorageVariant, PreparedDense)>,
+    matmul: Vec<(StorageVariant, PreparedDense)>,
+    read_probes: Vec<(u64, PreparedProbe)>,
+    fma: PreparedProbe,
+}
+
+fn values(count: usize) -> Vec<f32> {
+    (0..count)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect()
+}
+
+fn prepare(
+    ctx: &mut GpuContext,
+    kernel: Kernel,
+    (m, k, n): (usize, usize, usize),
+) -> Vec<(StorageVariant, PreparedDense)> {
+    let w = values(k * n);
+    let x = values(m * k);
+    let f16 = ctx.capabilities().shader_f16;
+    StorageVariant::ALL
+        .into_iter()
+        .filter(|s| !s.needs_shader_f16() || f16)
+        .map(|s| {
+            let weights = ctx.upload_dense(s, &w, None, k, n).unwrap();
+            (
+                s,
+                ctx.prepare_dense(&weights, kernel, Activation::Linear, &x, m)
+                    .unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn setup() -> Setup {
+    let mut ctx =
+        GpuContext::new().unwrap_or_else(|e| panic!("the benchmark needs a GPU adapter: {e}"));
+    let matvec = prepare(&mut ctx, Kernel::DenseMatVec, (1, 4096, 4096));
+    let matmul = prepare(&mut ctx, Kernel::DenseTiled, (1024, 1024, 1024));
+    let mut sizes: Vec<u64> = matvec.iter().map(|(_, p)| p.bytes).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let read_probes = sizes
+        .into_iter()
+        .map(|b| (b, ctx.prepare_probe_read(b).unwrap()))
+        .collect();
+    let fma = ctx.prepare_probe_fma(256, 4096).unwrap();
+    Setup {
+        ctx,
+        matvec,
+        matmul,
+        read_probes,
+        fma,
+    }
+}
+
+fn timed(ctx: &GpuContext, d: &PreparedDispatch, iters: u64) -> Duration {
+    (0..iters).map(|_| ctx.run_prepared(d, 1).unwrap()).sum()
+}
+
+fn bench(c: &mut Criterion, s: &Setup) {
+    let adapter = &s.ctx.capabilities().adapter_name;
+    let mut group = c.benchmark_group("matvec_1x4096x4096");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for (variant, run) in &s.matvec {
+        group.throughput(Throughput::Bytes(run.bytes));
+        group.bench_function(format!("{} on {adapter}", variant.name()), |b| {
+            b.iter_custom(|iters| timed(&s.ctx, &run.dispatch, iters))
+        });
+    }
+    for (bytes, probe) in &s.read_probes {
+        group.throughput(Throughput::Bytes(probe.bytes));
+        group.bench_function(
+            format!("probe-read {} MiB on {adapter}", bytes >> 20),
+            |b| b.iter_custom(|iters| timed(&s.ctx, &probe.dispatch, iters)),
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("matmul_1024x1024x1024");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(2 * 1024 * 1024 * 1024));
+    for (variant, run) in &s.matmul {
+        group.bench_function(format!("{} on {adapter}", variant.name()), |b| {
+            b.iter_custom(|iters| timed(&s.ctx, &run.dispatch, iters))
+        });
+    }
+    group.throughput(Throughput::Elements(s.fma.flops));
+    group.bench_function(format!("probe-fma on {adapter}"), |b| {
+        b.iter_custom(|iters| timed(&s.ctx, &s.fma.dispatch, iters))
+    });
+    group.finish();
+}
+
+/// Median of `n` timed runs, after one warm-up run.
+fn median(ctx: &GpuContext, d: &PreparedDispatch, n: usize) -> f64 {
+    ctx.run_prepared(d, 1).unwrap();
+    let mut t: Vec<f64> = (0..n)
+        .map(|_| ctx.run_prepared(d, 1).unwrap().as_secs_f64())
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[n / 2]
+}
+
+fn summary(s: &Setup) {
+    let caps = s.ctx.capabilities();
+    println!(
+        "\nsummary on {} ({}, {}), medians of 15 runs",
+        caps.adapter_name, caps.backend, caps.device_type
+    );
+    let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
+    let mut f32_time = None;
+    let mut rows = Vec::new();
+    for (variant, run) in &s.matvec {
+        let t = median(&s.ctx, &run.dispatch, 15);
+        let probe = &s
+            .read_probes
+            .iter()
+            .find(|(b, _)| *b == run.bytes)
+            .unwrap()
+            .1;
+        let tp = median(&s.ctx, &probe.dispatch, 15);
+        let (gbps, probe_gbps) = (run.bytes as f64 / t / 1e9, probe.bytes as f64 / tp / 1e9);
+        if *variant == StorageVariant::F32 {
+            f32_time = Some(t);
+        }
+        rows.push((*variant, t, gbps, probe_gbps, run.bytes));
+    }
+    println!(
+        "matvec 1x4096x4096: variant, ms, GB/s, probe-read GB/s (same bytes), fraction (target >= 0.7), speed-up over f32 (target >= 1.7 for 16-bit)"
+    );
+    for (variant, t, gbps, probe_gbps, bytes) in rows {
+        let fraction = gbps / probe_gbps;
+        let speedup = f32_time.map_or(1.0, |f| f / t);
+        let speed_note = if variant == StorageVariant::F32 {
+            String::new()
+        } else {
+            format!("  x{speedup:.2} ({})", verdict(speedup >= 1.7))
+        };
+        println!(
+            "  {:<12} {:>7.2} ms {:>7.2} GB/s {:>7.2} GB/s  {:.2} ({}){}  [{} MiB]",
+            variant.name(),
+            t * 1e3,
+            gbps,
+            probe_gbps,
+            fraction,
+            verdict(fraction >= 0.7),
+            speed_note,
+            bytes >> 20
+        );
+    }
+    let fma_t = median(&s.ctx, &s.fma.dispatch, 9);
+    let fma = s.fma.flops as f64 / fma_t / 1e9;
+    println!(
+        "matmul 1024^3: variant, ms, GFLOP/s, fraction of the FMA probe's {fma:.1} GFLOP/s (target >= 0.1 for f32)"
+    );
+    for (variant, run) in &s.matmul {
+        let t = median(&s.ctx, &run.dispatch, 5);
+        let gflops = 2.0 * 1024f64.powi(3) / t / 1e9;
+        println!(
+            "  {:<12} {:>7.1} ms {:>7.2} GFLOP/s  {:.3}{}",
+            variant.name(),
+            t * 1e3,
+            gflops,
+            gflops / fma,
+            if *variant == StorageVariant::F32 {
+                format!(" ({})", verdict(gflops / fma >= 0.1))
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+fn main() {
+    let setup = setup();
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &setup);
+    c.final_summary();
+    summary(&setup);
+}
