@@ -44,10 +44,10 @@ fn prepare(
 ) -> Vec<(StorageVariant, PreparedDense)> {
     let w = values(k * n);
     let x = values(m * k);
-    let f16 = ctx.capabilities().shader_f16;
+    let (f16, f64) = (ctx.capabilities().shader_f16, ctx.capabilities().shader_f64);
     StorageVariant::ALL
         .into_iter()
-        .filter(|s| !s.needs_shader_f16() || f16)
+        .filter(|s| (!s.needs_shader_f16() || f16) && (!s.needs_shader_f64() || f64))
         .map(|s| {
             let weights = ctx.upload_dense(s, &w, None, k, n).unwrap();
             (
@@ -165,7 +165,7 @@ fn summary(s: &Setup) {
     for (variant, t, gbps, probe_gbps, bytes) in rows {
         let fraction = gbps / probe_gbps;
         let speedup = f32_time.map_or(1.0, |f| f / t);
-        let speed_note = if variant == StorageVariant::F32 {
+        let speed_note = if matches!(variant, StorageVariant::F32 | StorageVariant::F64) {
             String::new()
         } else {
             format!("  x{speedup:.2} ({})", verdict(speedup >= 1.7))

@@ -40,12 +40,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let has_b = i0 + 1u < dims.count;
     let b = select(0.0, load_value(min(i0 + 1u, dims.count - 1u)), has_b);
     let words = pack_out_pair(load_value(i0), b);
-    if (OUT_VALUES_PER_WORD == 2u) {
-        out_buf[i0 / 2u] = words.x;
-    } else {
-        out_buf[i0] = words.x;
-        if (has_b) {
-            out_buf[i0 + 1u] = words.y;
-        }
+    let base = i0 / 2u * OUT_WORDS_PER_PAIR;
+    out_buf[base] = words.x;
+    if (OUT_WORDS_PER_PAIR == 2u && has_b) {
+        out_buf[base + 1u] = words.y;
     }
 }

@@ -6,15 +6,10 @@
 // order of src/cpu/dense.rs.
 
 #import storage
-#import activation
 #import dense_bindings
 
 override WORKGROUP_SIZE: u32 = 64u;
 const OUTPUTS: u32 = 4u;
-
-fn lane_sum(acc: vec4<f32>) -> f32 {
-    return (acc.x + acc.y) + (acc.z + acc.w);
-}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -31,10 +26,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let w1 = min(n0 + 1u, last) * dims.k_vecs;
     let w2 = min(n0 + 2u, last) * dims.k_vecs;
     let w3 = min(n0 + 3u, last) * dims.k_vecs;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var acc0 = acc_zero();
+    var acc1 = acc_zero();
+    var acc2 = acc_zero();
+    var acc3 = acc_zero();
     for (var i = 0u; i < dims.k_vecs; i++) {
         let x = x_buf[x_row + i];
         acc0 = mul_add_chunk(acc0, x, w_buf[w0 + i]);

@@ -9,7 +9,6 @@
 // CPU twin: the `DenseTiled` order of src/cpu/dense.rs.
 
 #import storage
-#import activation
 #import dense_bindings
 
 const TILE_M: u32 = 64u; // rows per workgroup
@@ -19,8 +18,8 @@ const VECS_PER_TILE_ROW: u32 = TILE_K / VALUES_PER_VEC;
 
 // x_rows[k * 16 + q] holds rows 4q .. 4q+3 of the tile at k;
 // w_pairs[k * 16 + p] holds outputs 2p and 2p + 1 of the tile at k.
-var<workgroup> x_rows: array<vec4<f32>, 512>;
-var<workgroup> w_pairs: array<vec2<f32>, 512>;
+var<workgroup> x_rows: array<vec4<Scalar>, 512>;
+var<workgroup> w_pairs: array<vec2<Scalar>, 512>;
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -29,9 +28,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let row0 = wg.y * TILE_M;
     let n_base = wg.x * TILE_N;
     let n_rows_w = (dims.n + 1u) / 2u * 2u;
-    var acc: array<vec4<f32>, 8>;
+    var acc: array<vec4<Scalar>, 8>;
     for (var i = 0u; i < 8u; i++) {
-        acc[i] = vec4<f32>(0.0);
+        acc[i] = vec4<Scalar>();
     }
     let k_tiles = dims.k_vecs / VECS_PER_TILE_ROW;
     for (var kt = 0u; kt < k_tiles; kt++) {
@@ -64,7 +63,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         for (var kk = 0u; kk < TILE_K; kk++) {
             let xa = x_rows[kk * 16u + 2u * ty];
             let xb = x_rows[kk * 16u + 2u * ty + 1u];
-            let w = vec4<f32>(w_pairs[kk * 16u + tx], w_pairs[kk * 16u + 8u + tx]);
+            let w = vec4<Scalar>(w_pairs[kk * 16u + tx], w_pairs[kk * 16u + 8u + tx]);
             acc[0] = acc[0] + xa.x * w;
             acc[1] = acc[1] + xa.y * w;
             acc[2] = acc[2] + xa.z * w;

@@ -9,7 +9,8 @@ use std::fmt;
 use crate::cpu::dense::dense as cpu_dense;
 use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
-use crate::gpu::dense::{Activation, DenseLayout, DenseWeights};
+use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation};
+use crate::gpu::formats::HostFloat;
 use crate::gpu::pipelines::PipelineKey;
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
@@ -61,18 +62,23 @@ impl PlanRow {
     }
 
     /// Uploads this layer's kernel (`[k, n]`) and bias in its layout.
-    pub fn upload(
+    pub fn upload<T: HostFloat>(
         &self,
         ctx: &GpuContext,
-        w: &[f32],
-        bias: Option<&[f32]>,
+        w: &[T],
+        bias: Option<&[T]>,
     ) -> Result<DenseWeights> {
         ctx.upload_dense(self.choice.storage, w, bias, self.spec.k, self.spec.n)
             .map_err(|e| self.error(e))
     }
 
     /// Runs the layer on the GPU: `x` is `[rows, k]`.
-    pub fn run(&self, ctx: &mut GpuContext, weights: &DenseWeights, x: &[f32]) -> Result<Vec<f32>> {
+    pub fn run<T: HostFloat>(
+        &self,
+        ctx: &mut GpuContext,
+        weights: &DenseWeights,
+        x: &[T],
+    ) -> Result<Vec<T>> {
         ctx.dense(
             weights,
             self.choice.kernel,
@@ -84,7 +90,7 @@ impl PlanRow {
     }
 
     /// Runs the layer's CPU twin on the same inputs.
-    pub fn run_cpu(&self, w: &[f32], bias: Option<&[f32]>, x: &[f32]) -> Vec<f32> {
+    pub fn run_cpu<T: HostFloat>(&self, w: &[T], bias: Option<&[T]>, x: &[T]) -> Vec<T> {
         let s = &self.spec;
         cpu_dense(
             self.layout.format,
@@ -126,7 +132,15 @@ impl Plan {
             .iter()
             .map(|spec| {
                 let found = map.lookup(&spec.path)?;
-                let choice = select_dense(found.policy, spec.rows, caps).map_err(|e| match e {
+                let choice = select_dense(found.policy, spec.rows, caps).and_then(|choice| {
+                    check_activation(choice.storage, spec.activation)
+                        .map(|()| choice)
+                        .map_err(|e| Error::Unsupported {
+                            path: String::new(),
+                            reason: e.to_string(),
+                        })
+                });
+                let choice = choice.map_err(|e| match e {
                     Error::Unsupported { reason, .. } => Error::Unsupported {
                         path: spec.path.clone(),
                         reason,

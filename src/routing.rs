@@ -77,7 +77,12 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
             "bf16 packed in u32 (WGSL has no bf16): f32 arithmetic, round to nearest even on store"
                 .to_owned(),
         ),
-        DType::Float64 if !caps.shader_f64 => {
+        DType::Float64 if caps.shader_f64 => (
+            StorageVariant::F64,
+            "f64 (SHADER_F64): f64 storage and arithmetic; linear and relu activations only"
+                .to_owned(),
+        ),
+        DType::Float64 => {
             return Err(unsupported(format!(
                 "{name} computes in float64, which needs SHADER_F64; the adapter '{}' lacks it. \
                  Use float32, or an adapter with f64 shaders",
@@ -86,8 +91,8 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
         }
         other => {
             return Err(unsupported(format!(
-                "{name} computes in {other}; Dense kernels exist for float32, float16 and bfloat16 \
-                 (and float64 is not implemented yet)"
+                "{name} computes in {other}; Dense kernels exist for float32, float16, bfloat16 \
+                 and float64"
             )));
         }
     };
@@ -184,6 +189,16 @@ mod tests {
                 .kernel,
             Kernel::DenseTiled
         );
+    }
+
+    #[test]
+    fn float64_runs_where_the_adapter_has_shader_f64() {
+        let caps = Capabilities {
+            shader_f64: true,
+            ..caps(false)
+        };
+        let choice = select_dense(&"float64".parse().unwrap(), 1, &caps).unwrap();
+        assert_eq!(choice.storage, StorageVariant::F64);
     }
 
     #[test]

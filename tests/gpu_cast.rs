@@ -53,7 +53,7 @@ fn f32_patterns() -> Vec<u32> {
 }
 
 fn same_value(a: u32, b: u32, format: StorageFormat) -> bool {
-    let decode = |w| format.decode(&[w], 1)[0];
+    let decode = |w| format.decode::<f64>(&[w], 1)[0];
     a == b || (decode(a).is_nan() && decode(b).is_nan())
 }
 

@@ -9,8 +9,8 @@ mod common;
 use dtype_policy::cpu::dense::dense as cpu_dense;
 use dtype_policy::gpu::GpuError;
 use dtype_policy::gpu::context::GpuContext;
-use dtype_policy::gpu::dense::Activation;
-use dtype_policy::gpu::formats::StorageFormat;
+use dtype_policy::gpu::dense::{Activation, check_activation};
+use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
 use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 
 const MS: [usize; 4] = [1, 3, 64, 257];
@@ -18,7 +18,7 @@ const KS: [usize; 4] = [1, 37, 256, 1000];
 const NS: [usize; 4] = [1, 13, 96, 1024];
 
 /// Deterministic values in [-1, 1) (a small LCG, so tests need no RNG crate).
-fn values(count: usize, seed: u64) -> Vec<f32> {
+fn values(count: usize, seed: u64) -> Vec<f64> {
     let mut state = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
@@ -27,7 +27,7 @@ fn values(count: usize, seed: u64) -> Vec<f32> {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            ((state >> 40) as f64 / (1u64 << 24) as f64) * 2.0 - 1.0
         })
         .collect()
 }
@@ -35,68 +35,103 @@ fn values(count: usize, seed: u64) -> Vec<f32> {
 /// How far a GPU result may be from its twin, and why:
 /// - the twin sums the same rounded products in the same order, but the GPU
 ///   may fuse a multiply and an add (one rounding fewer); that changes each
-///   partial sum by at most one f32 rounding, so the total by at most
+///   partial sum by at most one rounding of the arithmetic type (ε of f32,
+///   or of f64 for the f64 variant), so the total by at most
 ///   (k + 2) · ε · Σ|x·w|;
 /// - the activation's slope is below 1.2, and exp/tanh differ from Rust's by
 ///   a few ulp (WGSL allows 3 + 2|x| ulp for exp): 2e-6 · (1 + |y|);
 /// - a 16-bit output can land one ulp of its format away when the f32 values
 ///   straddle a rounding boundary.
-fn tolerance(format: StorageFormat, activation: Activation, k: usize, abs_dot: f32, y: f32) -> f32 {
-    let accumulation = (k as f32 + 2.0) * f32::EPSILON * abs_dot;
+fn tolerance(format: StorageFormat, activation: Activation, k: usize, abs_dot: f64, y: f64) -> f64 {
+    let epsilon = if format == StorageFormat::F64 {
+        f64::EPSILON
+    } else {
+        f64::from(f32::EPSILON)
+    };
+    let accumulation = (k as f64 + 2.0) * epsilon * abs_dot;
     let transcendental = match activation {
         Activation::Linear | Activation::Relu => 0.0,
         _ => 2e-6 * (1.0 + y.abs()),
     };
     let output_ulp = match format {
-        StorageFormat::F32 => 0.0,
-        StorageFormat::F16 => y.abs() * 2f32.powi(-10) + 2f32.powi(-24),
-        StorageFormat::BF16 => y.abs() * 2f32.powi(-7) + f32::MIN_POSITIVE,
+        StorageFormat::F32 | StorageFormat::F64 => 0.0,
+        StorageFormat::F16 => y.abs() * 2f64.powi(-10) + 2f64.powi(-24),
+        StorageFormat::BF16 => y.abs() * 2f64.powi(-7) + f64::from(f32::MIN_POSITIVE),
     };
     1.2 * accumulation + transcendental + output_ulp
 }
 
+/// Runs one case on the GPU and the twin in the host type of the variant
+/// (f64 for the f64 variant, f32 otherwise) and compares every output.
 fn check(
+    ctx: &mut GpuContext,
+    storage: StorageVariant,
+    kernel: Kernel,
+    activation: Activation,
+    dims: (usize, usize, usize),
+) {
+    if storage == StorageVariant::F64 {
+        check_in::<f64>(ctx, storage, kernel, activation, dims)
+    } else {
+        check_in::<f32>(ctx, storage, kernel, activation, dims)
+    }
+}
+
+fn check_in<T: HostFloat>(
     ctx: &mut GpuContext,
     storage: StorageVariant,
     kernel: Kernel,
     activation: Activation,
     (m, k, n): (usize, usize, usize),
 ) {
-    let x = values(m * k, (m * 31 + k) as u64);
-    let w = values(k * n, (k * 17 + n) as u64);
-    let bias = values(n, n as u64 + 5);
+    let host = |v: Vec<f64>| -> Vec<T> { v.into_iter().map(T::from_f64).collect() };
+    let x = host(values(m * k, (m * 31 + k) as u64));
+    let w = host(values(k * n, (k * 17 + n) as u64));
+    let bias = host(values(n, n as u64 + 5));
     let weights = ctx.upload_dense(storage, &w, Some(&bias), k, n).unwrap();
     let gpu = ctx.dense(&weights, kernel, activation, &x, m).unwrap();
     let format = storage.format();
     let cpu = cpu_dense(format, kernel, activation, &x, &w, Some(&bias), (m, k, n));
     assert_eq!(gpu.len(), m * n);
-    let r = |v: f32| format.round(v);
-    let mut worst = (0f32, 0usize);
+    let r = |v: T| format.round(v.to_f64());
     for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
         let (row, col) = (i / n, i % n);
-        let abs_dot: f32 = (0..k)
+        let abs_dot: f64 = (0..k)
             .map(|j| (r(x[row * k + j]) * r(w[j * n + col])).abs())
             .sum();
-        let tol = tolerance(format, activation, k, abs_dot + r(bias[col]).abs(), *c);
+        let (g, c) = (g.to_f64(), c.to_f64());
+        let tol = tolerance(format, activation, k, abs_dot + r(bias[col]).abs(), c);
         let err = (g - c).abs();
         assert!(
             g.is_finite() && err <= tol,
             "{storage:?} {kernel:?} {activation:?} m={m} k={k} n={n}: y[{row}][{col}] gpu {g} cpu {c} \
              (error {err:e}, tolerance {tol:e})"
         );
-        if err > worst.0 {
-            worst = (err, i);
-        }
     }
 }
 
-fn run_all(ctx: &mut GpuContext, expect_f16: bool) {
+/// The activations a variant applies (f64: linear and relu only).
+fn activations(storage: StorageVariant) -> Vec<Activation> {
+    Activation::ALL
+        .into_iter()
+        .filter(|a| check_activation(storage, *a).is_ok())
+        .collect()
+}
+
+fn run_all(ctx: &mut GpuContext, expect_f16: bool, expect_f64: bool) {
     let caps = ctx.capabilities().clone();
-    assert_eq!(caps.shader_f16, expect_f16, "{caps}");
+    assert_eq!(
+        (caps.shader_f16, caps.shader_f64),
+        (expect_f16, expect_f64),
+        "{caps}"
+    );
     let variants: Vec<StorageVariant> = StorageVariant::ALL
         .into_iter()
-        .filter(|v| !v.needs_shader_f16() || caps.shader_f16)
+        .filter(|v| {
+            (!v.needs_shader_f16() || caps.shader_f16) && (!v.needs_shader_f64() || caps.shader_f64)
+        })
         .collect();
+    let mut pipelines = 0;
     for &storage in &variants {
         for kernel in Kernel::DENSE {
             for m in MS {
@@ -106,31 +141,55 @@ fn run_all(ctx: &mut GpuContext, expect_f16: bool) {
                     }
                 }
             }
-            for activation in Activation::ALL {
+            for activation in activations(storage) {
                 check(ctx, storage, kernel, activation, (3, 37, 13));
                 check(ctx, storage, kernel, activation, (64, 256, 96));
+                pipelines += 1;
             }
         }
     }
     // One pipeline per (kernel, variant, activation), however many shapes ran.
     let stats = ctx.pipeline_stats();
-    assert_eq!(
-        stats.compiled,
-        variants.len() * Kernel::DENSE.len() * Activation::ALL.len()
-    );
+    assert_eq!(stats.compiled, pipelines);
     assert!(stats.reused > stats.compiled * 10, "{stats:?}");
+}
+
+#[test]
+fn the_f64_variant_refuses_activations_it_cannot_compute() {
+    let mut ctx = common::gpu::vulkan();
+    let weights = ctx
+        .upload_dense(StorageVariant::F64, &[1.0f64], None, 1, 1)
+        .unwrap();
+    let err = ctx
+        .dense(
+            &weights,
+            Kernel::DenseMatVec,
+            Activation::Gelu,
+            &[1.0f64],
+            1,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("linear and relu only"), "{err}");
 }
 
 #[test]
 fn every_variant_matches_its_twin_on_lavapipe_vulkan() {
     let mut ctx = common::gpu::vulkan();
-    run_all(&mut ctx, true);
+    run_all(&mut ctx, true, true);
 }
 
 #[test]
 fn every_variant_matches_its_twin_on_llvmpipe_gl_without_shader_f16() {
     let mut ctx = common::gpu::gl();
-    run_all(&mut ctx, false);
+    run_all(&mut ctx, false, false);
+    // Unsupported there, listed: the f64 variant needs SHADER_F64.
+    match ctx.upload_dense(StorageVariant::F64, &[1.0f64], None, 1, 1) {
+        Err(GpuError::MissingFeature {
+            feature: "SHADER_F64",
+            ..
+        }) => {}
+        other => panic!("expected MissingFeature, got {:?}", other.map(|_| ())),
+    }
     // Unsupported there, listed: the native f16 variant needs SHADER_F16.
     let w = [1.0f32];
     match ctx.upload_dense(StorageVariant::F16Native, &w, None, 1, 1) {

@@ -6,8 +6,8 @@
 struct DenseDims {
     m: u32,          // rows of x and y
     n: u32,          // outputs (units)
-    k_vecs: u32,     // vec4<u32> per padded row of x and of W^T
-    y_row_words: u32 // 32-bit words per row of y
+    k_vecs: u32,     // 16-byte chunks per padded row of x and of W^T
+    y_row_words: u32 // OutWords per row of y
 }
 
 @group(0) @binding(0) var<uniform> dims: DenseDims;
@@ -15,26 +15,23 @@ struct DenseDims {
 @group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
 // W^T: [n rounded up to even, k_padded] in the storage format (row j = output j).
 @group(0) @binding(2) var<storage, read> w_buf: array<Chunk>;
-// bias: [n rounded up to even], f32 (already rounded to the compute dtype).
-@group(0) @binding(3) var<storage, read> bias_buf: array<f32>;
+// bias: [n rounded up to even], Scalar (already rounded to the compute dtype).
+@group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 // y: [m, y_row_words] in the storage format.
-@group(0) @binding(4) var<storage, read_write> y_buf: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
 
-fn finish(acc: f32, n: u32) -> f32 {
+fn finish(acc: Scalar, n: u32) -> Scalar {
     return activate(acc + bias_buf[n]);
 }
 
 // Stores outputs n0 and n0 + 1 of a row; n0 is even. A missing odd output
 // is not written (f32) or written as +0 (16-bit padding half).
-fn store_out_pair(row: u32, n0: u32, a: f32, b: f32) {
+fn store_out_pair(row: u32, n0: u32, a: Scalar, b: Scalar) {
     let has_b = n0 + 1u < dims.n;
-    let words = pack_out_pair(a, select(0.0, b, has_b));
-    if (OUT_VALUES_PER_WORD == 2u) {
-        y_buf[row * dims.y_row_words + n0 / 2u] = words.x;
-    } else {
-        y_buf[row * dims.y_row_words + n0] = words.x;
-        if (has_b) {
-            y_buf[row * dims.y_row_words + n0 + 1u] = words.y;
-        }
+    let words = pack_out_pair(a, select(Scalar(0.0), b, has_b));
+    let base = row * dims.y_row_words + n0 / 2u * OUT_WORDS_PER_PAIR;
+    y_buf[base] = words.x;
+    if (OUT_WORDS_PER_PAIR == 2u && has_b) {
+        y_buf[base + 1u] = words.y;
     }
 }

@@ -6,5 +6,6 @@ use crate::gpu::formats::StorageFormat;
 
 /// Casts `count` values in `words` from one format to another.
 pub fn cast(from: StorageFormat, to: StorageFormat, words: &[u32], count: usize) -> Vec<u32> {
-    to.encode(&from.decode(words, count))
+    // Through f32, as the kernel: every 32- and 16-bit value is exact in it.
+    to.encode(&from.decode::<f32>(words, count))
 }

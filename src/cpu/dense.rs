@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! CPU twins of shaders/dense_matvec.wgsl and shaders/dense_tiled.wgsl.
 
+use std::ops::{Add, Mul};
+
 use crate::gpu::dense::Activation;
-use crate::gpu::formats::StorageFormat;
+use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::shaders::Kernel;
 
 /// The twin's erf, the same polynomial as `erf_approx` in activation.wgsl.
@@ -19,7 +21,7 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// The activation as the kernel computes it, in f32.
+/// The activation as the f32 kernels compute it.
 pub fn activate(activation: Activation, x: f32) -> f32 {
     match activation {
         Activation::Linear => x,
@@ -31,40 +33,98 @@ pub fn activate(activation: Activation, x: f32) -> f32 {
     }
 }
 
+/// The arithmetic type of a kernel: f32, or f64 for the f64 format.
+trait Real: Copy + Default + Add<Output = Self> + Mul<Output = Self> {
+    fn of(v: f64) -> Self;
+    fn get(self) -> f64;
+    fn activate(self, activation: Activation) -> Self;
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    fn get(self) -> f64 {
+        f64::from(self)
+    }
+    fn activate(self, activation: Activation) -> Self {
+        activate(activation, self)
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+    fn get(self) -> f64 {
+        self
+    }
+    /// activation_f64.wgsl: relu, else linear (the host refuses the others).
+    fn activate(self, activation: Activation) -> Self {
+        if activation == Activation::Relu {
+            self.max(0.0)
+        } else {
+            self
+        }
+    }
+}
+
 /// Dense forward as `kernel` computes it: inputs rounded to `format` as the
-/// upload does, products summed in the kernel's order in f32, bias added,
-/// activation applied, the result rounded to `format`.
+/// upload does, products summed in the kernel's order (f32, or f64 for the
+/// f64 format), bias added, activation applied, the result rounded to `format`.
 ///
 /// `x` is `[m, k]`, `w` is `[k, n]` (Keras's layout), `bias` is `[n]`.
-pub fn dense(
+pub fn dense<T: HostFloat>(
     format: StorageFormat,
     kernel: Kernel,
     activation: Activation,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    dims: (usize, usize, usize),
+) -> Vec<T> {
+    match format {
+        StorageFormat::F64 => dense_in::<f64, T>(format, kernel, activation, x, w, bias, dims),
+        _ => dense_in::<f32, T>(format, kernel, activation, x, w, bias, dims),
+    }
+}
+
+fn dense_in<R: Real, T: HostFloat>(
+    format: StorageFormat,
+    kernel: Kernel,
+    activation: Activation,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
     (m, k, n): (usize, usize, usize),
-) -> Vec<f32> {
-    let x: Vec<f32> = x.iter().map(|&v| format.round(v)).collect();
-    let w: Vec<f32> = w.iter().map(|&v| format.round(v)).collect();
+) -> Vec<T> {
+    let rounded =
+        |v: &[T]| -> Vec<R> { v.iter().map(|&e| R::of(format.round(e.to_f64()))).collect() };
+    let (x, w) = (rounded(x), rounded(w));
+    let bias = bias.map(rounded);
+    // The matrix-vector kernel sums in lanes, lane l taking every k = l (mod
+    // lanes), then (l0 + l1) + (l2 + l3); the tiled kernel sums k in order.
+    let lanes = if format == StorageFormat::F64 { 2 } else { 4 };
     let mut y = Vec::with_capacity(m * n);
     for row in 0..m {
         for col in 0..n {
             let product = |i: usize| x[row * k + i] * w[i * n + col];
-            let sum = match kernel {
-                // Four lanes, lane l taking every k = l (mod 4), then (l0 + l1) + (l2 + l3).
-                Kernel::DenseMatVec => {
-                    let mut lanes = [0f32; 4];
-                    for i in 0..k {
-                        lanes[i % 4] += product(i);
-                    }
-                    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+            let sum = if kernel == Kernel::DenseMatVec {
+                let mut acc = [R::default(); 4];
+                for i in 0..k {
+                    acc[i % lanes] = acc[i % lanes] + product(i);
                 }
-                // The tiled kernel sums k in order (other kernels are not Dense).
-                _ => (0..k).fold(0f32, |acc, i| acc + product(i)),
+                if lanes == 2 {
+                    acc[0] + acc[1]
+                } else {
+                    (acc[0] + acc[1]) + (acc[2] + acc[3])
+                }
+            } else {
+                (0..k).fold(R::default(), |acc, i| acc + product(i))
             };
-            let b = bias.map_or(0.0, |b| format.round(b[col]));
-            y.push(format.round(activate(activation, sum + b)));
+            let b = bias.as_ref().map_or(R::default(), |b| b[col]);
+            let out = (sum + b).activate(activation);
+            y.push(T::from_f64(format.round(out.get())));
         }
     }
     y

@@ -21,28 +21,14 @@ struct CastDims {
 
 const _: () = assert!(std::mem::size_of::<CastDims>() == 16);
 
-impl StorageFormat {
-    /// The `IN_FORMAT` value of shaders/cast.wgsl.
-    const fn cast_code(self) -> u32 {
-        match self {
-            StorageFormat::F32 => 0,
-            StorageFormat::F16 => 1,
-            StorageFormat::BF16 => 2,
-        }
-    }
-
-    /// The storage helper that writes this format (no feature needed).
-    const fn writer(self) -> StorageVariant {
-        match self {
-            StorageFormat::F32 => StorageVariant::F32,
-            StorageFormat::F16 => StorageVariant::F16Packed,
-            StorageFormat::BF16 => StorageVariant::BF16Packed,
-        }
-    }
-
-    /// 32-bit words that hold `count` values.
-    pub const fn words_for(self, count: usize) -> usize {
-        count.div_ceil(self.values_per_word())
+/// The `IN_FORMAT` value of shaders/cast.wgsl and the storage helper that
+/// writes a format; `None` for f64, which the cast kernel does not handle.
+fn cast_codes(format: StorageFormat) -> Option<(u32, StorageVariant)> {
+    match format {
+        StorageFormat::F32 => Some((0, StorageVariant::F32)),
+        StorageFormat::F16 => Some((1, StorageVariant::F16Packed)),
+        StorageFormat::BF16 => Some((2, StorageVariant::BF16Packed)),
+        StorageFormat::F64 => None,
     }
 }
 
@@ -63,6 +49,11 @@ impl GpuContext {
                 words.len()
             )));
         }
+        let (Some((from_code, _)), Some((_, writer))) = (cast_codes(from), cast_codes(to)) else {
+            return Err(GpuError::Shape(format!(
+                "the cast kernel converts between f32, f16 and bf16, not {from:?} -> {to:?}"
+            )));
+        };
         let groups = count.div_ceil(2).div_ceil(64);
         if groups > 65_535 {
             return Err(GpuError::Shape(format!(
@@ -83,8 +74,8 @@ impl GpuContext {
         )?;
         let key = PipelineKey {
             kernel: Kernel::Cast,
-            storage: to.writer(),
-            specialization: from.cast_code(),
+            storage: writer,
+            specialization: from_code,
         };
         let output = self.output_buffer("cast output", out_bytes)?;
         self.dispatch(key, &[&dims_buf, &input, &output], (groups as u32, 1))?;

@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
 use crate::gpu::dispatch::PreparedDispatch;
-use crate::gpu::formats::StorageFormat;
+use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
 
@@ -47,6 +47,20 @@ impl Activation {
         Activation::Sigmoid,
         Activation::Tanh,
     ];
+}
+
+/// `Err` for an activation the variant cannot apply: the f64 variant has
+/// linear and relu only (WGSL has no f64 exp or tanh).
+pub fn check_activation(storage: StorageVariant, activation: Activation) -> Result<(), GpuError> {
+    if storage == StorageVariant::F64
+        && !matches!(activation, Activation::Linear | Activation::Relu)
+    {
+        return Err(GpuError::Unsupported(format!(
+            "the f64 Dense kernel applies linear and relu only (WGSL has no f64 exp or tanh), not \
+             {activation:?}; apply it on the host, or compute in float32"
+        )));
+    }
+    Ok(())
 }
 
 /// The uniform of shaders/shared/dense_bindings.wgsl (`DenseDims`).
@@ -87,9 +101,9 @@ impl DenseLayout {
         (self.n_padded * self.k_padded * self.format.bytes_per_value()) as u64
     }
 
-    /// Bytes of the bias (f32, rounded to the format's values).
+    /// Bytes of the bias (in the arithmetic type: f32, or f64 for f64).
     pub fn bias_bytes(&self) -> u64 {
-        (self.n_padded * 4) as u64
+        (self.n_padded * self.format.bytes_per_value().max(4)) as u64
     }
 }
 
@@ -99,6 +113,7 @@ impl std::fmt::Display for DenseLayout {
             StorageFormat::F32 => "f32",
             StorageFormat::F16 => "f16 x2 per u32",
             StorageFormat::BF16 => "bf16 x2 per u32",
+            StorageFormat::F64 => "f64",
         };
         write!(f, "W^T[{}x{}] {values}", self.n_padded, self.k_padded)
     }
@@ -128,11 +143,11 @@ impl DenseWeights {
 impl GpuContext {
     /// Uploads a Dense kernel `w` (`[k, n]`, row-major, Keras's layout) and
     /// optional bias `[n]`, converted once to the variant's storage format.
-    pub fn upload_dense(
+    pub fn upload_dense<T: HostFloat>(
         &self,
         storage: StorageVariant,
-        w: &[f32],
-        bias: Option<&[f32]>,
+        w: &[T],
+        bias: Option<&[T]>,
         k: usize,
         n: usize,
     ) -> Result<DenseWeights, GpuError> {
@@ -152,25 +167,32 @@ impl GpuContext {
         self.require(storage)?;
         let layout = DenseLayout::new(storage.format(), k, n);
         let (kp, n_even) = (layout.k_padded, layout.n_padded);
-        let mut wt = vec![0f32; n_even * kp];
+        let mut wt = vec![0f64; n_even * kp];
         for (row, chunk) in w.chunks_exact(n).enumerate() {
             for (col, &v) in chunk.iter().enumerate() {
-                wt[col * kp + row] = v;
+                wt[col * kp + row] = v.to_f64();
             }
         }
         let format = storage.format();
-        let mut b = vec![0f32; n_even];
+        // The bias is stored in the arithmetic type (f32, or f64), rounded
+        // to the compute format as the weights are.
+        let mut b = vec![0f64; n_even];
         if let Some(bias) = bias {
             for (dst, &src) in b.iter_mut().zip(bias) {
-                *dst = format.round(src);
+                *dst = format.round(src.to_f64());
             }
         }
+        let bias_format = if format == StorageFormat::F64 {
+            StorageFormat::F64
+        } else {
+            StorageFormat::F32
+        };
         let w = self.storage_buffer(
             "dense weights",
             &format.encode(&wt),
             wgpu::BufferUsages::STORAGE,
         )?;
-        let bias_words: Vec<u32> = b.iter().map(|v| v.to_bits()).collect();
+        let bias_words = bias_format.encode(&b);
         let bias = self.storage_buffer("dense bias", &bias_words, wgpu::BufferUsages::STORAGE)?;
         Ok(DenseWeights {
             storage,
@@ -182,26 +204,35 @@ impl GpuContext {
     }
 
     fn require(&self, storage: StorageVariant) -> Result<(), GpuError> {
-        if storage.needs_shader_f16() && !self.capabilities().shader_f16 {
-            return Err(GpuError::MissingFeature {
+        let caps = self.capabilities();
+        let missing = if storage.needs_shader_f16() && !caps.shader_f16 {
+            Some("SHADER_F16")
+        } else if storage.needs_shader_f64() && !caps.shader_f64 {
+            Some("SHADER_F64")
+        } else {
+            None
+        };
+        match missing {
+            Some(feature) => Err(GpuError::MissingFeature {
                 variant: storage.name().to_owned(),
-                feature: "SHADER_F16",
-                adapter: self.capabilities().adapter_name.clone(),
-            });
+                feature,
+                adapter: caps.adapter_name.clone(),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Runs Dense on `m` rows of `x` (`[m, k]`, row-major) with `kernel`
-    /// and returns `y` (`[m, n]`), decoded from the storage format to f32.
-    pub fn dense(
+    /// and returns `y` (`[m, n]`), decoded from the storage format (exact,
+    /// except an f64 result read as f32, which is rounded).
+    pub fn dense<T: HostFloat>(
         &mut self,
         weights: &DenseWeights,
         kernel: Kernel,
         activation: Activation,
-        x: &[f32],
+        x: &[T],
         m: usize,
-    ) -> Result<Vec<f32>, GpuError> {
+    ) -> Result<Vec<T>, GpuError> {
         let run = self.prepare_dense(weights, kernel, activation, x, m)?;
         self.submit(&run.dispatch, 1)?;
         self.read_dense_output(&run)
@@ -209,14 +240,15 @@ impl GpuContext {
 
     /// Uploads `x` and binds everything for Dense, ready to run (again and
     /// again, for benchmarks) with [`GpuContext::run_prepared`].
-    pub fn prepare_dense(
+    pub fn prepare_dense<T: HostFloat>(
         &mut self,
         weights: &DenseWeights,
         kernel: Kernel,
         activation: Activation,
-        x: &[f32],
+        x: &[T],
         m: usize,
     ) -> Result<PreparedDense, GpuError> {
+        check_activation(weights.storage, activation)?;
         let (k, n) = (weights.k, weights.n);
         if m == 0 || x.len() != m * k {
             return Err(GpuError::Shape(format!(
@@ -240,26 +272,31 @@ impl GpuContext {
         let format = weights.storage.format();
         let layout = DenseLayout::new(format, k, n);
         let kp = layout.k_padded;
-        let mut xp = vec![0f32; m * kp];
+        let mut xp = vec![0f64; m * kp];
         for (dst, src) in xp.chunks_exact_mut(kp).zip(x.chunks_exact(k)) {
-            dst[..k].copy_from_slice(src);
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = s.to_f64();
+            }
         }
         let x_buf =
             self.storage_buffer("dense x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
-        let y_row_words = n.div_ceil(format.values_per_word());
+        // y is read as 32-bit words, or as f64 for the f64 format.
+        let y_row_words = format.words_for(n);
         let y_bytes = (m * y_row_words * 4) as u64;
+        let out_word_words = if format == StorageFormat::F64 { 2 } else { 1 };
         let dims = DenseDims {
             m: m as u32,
             n: n as u32,
-            k_vecs: (kp / (4 * format.values_per_word())) as u32,
-            y_row_words: y_row_words as u32,
+            k_vecs: (kp / format.values_per_chunk()) as u32,
+            y_row_words: (y_row_words / out_word_words) as u32,
         };
         let dims_buf = self.upload(
             "dense dims",
             bytemuck::bytes_of(&dims),
             wgpu::BufferUsages::UNIFORM,
         )?;
-        let y_buf = self.output_buffer("dense y", y_bytes)?;
+        // At least 8 bytes: the binding's minimum, whatever the format.
+        let y_buf = self.output_buffer("dense y", y_bytes.max(8))?;
         let key = PipelineKey {
             kernel,
             storage: weights.storage,
@@ -283,12 +320,13 @@ impl GpuContext {
         })
     }
 
-    /// Reads `y` of a prepared Dense back, decoded to f32.
-    pub fn read_dense_output(&self, run: &PreparedDense) -> Result<Vec<f32>, GpuError> {
-        let words = self.read_back(&run.y)?;
+    /// Reads `y` of a prepared Dense back, decoded.
+    pub fn read_dense_output<T: HostFloat>(&self, run: &PreparedDense) -> Result<Vec<T>, GpuError> {
+        let mut words = self.read_back(&run.y)?;
+        words.truncate(run.m * run.y_row_words);
         let mut y = Vec::with_capacity(run.m * run.n);
         for row in words.chunks_exact(run.y_row_words) {
-            y.extend(run.format.decode(row, run.n));
+            y.extend(run.format.decode::<T>(row, run.n));
         }
         Ok(y)
     }

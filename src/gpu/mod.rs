@@ -67,6 +67,10 @@ pub enum GpuError {
         adapter: String,
     },
 
+    /// An operation this kernel variant does not do.
+    #[error("Unsupported: {0}")]
+    Unsupported(String),
+
     /// Inputs whose shapes do not fit together.
     #[error("Shape mismatch: {0}")]
     Shape(String),

@@ -13,6 +13,14 @@ use crate::gpu::formats::StorageFormat;
 
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
 const SOURCES: &[(&str, &str)] = &[
+    (
+        "storage_f64",
+        include_str!("../../shaders/shared/storage_f64.wgsl"),
+    ),
+    (
+        "activation_f64",
+        include_str!("../../shaders/shared/activation_f64.wgsl"),
+    ),
     ("probe_read", include_str!("../../shaders/probe_read.wgsl")),
     ("probe_fma", include_str!("../../shaders/probe_fma.wgsl")),
     ("cast", include_str!("../../shaders/cast.wgsl")),
@@ -109,6 +117,12 @@ impl Kernel {
         }
     }
 
+    /// Whether the kernel has a variant for this storage (the cast kernel
+    /// converts between the 32- and 16-bit formats only).
+    pub const fn supports(self, storage: StorageVariant) -> bool {
+        !matches!((self, storage), (Kernel::Cast, StorageVariant::F64))
+    }
+
     /// The name of the kernel's one specializing override constant.
     pub const fn override_name(self) -> &'static str {
         match self {
@@ -124,7 +138,7 @@ impl Kernel {
     pub(crate) const fn bindings(self) -> &'static [Binding] {
         match self {
             // shaders/shared/dense_bindings.wgsl: x and W^T are read as
-            // 16-byte chunks, bias and y by the word.
+            // 16-byte chunks, bias and y by the value (f64 at most: 8 bytes).
             Kernel::DenseMatVec | Kernel::DenseTiled => &[
                 Binding::Uniform(16),
                 Binding::Storage {
@@ -137,11 +151,11 @@ impl Kernel {
                 },
                 Binding::Storage {
                     read_only: true,
-                    min_bytes: 4,
+                    min_bytes: 8,
                 },
                 Binding::Storage {
                     read_only: false,
-                    min_bytes: 4,
+                    min_bytes: 8,
                 },
             ],
             // The probes read 16-byte vectors.
@@ -196,15 +210,18 @@ pub enum StorageVariant {
     F16Packed,
     /// bf16 pairs, unpacked by bit shifts.
     BF16Packed,
+    /// f64 (needs SHADER_F64; linear and relu activations only).
+    F64,
 }
 
 impl StorageVariant {
     /// Every storage variant.
-    pub const ALL: [StorageVariant; 4] = [
+    pub const ALL: [StorageVariant; 5] = [
         StorageVariant::F32,
         StorageVariant::F16Native,
         StorageVariant::F16Packed,
         StorageVariant::BF16Packed,
+        StorageVariant::F64,
     ];
 
     /// The helper `#import storage` resolves to.
@@ -214,6 +231,7 @@ impl StorageVariant {
             StorageVariant::F16Native => "storage_f16",
             StorageVariant::F16Packed => "storage_f16_packed",
             StorageVariant::BF16Packed => "storage_bf16_packed",
+            StorageVariant::F64 => "storage_f64",
         }
     }
 
@@ -223,12 +241,18 @@ impl StorageVariant {
             StorageVariant::F32 => StorageFormat::F32,
             StorageVariant::F16Native | StorageVariant::F16Packed => StorageFormat::F16,
             StorageVariant::BF16Packed => StorageFormat::BF16,
+            StorageVariant::F64 => StorageFormat::F64,
         }
     }
 
     /// Whether the shader needs `wgpu::Features::SHADER_F16`.
     pub const fn needs_shader_f16(self) -> bool {
         matches!(self, StorageVariant::F16Native)
+    }
+
+    /// Whether the shader needs `wgpu::Features::SHADER_F64`.
+    pub const fn needs_shader_f64(self) -> bool {
+        matches!(self, StorageVariant::F64)
     }
 
     /// A short name for tables and labels.
@@ -238,6 +262,7 @@ impl StorageVariant {
             StorageVariant::F16Native => "f16",
             StorageVariant::F16Packed => "f16-packed",
             StorageVariant::BF16Packed => "bf16-packed",
+            StorageVariant::F64 => "f64",
         }
     }
 }
