@@ -43,6 +43,40 @@
 //! # Ok::<(), dtype_policy::Error>(())
 //! ```
 //!
+//! ## On the GPU
+//! The policy of each layer, looked up by path, and the adapter's
+//! capabilities choose a kernel variant and buffer layout
+//! ([`routing::select_dense`]); a [`plan::Plan`] does it for a whole model
+//! and says why for each layer; the compiled pipeline for each distinct
+//! variant is cached and shared by every layer that runs it.
+//!
+//! ```no_run
+//! use dtype_policy::gpu::context::GpuContext;
+//! use dtype_policy::gpu::dense::Activation;
+//! use dtype_policy::plan::{DenseLayerSpec, Plan};
+//! use dtype_policy::DTypePolicyMap;
+//!
+//! let mut map = DTypePolicyMap::with_default_name("mixed_bfloat16")?;
+//! map.insert(r".*/attention/.*", "mixed_float16")?;
+//! let mut ctx = GpuContext::new()?; // WGPU_BACKEND, WGPU_ADAPTER_NAME choose
+//! let layers = [DenseLayerSpec {
+//!     path: "block_0/attention/query".into(), rows: 1, k: 4, n: 2, activation: Activation::Linear,
+//! }];
+//! let plan = Plan::new(&map, &layers, ctx.capabilities())?;
+//! println!("{plan}");
+//! let row = &plan.rows[0];
+//! let weights = row.upload(&ctx, &[0.5f32; 8], None)?;
+//! let y = row.run(&mut ctx, &weights, &[1.0f32, 2.0, 3.0, 4.0])?;
+//! assert_eq!(y, row.run_cpu(&[0.5f32; 8], None, &[1.0, 2.0, 3.0, 4.0]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! - [`gpu`]: the runtime (adapter, capabilities, error scopes, pipeline
+//!   cache, Dense and cast dispatch, roofline probes). It knows storage
+//!   formats, not Keras.
+//! - [`cpu`]: the CPU twin of every kernel, same summation order and rounding.
+//! - `shaders/`: one WGSL file per kernel, helpers in `shaders/shared/`.
+//!
 //! ## Where this differs from Keras, on purpose
 //! - The global policy is process-wide, not per thread ([`policy::global`]).
 //! - A map key that is not a valid regular expression is rejected when
