@@ -16,6 +16,7 @@ use std::error::Error;
 use dtype_policy::DTypePolicyMap;
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::dense::Activation;
+use dtype_policy::gpu::formats::StorageFormat;
 use dtype_policy::plan::{DenseLayerSpec, Plan};
 
 const BLOCKS: usize = 4;
@@ -93,7 +94,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let plan = Plan::new(&map, &layers(rows), ctx.capabilities())?;
     println!("{plan}");
 
-    let mut worst = (0f32, String::new());
+    // The largest difference, in units of the last place of the layer's
+    // output format at that value (1 ulp: the two straddled a rounding).
+    let mut worst = (0f32, 0f64, String::new());
     for (i, row) in plan.rows.iter().enumerate() {
         let s = &row.spec;
         let w = values(s.k * s.n, i as u64 * 2 + 1, s.k);
@@ -102,13 +105,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         let weights = row.upload(&ctx, &w, Some(&b))?;
         let gpu = row.run(&mut ctx, &weights, &x)?;
         let cpu = row.run_cpu(&w, Some(&b), &x);
-        let err = gpu
-            .iter()
-            .zip(&cpu)
-            .map(|(g, c)| (g - c).abs())
-            .fold(0f32, f32::max);
-        if err >= worst.0 {
-            worst = (err, s.path.clone());
+        let mantissa_bits = match row.layout.format {
+            StorageFormat::F16 => 10,
+            StorageFormat::BF16 => 7,
+            StorageFormat::F32 => 23,
+            StorageFormat::F64 => 52,
+        };
+        for (g, c) in gpu.iter().zip(&cpu) {
+            let err = (g - c).abs();
+            if err > worst.0 {
+                let ulp = 2f64.powi(f64::from(c.abs()).log2().floor() as i32 - mantissa_bits);
+                worst = (err, f64::from(err) / ulp, s.path.clone());
+            }
         }
     }
     let stats = ctx.pipeline_stats();
@@ -118,9 +126,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         stats.compiled,
         stats.reused
     );
-    println!(
-        "largest |GPU - CPU twin| = {:e} (layer {})",
-        worst.0, worst.1
-    );
+    if worst.0 == 0.0 {
+        println!("every GPU output equals its CPU twin bit for bit");
+    } else {
+        println!(
+            "largest |GPU - CPU twin| = {:e} = {:.1} ulp of the output format (layer {})",
+            worst.0, worst.1, worst.2
+        );
+    }
     Ok(())
 }
