@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Storage format f16 with the SHADER_F16 feature: chunks are read as two
-// vec4<f16> (the same bytes as the packed variant's words). naga rejects
-// bitcasting vec2<u32> to vec4<f16>, and bitcasting u32 to vec2<f16> read
-// zeros on lavapipe, hence typed loads.
+// vec4<f16> (the same bytes as the packed variant's words). naga 30 does not
+// type size-changing bitcasts (u32 -> vec2<f16> comes out scalar), hence
+// typed loads. lavapipe splits these into 16-bit loads, which is why CPU
+// drivers are routed to the packed variant.
 enable f16;
 
 #import storage_16_common
