@@ -99,6 +99,7 @@ pub mod error;
 pub mod gpu;
 pub mod plan;
 pub mod policy;
+pub mod quant;
 pub mod routing;
 
 pub use error::{Error, Result};
