@@ -3,7 +3,7 @@
 //! `q = clip(round_half_even(v * scale), lo, hi)`. The scale is a
 //! multiplier; dequantize by dividing.
 
-use crate::quant::EPSILON;
+use crate::quant::{EPSILON, nan_max};
 
 /// A signed integer range, as Keras's `value_range`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,14 +23,7 @@ impl IntRange {
 
 /// The scale of a group of values: `hi / (max|v| + 1e-7)` in f32.
 pub fn abs_max_scale(values: impl Iterator<Item = f32>, range: IntRange) -> f32 {
-    // Keras's max propagates NaN; f32::max would drop it.
-    let max_abs = values.map(f32::abs).fold(0f32, |a, b| {
-        if a.is_nan() || b > a || b.is_nan() {
-            b
-        } else {
-            a
-        }
-    });
+    let max_abs = nan_max(values.map(f32::abs), 0.0);
     f32::from(range.hi) / (max_abs + EPSILON)
 }
 

@@ -3,6 +3,8 @@
 //! Keras's float8 quantize-dequantize, and the amax history with its delayed
 //! scale (`compute_float8_amax_history`, `compute_float8_scale`).
 
+use crate::quant::nan_max;
+
 /// An 8-bit float format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Float8 {
@@ -138,13 +140,7 @@ impl AmaxHistory {
     /// Keras's `compute_float8_amax_history`: roll left by one, then write
     /// `max|x|` at index 0.
     pub fn record(&mut self, x: &[f32]) {
-        let amax = x.iter().map(|v| v.abs()).fold(0f32, |a, b| {
-            if a.is_nan() || b > a || b.is_nan() {
-                b
-            } else {
-                a
-            }
-        });
+        let amax = nan_max(x.iter().map(|v| v.abs()), 0.0);
         self.values.rotate_left(1);
         self.values[0] = amax;
     }
@@ -156,13 +152,7 @@ impl AmaxHistory {
 
     /// The largest value of the history (what the delayed scale uses).
     pub fn amax(&self) -> f32 {
-        self.values.iter().copied().fold(f32::NEG_INFINITY, |a, b| {
-            if a.is_nan() || b > a || b.is_nan() {
-                b
-            } else {
-                a
-            }
-        })
+        nan_max(self.values.iter().copied(), f32::NEG_INFINITY)
     }
 }
 

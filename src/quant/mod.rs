@@ -12,3 +12,14 @@ pub mod int4;
 
 /// Keras's `backend.epsilon()`, added to every abs-max before dividing.
 pub const EPSILON: f32 = 1e-7;
+
+/// The maximum as NumPy and XLA take it: NaN wins (`f32::max` would drop it).
+pub(crate) fn nan_max(values: impl Iterator<Item = f32>, start: f32) -> f32 {
+    values.fold(start, |a, b| {
+        if a.is_nan() || b > a || b.is_nan() {
+            b
+        } else {
+            a
+        }
+    })
+}
