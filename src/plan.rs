@@ -53,6 +53,7 @@ impl PlanRow {
             kernel: self.choice.kernel,
             storage: self.choice.storage,
             specialization: self.spec.activation as u32,
+            write_accumulator: false,
         }
     }
 

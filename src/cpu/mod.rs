@@ -5,3 +5,4 @@
 
 pub mod cast;
 pub mod dense;
+pub mod int8;

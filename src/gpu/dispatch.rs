@@ -168,6 +168,21 @@ impl GpuContext {
         )
     }
 
+    /// Encodes several prepared dispatches, in order, in one command buffer
+    /// and submits it (each in its own pass, so each sees the last's writes).
+    pub(crate) fn submit_all(&self, prepared: &[PreparedDispatch]) -> Result<(), GpuError> {
+        self.scoped("dispatch", || {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            for p in prepared {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&p.pipeline);
+                pass.set_bind_group(0, &p.bind_group, &[]);
+                pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
+            }
+            self.queue.submit([encoder.finish()]);
+        })
+    }
+
     /// Runs a prepared dispatch `times` times and waits for the GPU; returns
     /// the wall-clock time from submission to completion.
     pub fn run_prepared(

@@ -19,6 +19,9 @@ pub struct PipelineKey {
     /// The value of the kernel's override constant ([`Kernel::override_name`]):
     /// the activation of a Dense kernel, the input format of a cast.
     pub specialization: u32,
+    /// `WRITE_ACCUMULATOR` of the int8 kernel: raw i32 sums instead of y
+    /// (for comparing with the CPU twin bit for bit).
+    pub write_accumulator: bool,
 }
 
 /// How often pipelines were compiled and reused.
@@ -90,15 +93,23 @@ impl PipelineCache {
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
         let name = key.kernel.override_name();
-        let constants = [(name, f64::from(key.specialization))];
-        let constants: &[(&str, f64)] = if name.is_empty() { &[] } else { &constants };
+        let mut constants = Vec::new();
+        if !name.is_empty() {
+            constants.push((name, f64::from(key.specialization)));
+        }
+        if key.kernel == Kernel::DenseInt8 {
+            constants.push((
+                "WRITE_ACCUMULATOR",
+                f64::from(u8::from(key.write_accumulator)),
+            ));
+        }
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&label),
             layout: Some(&self.layouts[&key.kernel].1),
             module: &module,
             entry_point: Some("main"),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants,
+                constants: &constants,
                 zero_initialize_workgroup_memory: false,
             },
             cache: self.driver_cache.as_ref(),

@@ -109,6 +109,7 @@ impl GpuContext {
             kernel,
             storage: StorageVariant::F32,
             specialization: 0,
+            write_accumulator: false,
         };
         self.prepare(key, &[&dims, input, &out], (groups, 1))
     }

@@ -14,6 +14,15 @@ use crate::gpu::formats::StorageFormat;
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
 const SOURCES: &[(&str, &str)] = &[
     (
+        "quantize_rows",
+        include_str!("../../shaders/quantize_rows.wgsl"),
+    ),
+    ("dense_int8", include_str!("../../shaders/dense_int8.wgsl")),
+    (
+        "dense_output",
+        include_str!("../../shaders/shared/dense_output.wgsl"),
+    ),
+    (
         "storage_f64",
         include_str!("../../shaders/shared/storage_f64.wgsl"),
     ),
@@ -76,6 +85,10 @@ pub enum Kernel {
     DenseTiled,
     /// Casts between f32, f16 and bf16 buffers.
     Cast,
+    /// Quantizes activations per row to int8 (Keras's abs-max), packed for `dot4I8Packed`.
+    QuantizeRows,
+    /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
+    DenseInt8,
     /// Roofline probe: streaming read of a buffer.
     ProbeRead,
     /// Roofline probe: fused multiply-adds on registers.
@@ -84,10 +97,12 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 5] = [
+    pub const ALL: [Kernel; 7] = [
         Kernel::DenseMatVec,
         Kernel::DenseTiled,
         Kernel::Cast,
+        Kernel::QuantizeRows,
+        Kernel::DenseInt8,
         Kernel::ProbeRead,
         Kernel::ProbeFma,
     ];
@@ -101,6 +116,8 @@ impl Kernel {
             Kernel::DenseMatVec => "dense_matvec",
             Kernel::DenseTiled => "dense_tiled",
             Kernel::Cast => "cast",
+            Kernel::QuantizeRows => "quantize_rows",
+            Kernel::DenseInt8 => "dense_int8",
             Kernel::ProbeRead => "probe_read",
             Kernel::ProbeFma => "probe_fma",
         }
@@ -112,6 +129,8 @@ impl Kernel {
             Kernel::DenseMatVec => "matvec",
             Kernel::DenseTiled => "tiled",
             Kernel::Cast => "cast",
+            Kernel::QuantizeRows => "quantize-rows",
+            Kernel::DenseInt8 => "int8",
             Kernel::ProbeRead => "probe-read",
             Kernel::ProbeFma => "probe-fma",
         }
@@ -120,16 +139,22 @@ impl Kernel {
     /// Whether the kernel has a variant for this storage (the cast kernel
     /// converts between the 32- and 16-bit formats only).
     pub const fn supports(self, storage: StorageVariant) -> bool {
-        !matches!((self, storage), (Kernel::Cast, StorageVariant::F64))
+        !matches!(
+            (self, storage),
+            (
+                Kernel::Cast | Kernel::QuantizeRows | Kernel::DenseInt8,
+                StorageVariant::F64
+            )
+        )
     }
 
     /// The name of the kernel's one specializing override constant.
     pub const fn override_name(self) -> &'static str {
         match self {
-            Kernel::DenseMatVec | Kernel::DenseTiled => "ACTIVATION",
+            Kernel::DenseMatVec | Kernel::DenseTiled | Kernel::DenseInt8 => "ACTIVATION",
             Kernel::Cast => "IN_FORMAT",
             // The probes take none; this one exists in neither and is never set.
-            Kernel::ProbeRead | Kernel::ProbeFma => "",
+            Kernel::ProbeRead | Kernel::ProbeFma | Kernel::QuantizeRows => "",
         }
     }
 
@@ -167,6 +192,50 @@ impl Kernel {
                 },
                 Binding::Storage {
                     read_only: false,
+                    min_bytes: 4,
+                },
+            ],
+            // shaders/quantize_rows.wgsl: x chunks in, packed q and scales out.
+            Kernel::QuantizeRows => &[
+                Binding::Uniform(16),
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: false,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: false,
+                    min_bytes: 4,
+                },
+            ],
+            // shaders/dense_int8.wgsl.
+            Kernel::DenseInt8 => &[
+                Binding::Uniform(16),
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: false,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: true,
                     min_bytes: 4,
                 },
             ],

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+// Keras's int8 Dense: activations quantized per row (quantize_rows.wgsl),
+// weights per output column, products accumulated exactly in i32 with
+// dot4I8Packed (16 per 16-byte chunk), then y = f32(acc) / (s_w * s_x),
+// bias, activation, stored in the compute dtype's format. One invocation per
+// (row, four outputs), as dense_matvec.wgsl.
+// CPU twin: `cpu::int8::dense_int8`.
+
+#import storage
+
+// Write the raw i32 accumulators instead of y (for tests of the twin).
+override WRITE_ACCUMULATOR: bool = false;
+
+struct DenseDims {
+    m: u32,
+    n: u32,
+    k_vecs: u32,      // 16-byte chunks per padded row of q and of W^T
+    y_row_words: u32, // OutWords per row of y
+}
+
+@group(0) @binding(0) var<uniform> dims: DenseDims;
+// Quantized x: [m, k padded], four int8 per u32.
+@group(0) @binding(1) var<storage, read> q_buf: array<vec4<u32>>;
+// W^T: [n rounded up to even, k padded], four int8 per u32 along k.
+@group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
+// bias: [n rounded up to even], Scalar.
+@group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
+// y: [m, y_row_words] in the storage format (i32 accumulators when WRITE_ACCUMULATOR).
+@group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
+// Per-row activation scales [m] and per-column weight scales [n rounded up to even].
+@group(0) @binding(5) var<storage, read> x_scale: array<f32>;
+@group(0) @binding(6) var<storage, read> w_scale: array<f32>;
+
+#import dense_output
+
+override WORKGROUP_SIZE: u32 = 64u;
+const OUTPUTS: u32 = 4u;
+
+fn dot_chunk(x: vec4<u32>, w: vec4<u32>) -> i32 {
+    return dot4I8Packed(x.x, w.x) + dot4I8Packed(x.y, w.y) + dot4I8Packed(x.z, w.z) + dot4I8Packed(x.w, w.w);
+}
+
+fn dequantize(acc: i32, row: u32, n: u32) -> Scalar {
+    return Scalar(f32(acc) / (w_scale[n] * x_scale[row]));
+}
+
+fn store_accumulators(row: u32, n0: u32, a: i32, b: i32) {
+    // Only for 32-bit outputs: one word per value.
+    let base = row * dims.y_row_words + n0;
+    y_buf[base] = bitcast<OutWord>(a);
+    if (n0 + 1u < dims.n) {
+        y_buf[base + 1u] = bitcast<OutWord>(b);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let n0 = gid.x * OUTPUTS;
+    let row = gid.y;
+    if (n0 >= dims.n || row >= dims.m) {
+        return;
+    }
+    let last = ((dims.n + 1u) / 2u) * 2u - 1u;
+    let x_row = row * dims.k_vecs;
+    let w0 = n0 * dims.k_vecs;
+    let w1 = min(n0 + 1u, last) * dims.k_vecs;
+    let w2 = min(n0 + 2u, last) * dims.k_vecs;
+    let w3 = min(n0 + 3u, last) * dims.k_vecs;
+    var acc = vec4<i32>(0);
+    for (var i = 0u; i < dims.k_vecs; i++) {
+        let x = q_buf[x_row + i];
+        acc += vec4<i32>(dot_chunk(x, w_buf[w0 + i]), dot_chunk(x, w_buf[w1 + i]),
+                         dot_chunk(x, w_buf[w2 + i]), dot_chunk(x, w_buf[w3 + i]));
+    }
+    if (WRITE_ACCUMULATOR) {
+        store_accumulators(row, n0, acc.x, acc.y);
+        if (n0 + 2u < dims.n) {
+            store_accumulators(row, n0 + 2u, acc.z, acc.w);
+        }
+        return;
+    }
+    let n1 = min(n0 + 1u, last);
+    store_out_pair(row, n0, finish(dequantize(acc.x, row, n0), n0), finish(dequantize(acc.y, row, n1), n1));
+    if (n0 + 2u < dims.n) {
+        let n3 = min(n0 + 3u, last);
+        store_out_pair(row, n0 + 2u, finish(dequantize(acc.z, row, n0 + 2u), n0 + 2u), finish(dequantize(acc.w, row, n3), n3));
+    }
+}

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+// The end of every Dense kernel: bias, activation, and the store of a pair
+// of outputs in the storage format. The kernel provides `dims` (with `n`
+// and `y_row_words`), `bias_buf` and `y_buf`.
+
+fn finish(acc: Scalar, n: u32) -> Scalar {
+    return activate(acc + bias_buf[n]);
+}
+
+// Stores outputs n0 and n0 + 1 of a row; n0 is even. A missing odd output
+// is not written (f32) or written as +0 (16-bit padding half).
+fn store_out_pair(row: u32, n0: u32, a: Scalar, b: Scalar) {
+    let has_b = n0 + 1u < dims.n;
+    let words = pack_out_pair(a, select(Scalar(0.0), b, has_b));
+    let base = row * dims.y_row_words + n0 / 2u * OUT_WORDS_PER_PAIR;
+    y_buf[base] = words.x;
+    if (OUT_WORDS_PER_PAIR == 2u && has_b) {
+        y_buf[base + 1u] = words.y;
+    }
+}

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Keras's int8 Dense on the GPU: weights quantized on the host (per output
+//! column, exactly as `Dense.quantize("int8")`), activations quantized per
+//! row on the GPU (shaders/quantize_rows.wgsl), then `dot4I8Packed` with
+//! exact i32 accumulation (shaders/dense_int8.wgsl).
+//!
+//! Layout: int8 values four per u32 along the inner dimension (lowest k in
+//! the lowest byte), so one word of activations meets one word of weights in
+//! a dot product. K is padded with zeros to a multiple of [`K_ALIGN`]; W is
+//! stored transposed, N rounded up to even. Worked example: the weights
+//! `[1, -2, 3, -4]` of one column pack to the word `0xfc03_fe01`.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::GpuError;
+use crate::gpu::context::GpuContext;
+use crate::gpu::dense::{Activation, K_ALIGN, check_activation};
+use crate::gpu::dispatch::PreparedDispatch;
+use crate::gpu::formats::{HostFloat, StorageFormat};
+use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::shaders::{Kernel, StorageVariant};
+use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
+
+/// The uniforms of quantize_rows.wgsl and dense_int8.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct Dims4 {
+    a: u32,
+    b: u32,
+    c: u32,
+    d: u32,
+}
+
+/// Packs int8 values four per u32, the lowest index in the lowest byte.
+pub fn pack_i8_words(values: &[i8]) -> Vec<u32> {
+    values
+        .chunks(4)
+        .map(|q| {
+            q.iter()
+                .enumerate()
+                .fold(0u32, |w, (i, &v)| w | (u32::from(v as u8) << (8 * i)))
+        })
+        .collect()
+}
+
+/// An int8 Dense layer's weights on the GPU.
+pub struct Int8Weights {
+    storage: StorageVariant,
+    k: usize,
+    n: usize,
+    w: wgpu::Buffer,
+    w_scale: wgpu::Buffer,
+    bias: wgpu::Buffer,
+}
+
+impl Int8Weights {
+    /// Bytes of weights, scales and bias on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.w.size() + self.w_scale.size() + self.bias.size()
+    }
+}
+
+/// Bytes an int8 `[k, n]` layer takes on the GPU: int8 weights (K padded,
+/// N rounded up to even), an f32 scale and an f32 bias per output.
+pub fn int8_weight_bytes(k: usize, n: usize) -> u64 {
+    let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
+    (np * kp + np * 4 + np * 4) as u64
+}
+
+impl GpuContext {
+    /// Quantizes a Dense kernel `w` (`[k, n]`, Keras's layout) to int8 on the
+    /// host as Keras does and uploads it; `storage` is the format of the
+    /// activations and outputs (the policy's compute dtype).
+    pub fn upload_dense_int8<T: HostFloat>(
+        &self,
+        storage: StorageVariant,
+        w: &[T],
+        bias: Option<&[T]>,
+        k: usize,
+        n: usize,
+    ) -> Result<Int8Weights, GpuError> {
+        if k == 0 || n == 0 || w.len() != k * n {
+            return Err(GpuError::Shape(format!(
+                "the kernel has {} values, but k={k} x n={n} needs {}; both must be at least 1",
+                w.len(),
+                k * n
+            )));
+        }
+        if let Some(b) = bias.filter(|b| b.len() != n) {
+            return Err(GpuError::Shape(format!(
+                "the bias has {} values, expected n={n}",
+                b.len()
+            )));
+        }
+        if !Kernel::DenseInt8.supports(storage) {
+            return Err(GpuError::Unsupported(format!(
+                "int8 Dense computes in f32, f16 or bf16, not {}",
+                storage.name()
+            )));
+        }
+        let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
+        let (q, scale) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8);
+        let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
+        let mut column = vec![0i8; kp];
+        let mut words = Vec::with_capacity(np * kp / 4);
+        for j in 0..np {
+            column.fill(0);
+            if j < n {
+                for (i, c) in column.iter_mut().take(k).enumerate() {
+                    *c = q[i * n + j];
+                }
+            }
+            words.extend(pack_i8_words(&column));
+        }
+        let mut scales = scale;
+        scales.resize(np, 1.0);
+        let format = storage.format();
+        let mut b = vec![0f32; np];
+        if let Some(bias) = bias {
+            for (dst, src) in b.iter_mut().zip(bias) {
+                *dst = format.round(src.to_f64()) as f32;
+            }
+        }
+        let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
+        Ok(Int8Weights {
+            storage,
+            k,
+            n,
+            w: self.storage_buffer("int8 weights", &words, wgpu::BufferUsages::STORAGE)?,
+            w_scale: self.storage_buffer(
+                "int8 weight scales",
+                &f32_words(&scales),
+                wgpu::BufferUsages::STORAGE,
+            )?,
+            bias: self.storage_buffer("int8 bias", &f32_words(&b), wgpu::BufferUsages::STORAGE)?,
+        })
+    }
+
+    /// Runs Keras's int8 Dense on `m` rows of `x` (`[m, k]`).
+    pub fn dense_int8<T: HostFloat>(
+        &mut self,
+        weights: &Int8Weights,
+        activation: Activation,
+        x: &[T],
+        m: usize,
+    ) -> Result<Vec<T>, GpuError> {
+        let (run, y, row_words) = self.prepare_int8(weights, activation, false, x, m)?;
+        self.submit_all(&run)?;
+        let mut words = self.read_back(&y)?;
+        words.truncate(m * row_words);
+        let format = weights.storage.format();
+        Ok(words
+            .chunks_exact(row_words)
+            .flat_map(|r| format.decode::<T>(r, weights.n))
+            .collect())
+    }
+
+    /// The raw i32 accumulators of the int8 product `[m, n]` (for checking
+    /// against the CPU twin bit for bit). Needs a 32-bit output format.
+    pub fn dense_int8_accumulators<T: HostFloat>(
+        &mut self,
+        weights: &Int8Weights,
+        x: &[T],
+        m: usize,
+    ) -> Result<Vec<i32>, GpuError> {
+        if weights.storage != StorageVariant::F32 {
+            return Err(GpuError::Unsupported(
+                "accumulators are read through f32 weights".to_owned(),
+            ));
+        }
+        let (run, y, row_words) = self.prepare_int8(weights, Activation::Linear, true, x, m)?;
+        self.submit_all(&run)?;
+        let mut words = self.read_back(&y)?;
+        words.truncate(m * row_words);
+        Ok(words.into_iter().map(|w| w as i32).collect())
+    }
+
+    fn prepare_int8<T: HostFloat>(
+        &mut self,
+        weights: &Int8Weights,
+        activation: Activation,
+        write_accumulator: bool,
+        x: &[T],
+        m: usize,
+    ) -> Result<(Vec<PreparedDispatch>, wgpu::Buffer, usize), GpuError> {
+        let (k, n) = (weights.k, weights.n);
+        if m == 0 || x.len() != m * k {
+            return Err(GpuError::Shape(format!(
+                "x has {} values, but m={m} rows of k={k} need {}; m must be at least 1",
+                x.len(),
+                m * k
+            )));
+        }
+        check_activation(weights.storage, activation)?;
+        if m > 65_535 || n.div_ceil(4).div_ceil(64) > 65_535 {
+            return Err(GpuError::Shape(format!(
+                "m={m}, n={n} need too many workgroups; split the batch"
+            )));
+        }
+        let format = weights.storage.format();
+        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
+        let mut xp = vec![0f64; m * kp];
+        for (dst, src) in xp.chunks_exact_mut(kp).zip(x.chunks_exact(k)) {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = s.to_f64();
+            }
+        }
+        let uniform = wgpu::BufferUsages::UNIFORM;
+        let x_buf =
+            self.storage_buffer("int8 x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
+        let q_row_words = kp / 4;
+        let q_buf = self.output_buffer("int8 quantized x", (m * q_row_words * 4) as u64)?;
+        let x_scale = self.output_buffer("int8 x scales", (m * 4).max(4) as u64)?;
+        let qdims = Dims4 {
+            a: m as u32,
+            b: (kp / format.values_per_chunk()) as u32,
+            c: q_row_words as u32,
+            d: 0,
+        };
+        let qdims = self.upload("quantize dims", bytemuck::bytes_of(&qdims), uniform)?;
+        let key = |kernel, specialization| PipelineKey {
+            kernel,
+            storage: weights.storage,
+            specialization,
+            write_accumulator,
+        };
+        let quantize = self.prepare(
+            key(Kernel::QuantizeRows, 0),
+            &[&qdims, &x_buf, &q_buf, &x_scale],
+            (m as u32, 1),
+        )?;
+        let row_words = format.words_for(n);
+        let y = self.output_buffer("int8 y", (m * row_words * 4).max(8) as u64)?;
+        let dims = Dims4 {
+            a: m as u32,
+            b: n as u32,
+            c: (kp / 16) as u32,
+            d: row_words as u32,
+        };
+        let dims = self.upload("int8 dims", bytemuck::bytes_of(&dims), uniform)?;
+        let buffers = [
+            &dims,
+            &q_buf,
+            &weights.w,
+            &weights.bias,
+            &y,
+            &x_scale,
+            &weights.w_scale,
+        ];
+        let groups = (n.div_ceil(4).div_ceil(64) as u32, m as u32);
+        let product = self.prepare(key(Kernel::DenseInt8, activation as u32), &buffers, groups)?;
+        Ok((vec![quantize, product], y, row_words))
+    }
+}
