@@ -49,6 +49,52 @@ impl Activation {
     ];
 }
 
+/// `Err` unless `w` holds a `[k, n]` kernel (both at least 1) and `bias`, if
+/// any, `n` values.
+pub(crate) fn check_kernel_shape(
+    w_len: usize,
+    bias_len: Option<usize>,
+    k: usize,
+    n: usize,
+) -> Result<(), GpuError> {
+    if k == 0 || n == 0 || w_len != k * n {
+        return Err(GpuError::Shape(format!(
+            "the kernel has {w_len} values, but k={k} x n={n} needs {}; both must be at least 1",
+            k * n
+        )));
+    }
+    match bias_len {
+        Some(b) if b != n => Err(GpuError::Shape(format!(
+            "the bias has {b} values, expected n={n}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `x` (`[m, k]`) as f64 rows padded with zeros to `k_padded`; `Err` unless
+/// it holds `m` (at least 1) rows of `k`.
+pub(crate) fn padded_rows<T: HostFloat>(
+    x: &[T],
+    m: usize,
+    k: usize,
+    k_padded: usize,
+) -> Result<Vec<f64>, GpuError> {
+    if m == 0 || x.len() != m * k {
+        return Err(GpuError::Shape(format!(
+            "x has {} values, but m={m} rows of k={k} need {}; m must be at least 1",
+            x.len(),
+            m * k
+        )));
+    }
+    let mut xp = vec![0f64; m * k_padded];
+    for (dst, src) in xp.chunks_exact_mut(k_padded).zip(x.chunks_exact(k)) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s.to_f64();
+        }
+    }
+    Ok(xp)
+}
+
 /// `Err` for an activation the variant cannot apply: the f64 variant has
 /// linear and relu only (WGSL has no f64 exp or tanh).
 pub fn check_activation(storage: StorageVariant, activation: Activation) -> Result<(), GpuError> {
@@ -151,19 +197,7 @@ impl GpuContext {
         k: usize,
         n: usize,
     ) -> Result<DenseWeights, GpuError> {
-        if k == 0 || n == 0 || w.len() != k * n {
-            return Err(GpuError::Shape(format!(
-                "the kernel has {} values, but k={k} x n={n} needs {}; both must be at least 1",
-                w.len(),
-                k * n
-            )));
-        }
-        if let Some(b) = bias.filter(|b| b.len() != n) {
-            return Err(GpuError::Shape(format!(
-                "the bias has {} values, expected n={n}",
-                b.len()
-            )));
-        }
+        check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
         self.require(storage)?;
         let layout = DenseLayout::new(storage.format(), k, n);
         let (kp, n_even) = (layout.k_padded, layout.n_padded);
@@ -250,13 +284,6 @@ impl GpuContext {
     ) -> Result<PreparedDense, GpuError> {
         check_activation(weights.storage, activation)?;
         let (k, n) = (weights.k, weights.n);
-        if m == 0 || x.len() != m * k {
-            return Err(GpuError::Shape(format!(
-                "x has {} values, but m={m} rows of k={k} need {}; m must be at least 1",
-                x.len(),
-                m * k
-            )));
-        }
         let groups = match kernel {
             Kernel::DenseMatVec => (n.div_ceil(4).div_ceil(64), m),
             Kernel::DenseTiled => (n.div_ceil(32), m.div_ceil(64)),
@@ -272,12 +299,7 @@ impl GpuContext {
         let format = weights.storage.format();
         let layout = DenseLayout::new(format, k, n);
         let kp = layout.k_padded;
-        let mut xp = vec![0f64; m * kp];
-        for (dst, src) in xp.chunks_exact_mut(kp).zip(x.chunks_exact(k)) {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = s.to_f64();
-            }
-        }
+        let xp = padded_rows(x, m, k, kp)?;
         let x_buf =
             self.storage_buffer("dense x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
         // y is read as 32-bit words, or as f64 for the f64 format.

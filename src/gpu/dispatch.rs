@@ -153,25 +153,15 @@ impl GpuContext {
     /// Encodes `times` dispatches of `prepared` (one compute pass each) in
     /// one command buffer and submits it, without waiting.
     pub(crate) fn submit(&self, prepared: &PreparedDispatch, times: u32) -> Result<(), GpuError> {
-        self.scoped(
-            &format!("dispatch of {}", prepared.key.kernel.file()),
-            || {
-                let mut encoder = self.device.create_command_encoder(&Default::default());
-                for _ in 0..times {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(&prepared.pipeline);
-                    pass.set_bind_group(0, &prepared.bind_group, &[]);
-                    pass.dispatch_workgroups(prepared.groups.0, prepared.groups.1, 1);
-                }
-                self.queue.submit([encoder.finish()]);
-            },
-        )
+        let passes: Vec<&PreparedDispatch> = (0..times).map(|_| prepared).collect();
+        self.submit_all(&passes)
     }
 
     /// Encodes several prepared dispatches, in order, in one command buffer
     /// and submits it (each in its own pass, so each sees the last's writes).
-    pub(crate) fn submit_all(&self, prepared: &[PreparedDispatch]) -> Result<(), GpuError> {
-        self.scoped("dispatch", || {
+    pub(crate) fn submit_all(&self, prepared: &[&PreparedDispatch]) -> Result<(), GpuError> {
+        let label = prepared.first().map_or("nothing", |p| p.key.kernel.file());
+        self.scoped(&format!("dispatch of {label}"), || {
             let mut encoder = self.device.create_command_encoder(&Default::default());
             for p in prepared {
                 let mut pass = encoder.begin_compute_pass(&Default::default());

@@ -14,7 +14,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, check_activation};
+use crate::gpu::dense::{Activation, K_ALIGN, check_activation, check_kernel_shape, padded_rows};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::pipelines::PipelineKey;
@@ -79,19 +79,7 @@ impl GpuContext {
         k: usize,
         n: usize,
     ) -> Result<Int8Weights, GpuError> {
-        if k == 0 || n == 0 || w.len() != k * n {
-            return Err(GpuError::Shape(format!(
-                "the kernel has {} values, but k={k} x n={n} needs {}; both must be at least 1",
-                w.len(),
-                k * n
-            )));
-        }
-        if let Some(b) = bias.filter(|b| b.len() != n) {
-            return Err(GpuError::Shape(format!(
-                "the bias has {} values, expected n={n}",
-                b.len()
-            )));
-        }
+        check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
         if !Kernel::DenseInt8.supports(storage) {
             return Err(GpuError::Unsupported(format!(
                 "int8 Dense computes in f32, f16 or bf16, not {}",
@@ -145,7 +133,7 @@ impl GpuContext {
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
         let (run, y, row_words) = self.prepare_int8(weights, activation, false, x, m)?;
-        self.submit_all(&run)?;
+        self.submit_all(&run.iter().collect::<Vec<_>>())?;
         let mut words = self.read_back(&y)?;
         words.truncate(m * row_words);
         let format = weights.storage.format();
@@ -169,7 +157,7 @@ impl GpuContext {
             ));
         }
         let (run, y, row_words) = self.prepare_int8(weights, Activation::Linear, true, x, m)?;
-        self.submit_all(&run)?;
+        self.submit_all(&run.iter().collect::<Vec<_>>())?;
         let mut words = self.read_back(&y)?;
         words.truncate(m * row_words);
         Ok(words.into_iter().map(|w| w as i32).collect())
@@ -184,13 +172,6 @@ impl GpuContext {
         m: usize,
     ) -> Result<(Vec<PreparedDispatch>, wgpu::Buffer, usize), GpuError> {
         let (k, n) = (weights.k, weights.n);
-        if m == 0 || x.len() != m * k {
-            return Err(GpuError::Shape(format!(
-                "x has {} values, but m={m} rows of k={k} need {}; m must be at least 1",
-                x.len(),
-                m * k
-            )));
-        }
         check_activation(weights.storage, activation)?;
         if m > 65_535 || n.div_ceil(4).div_ceil(64) > 65_535 {
             return Err(GpuError::Shape(format!(
@@ -199,12 +180,7 @@ impl GpuContext {
         }
         let format = weights.storage.format();
         let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
-        let mut xp = vec![0f64; m * kp];
-        for (dst, src) in xp.chunks_exact_mut(kp).zip(x.chunks_exact(k)) {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = s.to_f64();
-            }
-        }
+        let xp = padded_rows(x, m, k, kp)?;
         let uniform = wgpu::BufferUsages::UNIFORM;
         let x_buf =
             self.storage_buffer("int8 x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
