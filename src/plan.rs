@@ -7,11 +7,14 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::cpu::dense::dense as cpu_dense;
+use crate::cpu::int8::dense_int8 as cpu_dense_int8;
 use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation};
 use crate::gpu::formats::HostFloat;
+use crate::gpu::int8::Int8Weights;
 use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::shaders::Kernel;
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
 use crate::routing::{DenseChoice, select_dense};
@@ -68,40 +71,50 @@ impl PlanRow {
         ctx: &GpuContext,
         w: &[T],
         bias: Option<&[T]>,
-    ) -> Result<DenseWeights> {
-        ctx.upload_dense(self.choice.storage, w, bias, self.spec.k, self.spec.n)
-            .map_err(|e| self.error(e))
+    ) -> Result<LayerWeights> {
+        let (storage, k, n) = (self.choice.storage, self.spec.k, self.spec.n);
+        let weights = if self.choice.kernel == Kernel::DenseInt8 {
+            ctx.upload_dense_int8(storage, w, bias, k, n)
+                .map(LayerWeights::Int8)
+        } else {
+            ctx.upload_dense(storage, w, bias, k, n)
+                .map(LayerWeights::Float)
+        };
+        weights.map_err(|e| self.error(e))
     }
 
     /// Runs the layer on the GPU: `x` is `[rows, k]`.
     pub fn run<T: HostFloat>(
         &self,
         ctx: &mut GpuContext,
-        weights: &DenseWeights,
+        weights: &LayerWeights,
         x: &[T],
     ) -> Result<Vec<T>> {
-        ctx.dense(
-            weights,
-            self.choice.kernel,
-            self.spec.activation,
-            x,
-            self.spec.rows,
-        )
-        .map_err(|e| self.error(e))
+        let (activation, rows) = (self.spec.activation, self.spec.rows);
+        let y = match weights {
+            LayerWeights::Float(w) => ctx.dense(w, self.choice.kernel, activation, x, rows),
+            LayerWeights::Int8(w) => ctx.dense_int8(w, activation, x, rows),
+        };
+        y.map_err(|e| self.error(e))
     }
 
     /// Runs the layer's CPU twin on the same inputs.
     pub fn run_cpu<T: HostFloat>(&self, w: &[T], bias: Option<&[T]>, x: &[T]) -> Vec<T> {
         let s = &self.spec;
-        cpu_dense(
-            self.layout.format,
-            self.choice.kernel,
-            s.activation,
-            x,
-            w,
-            bias,
-            (s.rows, s.k, s.n),
-        )
+        let dims = (s.rows, s.k, s.n);
+        if self.choice.kernel == Kernel::DenseInt8 {
+            cpu_dense_int8(self.layout.format, s.activation, x, w, bias, dims)
+        } else {
+            cpu_dense(
+                self.layout.format,
+                self.choice.kernel,
+                s.activation,
+                x,
+                w,
+                bias,
+                dims,
+            )
+        }
     }
 
     fn error(&self, e: crate::gpu::GpuError) -> Error {
@@ -110,6 +123,14 @@ impl PlanRow {
             source: e,
         }
     }
+}
+
+/// A layer's weights on the GPU, in the form its kernel reads.
+pub enum LayerWeights {
+    /// Float weights (f32, f16, bf16, f64).
+    Float(DenseWeights),
+    /// int8 weights with per-column scales.
+    Int8(Int8Weights),
 }
 
 /// The plan of a whole model on one adapter.

@@ -9,6 +9,7 @@ use crate::gpu::dense::DenseLayout;
 use crate::gpu::shaders::{Kernel, StorageVariant};
 use crate::policy::any::Policy;
 use crate::policy::dtype::DType;
+use crate::policy::quantized::QuantizationMode;
 
 /// Up to this many rows, Dense runs the matrix-vector kernel (memory bound:
 /// it streams each weight once per row); above, the tiled kernel, which
@@ -29,7 +30,11 @@ pub struct DenseChoice {
 impl DenseChoice {
     /// Where the layer's values sit on the GPU.
     pub fn layout(&self, k: usize, n: usize) -> DenseLayout {
-        DenseLayout::new(self.storage.format(), k, n)
+        if self.kernel == Kernel::DenseInt8 {
+            DenseLayout::int8(self.storage.format(), k, n)
+        } else {
+            DenseLayout::new(self.storage.format(), k, n)
+        }
     }
 }
 
@@ -40,15 +45,18 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
         path: String::new(),
         reason,
     };
-    if let Some(mode) = policy.quantization_mode() {
-        return Err(unsupported(format!(
-            "{} quantizes with {mode}; quantized Dense kernels are not available yet, so use the \
-             source policy '{}' for this layer",
-            policy.name(),
-            policy.float_source().name()
-        )));
-    }
     let name = policy.name();
+    let quantized = match (policy, policy.quantization_mode()) {
+        (_, None) => false,
+        (Policy::Quantized(_), Some(QuantizationMode::Int8)) => true,
+        (_, Some(mode)) => {
+            return Err(unsupported(format!(
+                "{name} quantizes with {mode}; the {mode} Dense kernel is not available yet, so \
+                 use the source policy '{}' (or an int8 policy) for this layer",
+                policy.float_source().name()
+            )));
+        }
+    };
     let (storage, why) = match policy.compute_dtype() {
         DType::Float32 => (
             StorageVariant::F32,
@@ -96,6 +104,29 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
             )));
         }
     };
+    if quantized {
+        if storage == StorageVariant::F64 {
+            return Err(unsupported(format!(
+                "{name}: int8 Dense computes in f32, f16 or bf16, not float64"
+            )));
+        }
+        // Activations in the compute dtype's format; f16 as packed words.
+        let storage = if storage == StorageVariant::F16Native {
+            StorageVariant::F16Packed
+        } else {
+            storage
+        };
+        return Ok(DenseChoice {
+            kernel: Kernel::DenseInt8,
+            storage,
+            reason: format!(
+                "{name} -> int8: weights int8 per output column, activations quantized per row on \
+                 the GPU, dot4I8Packed with i32 accumulation, outputs in {} (Keras's int8 Dense); \
+                 rows={rows}: one invocation per row and four outputs",
+                storage.name()
+            ),
+        });
+    }
     let (kernel, shape_why) = if rows <= MATVEC_MAX_ROWS {
         (
             Kernel::DenseMatVec,
@@ -202,17 +233,42 @@ mod tests {
     }
 
     #[test]
+    fn int8_policies_get_the_int8_kernel_with_outputs_in_the_compute_dtype() {
+        let c = choose("int8_from_float32", 1, true).unwrap();
+        assert_eq!(
+            (c.kernel, c.storage),
+            (Kernel::DenseInt8, StorageVariant::F32)
+        );
+        let c = choose("int8_from_mixed_bfloat16", 64, true).unwrap();
+        assert_eq!(
+            (c.kernel, c.storage),
+            (Kernel::DenseInt8, StorageVariant::BF16Packed)
+        );
+        assert!(c.reason.contains("dot4I8Packed"), "{}", c.reason);
+        // 4096 x 4096: int8 weights and scales are at most 0.26 of f32's bytes.
+        let f32_bytes = choose("float32", 1, true)
+            .unwrap()
+            .layout(4096, 4096)
+            .weight_bytes();
+        let int8_bytes = c.layout(4096, 4096).weight_bytes();
+        assert!(
+            (int8_bytes as f64) <= 0.26 * f32_bytes as f64,
+            "{int8_bytes} vs {f32_bytes}"
+        );
+    }
+
+    #[test]
     fn what_cannot_run_is_a_clear_error() {
         let err = choose("float64", 1, false).unwrap_err().to_string();
         assert!(
             err.contains("needs SHADER_F64") && err.contains("test adapter"),
             "{err}"
         );
-        let err = choose("int8_from_float32", 1, false)
+        let err = choose("int4_from_float32", 1, false)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("quantized Dense kernels are not available yet"),
+            err.contains("the int4 Dense kernel is not available yet"),
             "{err}"
         );
         assert!(err.contains("'float32'"), "{err}");

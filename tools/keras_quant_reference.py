@@ -146,6 +146,33 @@ def amax_history():
     return {"length": 3, "dtype_max": 448.0, "steps": steps}
 
 
+def dense_outputs():
+    """Dense layers quantized to int8 by Keras, called on inputs: the outputs
+    the GPU kernels must reproduce."""
+    rng = np.random.default_rng(21)
+    cases = []
+    for policy in ("float32", "mixed_bfloat16"):
+        for (m, k, n), activation in [((1, 37, 13), None), ((3, 64, 9), "gelu"),
+                                      ((2, 5, 7), None), ((1, 300, 33), "relu"),
+                                      ((4, 100, 16), "silu")]:
+            w = rng.standard_normal((k, n)).astype(np.float32) * 0.2
+            b = rng.standard_normal(n).astype(np.float32) * 0.1
+            x = rng.standard_normal((m, k)).astype(np.float32)
+            if m > 1:
+                x[1, :] = 0.0  # an all-zero row: the epsilon path
+            w[:, 0] = 0.0  # an all-zero column
+            layer = keras.layers.Dense(n, activation=activation, dtype=policy)
+            layer.build((None, k))
+            layer.kernel.assign(w)
+            layer.bias.assign(b)
+            layer.quantize("int8")
+            y = np.asarray(layer(x)).astype(np.float32)
+            cases.append({"policy": layer.dtype_policy.name, "activation": activation or "linear",
+                          "m": m, "k": k, "n": n, "w_bits": bits(w), "b_bits": bits(b),
+                          "x_bits": bits(x), "y_bits": bits(y)})
+    return cases
+
+
 def main():
     if keras.__version__ != EXPECTED_VERSION:
         sys.exit(f"expected keras=={EXPECTED_VERSION}, found {keras.__version__}")
@@ -158,6 +185,7 @@ def main():
         "int4_weights": int4_weights(),
         "float8": float8(),
         "amax_history": amax_history(),
+        "dense_outputs": dense_outputs(),
     }
     with open(OUT, "w") as f:
         json.dump(data, f, separators=(",", ":"))

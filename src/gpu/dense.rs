@@ -124,8 +124,10 @@ const _: () = assert!(std::mem::size_of::<DenseDims>() == 16);
 /// Where a Dense layer's values sit in GPU buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DenseLayout {
-    /// The storage format of x, W and y.
+    /// The storage format of x and y (and of W, unless `int8_weights`).
     pub format: StorageFormat,
+    /// W is int8, four per u32 along k, with an f32 scale per output.
+    pub int8_weights: bool,
     /// K padded with zeros to a multiple of [`K_ALIGN`].
     pub k_padded: usize,
     /// N rounded up to even (one more zero row of W^T when odd).
@@ -137,14 +139,27 @@ impl DenseLayout {
     pub fn new(format: StorageFormat, k: usize, n: usize) -> Self {
         DenseLayout {
             format,
+            int8_weights: false,
             k_padded: k.div_ceil(K_ALIGN) * K_ALIGN,
             n_padded: n.div_ceil(2) * 2,
         }
     }
 
-    /// Bytes of the transposed weights on the GPU.
+    /// The layout of an int8 `[k, n]` kernel with activations in `format`.
+    pub fn int8(format: StorageFormat, k: usize, n: usize) -> Self {
+        DenseLayout {
+            int8_weights: true,
+            ..DenseLayout::new(format, k, n)
+        }
+    }
+
+    /// Bytes of the transposed weights on the GPU, with their scales.
     pub fn weight_bytes(&self) -> u64 {
-        (self.n_padded * self.k_padded * self.format.bytes_per_value()) as u64
+        if self.int8_weights {
+            (self.n_padded * self.k_padded + self.n_padded * 4) as u64
+        } else {
+            (self.n_padded * self.k_padded * self.format.bytes_per_value()) as u64
+        }
     }
 
     /// Bytes of the bias (in the arithmetic type: f32, or f64 for f64).
@@ -161,7 +176,15 @@ impl std::fmt::Display for DenseLayout {
             StorageFormat::BF16 => "bf16 x2 per u32",
             StorageFormat::F64 => "f64",
         };
-        write!(f, "W^T[{}x{}] {values}", self.n_padded, self.k_padded)
+        if self.int8_weights {
+            write!(
+                f,
+                "W^T[{}x{}] int8 x4 per u32 + f32 scales, x/y {values}",
+                self.n_padded, self.k_padded
+            )
+        } else {
+            write!(f, "W^T[{}x{}] {values}", self.n_padded, self.k_padded)
+        }
     }
 }
 
