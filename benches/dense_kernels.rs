@@ -20,6 +20,7 @@ use criterion::{Criterion, Throughput};
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::dense::{Activation, PreparedDense};
 use dtype_policy::gpu::dispatch::PreparedDispatch;
+use dtype_policy::gpu::int8::PreparedInt8;
 use dtype_policy::gpu::probes::PreparedProbe;
 use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 
@@ -28,6 +29,7 @@ struct Setup {
     matvec: Vec<(StorageVariant, PreparedDense)>,
     matmul: Vec<(StorageVariant, PreparedDense)>,
     read_probes: Vec<(u64, PreparedProbe)>,
+    int8: PreparedInt8,
     fma: PreparedProbe,
 }
 
@@ -64,10 +66,18 @@ fn setup() -> Setup {
         GpuContext::new().unwrap_or_else(|e| panic!("the benchmark needs a GPU adapter: {e}"));
     let matvec = prepare(&mut ctx, Kernel::DenseMatVec, (1, 4096, 4096));
     let matmul = prepare(&mut ctx, Kernel::DenseTiled, (1024, 1024, 1024));
+    let w = values(4096 * 4096);
+    let int8_weights = ctx
+        .upload_dense_int8(StorageVariant::F32, &w, None, 4096, 4096)
+        .unwrap();
+    let int8 = ctx
+        .prepare_dense_int8(&int8_weights, Activation::Linear, &values(4096), 1)
+        .unwrap();
     let mut sizes: Vec<u64> = matvec
         .iter()
         .map(|(_, p)| probe_bytes(&ctx, p.bytes))
         .collect();
+    sizes.push(probe_bytes(&ctx, int8.bytes));
     sizes.sort_unstable();
     sizes.dedup();
     let read_probes = sizes
@@ -76,6 +86,7 @@ fn setup() -> Setup {
         .collect();
     let fma = ctx.prepare_probe_fma(256, 4096).unwrap();
     Setup {
+        int8,
         ctx,
         matvec,
         matmul,
@@ -108,6 +119,17 @@ fn bench(c: &mut Criterion, s: &Setup) {
             b.iter_custom(|iters| timed(&s.ctx, &run.dispatch, iters))
         });
     }
+    group.throughput(Throughput::Bytes(s.int8.bytes));
+    group.bench_function(
+        format!("int8 (with activation quantizer) on {adapter}"),
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| s.ctx.run_prepared_passes(&s.int8.passes).unwrap())
+                    .sum()
+            })
+        },
+    );
     for (bytes, probe) in &s.read_probes {
         group.throughput(Throughput::Bytes(probe.bytes));
         group.bench_function(
@@ -192,6 +214,34 @@ fn summary(s: &Setup) {
             bytes >> 20
         );
     }
+    let mut t8: Vec<f64> = (0..15)
+        .map(|_| {
+            s.ctx
+                .run_prepared_passes(&s.int8.passes)
+                .unwrap()
+                .as_secs_f64()
+        })
+        .collect();
+    t8.sort_by(f64::total_cmp);
+    let t8 = t8[7];
+    let probe8 = &s
+        .read_probes
+        .iter()
+        .find(|(b, _)| *b == probe_bytes(&s.ctx, s.int8.bytes))
+        .unwrap()
+        .1;
+    let tp8 = median(&s.ctx, &probe8.dispatch, 15);
+    let speed8 = f32_time.map_or(1.0, |f| f / t8);
+    println!(
+        "  {:<12} {:>7.2} ms {:>7.2} GB/s {:>7.2} GB/s  {:.2}  x{speed8:.2} (target >= 3: {})  [both passes, {} MiB]",
+        "int8",
+        t8 * 1e3,
+        s.int8.bytes as f64 / t8 / 1e9,
+        probe8.bytes as f64 / tp8 / 1e9,
+        (s.int8.bytes as f64 / t8) / (probe8.bytes as f64 / tp8),
+        verdict(speed8 >= 3.0),
+        s.int8.bytes >> 20
+    );
     let fma_t = median(&s.ctx, &s.fma.dispatch, 9);
     let fma = s.fma.flops as f64 / fma_t / 1e9;
     println!(

@@ -186,6 +186,15 @@ impl GpuContext {
         Ok(start.elapsed())
     }
 
+    /// Runs prepared passes once, in order in one submission, and waits;
+    /// returns the wall-clock time from submission to completion.
+    pub fn run_prepared_passes(&self, passes: &[PreparedDispatch]) -> Result<Duration, GpuError> {
+        let start = Instant::now();
+        self.submit_all(&passes.iter().collect::<Vec<_>>())?;
+        self.wait()?;
+        Ok(start.elapsed())
+    }
+
     /// Blocks until the GPU has finished all submitted work.
     pub(crate) fn wait(&self) -> Result<(), GpuError> {
         self.device

@@ -43,6 +43,14 @@ pub fn pack_i8_words(values: &[i8]) -> Vec<u32> {
         .collect()
 }
 
+/// An int8 Dense call with its inputs on the GPU, ready to run.
+pub struct PreparedInt8 {
+    /// The activation quantizer's pass, then the product's.
+    pub passes: Vec<PreparedDispatch>,
+    /// Bytes one run reads plus writes, both passes.
+    pub bytes: u64,
+}
+
 /// An int8 Dense layer's weights on the GPU.
 pub struct Int8Weights {
     storage: StorageVariant,
@@ -226,5 +234,27 @@ impl GpuContext {
         let groups = (n.div_ceil(4).div_ceil(64) as u32, m as u32);
         let product = self.prepare(key(Kernel::DenseInt8, activation as u32), &buffers, groups)?;
         Ok((vec![quantize, product], y, row_words))
+    }
+
+    /// Uploads `x` and binds both passes (activation quantizer, int8
+    /// product), ready to run again and again with
+    /// [`GpuContext::run_prepared_passes`] (for benchmarks).
+    pub fn prepare_dense_int8<T: HostFloat>(
+        &mut self,
+        weights: &Int8Weights,
+        activation: Activation,
+        x: &[T],
+        m: usize,
+    ) -> Result<PreparedInt8, GpuError> {
+        let (passes, _y, row_words) = self.prepare_int8(weights, activation, false, x, m)?;
+        let kp = weights.k.div_ceil(K_ALIGN) * K_ALIGN;
+        let x_bytes = (m * kp * weights.storage.format().bytes_per_value()) as u64;
+        // Both passes: x read and q written, then q, W, scales, bias read and y written.
+        let bytes = x_bytes
+            + (m * kp) as u64
+            + (m * kp) as u64
+            + weights.gpu_bytes()
+            + (m * row_words * 4) as u64;
+        Ok(PreparedInt8 { passes, bytes })
     }
 }
