@@ -56,7 +56,7 @@ impl PlanRow {
             kernel: self.choice.kernel,
             storage: self.choice.storage,
             specialization: self.spec.activation as u32,
-            write_accumulator: false,
+            flag: false,
         }
     }
 

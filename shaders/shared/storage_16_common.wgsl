@@ -21,6 +21,11 @@ fn mul_add_chunk(acc: Acc, x: Chunk, w: Chunk) -> Acc {
     return (acc + chunk_lo(x) * chunk_lo(w)) + chunk_hi(x) * chunk_hi(w);
 }
 
+// Eight consecutive values: one chunk (`b` is the same chunk).
+fn chunk8(a: Chunk, b: Chunk) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(chunk_lo(a), chunk_hi(a));
+}
+
 fn lane_sum(acc: Acc) -> Scalar {
     return (acc.x + acc.y) + (acc.z + acc.w);
 }

@@ -28,6 +28,11 @@ fn lane_sum(acc: Acc) -> Scalar {
     return (acc.x + acc.y) + (acc.z + acc.w);
 }
 
+// Eight consecutive values from two chunks (the int4 kernel's step).
+fn chunk8(a: Chunk, b: Chunk) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(bitcast<vec4<f32>>(a), bitcast<vec4<f32>>(b));
+}
+
 fn chunk_value(v: Chunk, j: u32) -> Scalar {
     return bitcast<f32>(v[j]);
 }

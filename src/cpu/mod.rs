@@ -5,4 +5,5 @@
 
 pub mod cast;
 pub mod dense;
+pub mod int4;
 pub mod int8;

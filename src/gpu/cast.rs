@@ -76,7 +76,7 @@ impl GpuContext {
             kernel: Kernel::Cast,
             storage: writer,
             specialization: from_code,
-            write_accumulator: false,
+            flag: false,
         };
         let output = self.output_buffer("cast output", out_bytes)?;
         self.dispatch(key, &[&dims_buf, &input, &output], (groups as u32, 1))?;

@@ -346,7 +346,7 @@ impl GpuContext {
             kernel,
             storage: weights.storage,
             specialization: activation as u32,
-            write_accumulator: false,
+            flag: false,
         };
         let buffers = [&dims_buf, &x_buf, &weights.w, &weights.bias, &y_buf];
         let dispatch = self.prepare(key, &buffers, (groups.0 as u32, groups.1 as u32))?;

@@ -206,7 +206,7 @@ impl GpuContext {
             kernel,
             storage: weights.storage,
             specialization,
-            write_accumulator,
+            flag: write_accumulator,
         };
         let quantize = self.prepare(
             key(Kernel::QuantizeRows, 0),

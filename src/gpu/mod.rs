@@ -8,6 +8,7 @@ pub mod context;
 pub mod dense;
 pub mod dispatch;
 pub mod formats;
+pub mod int4;
 pub mod int8;
 pub mod pipelines;
 pub mod probes;

@@ -19,9 +19,10 @@ pub struct PipelineKey {
     /// The value of the kernel's override constant ([`Kernel::override_name`]):
     /// the activation of a Dense kernel, the input format of a cast.
     pub specialization: u32,
-    /// `WRITE_ACCUMULATOR` of the int8 kernel: raw i32 sums instead of y
-    /// (for comparing with the CPU twin bit for bit).
-    pub write_accumulator: bool,
+    /// The kernel's boolean override, if it has one: `WRITE_ACCUMULATOR`
+    /// of the int8 kernel (raw i32 sums instead of y, for comparing with the
+    /// CPU twin bit for bit), `GROUPED` of the int4 kernel.
+    pub flag: bool,
 }
 
 /// How often pipelines were compiled and reused.
@@ -97,11 +98,8 @@ impl PipelineCache {
         if !name.is_empty() {
             constants.push((name, f64::from(key.specialization)));
         }
-        if key.kernel == Kernel::DenseInt8 {
-            constants.push((
-                "WRITE_ACCUMULATOR",
-                f64::from(u8::from(key.write_accumulator)),
-            ));
+        if let Some(flag) = key.kernel.flag_name() {
+            constants.push((flag, f64::from(u8::from(key.flag))));
         }
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&label),

@@ -109,7 +109,7 @@ impl GpuContext {
             kernel,
             storage: StorageVariant::F32,
             specialization: 0,
-            write_accumulator: false,
+            flag: false,
         };
         self.prepare(key, &[&dims, input, &out], (groups, 1))
     }

@@ -13,6 +13,7 @@ use crate::gpu::formats::StorageFormat;
 
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
 const SOURCES: &[(&str, &str)] = &[
+    ("dense_int4", include_str!("../../shaders/dense_int4.wgsl")),
     (
         "quantize_rows",
         include_str!("../../shaders/quantize_rows.wgsl"),
@@ -89,6 +90,9 @@ pub enum Kernel {
     QuantizeRows,
     /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
     DenseInt8,
+    /// Keras's int4 Dense (per-channel or grouped with zero points):
+    /// activations in the compute dtype, weights dequantized in the kernel.
+    DenseInt4,
     /// Roofline probe: streaming read of a buffer.
     ProbeRead,
     /// Roofline probe: fused multiply-adds on registers.
@@ -97,12 +101,13 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 7] = [
+    pub const ALL: [Kernel; 8] = [
         Kernel::DenseMatVec,
         Kernel::DenseTiled,
         Kernel::Cast,
         Kernel::QuantizeRows,
         Kernel::DenseInt8,
+        Kernel::DenseInt4,
         Kernel::ProbeRead,
         Kernel::ProbeFma,
     ];
@@ -118,6 +123,7 @@ impl Kernel {
             Kernel::Cast => "cast",
             Kernel::QuantizeRows => "quantize_rows",
             Kernel::DenseInt8 => "dense_int8",
+            Kernel::DenseInt4 => "dense_int4",
             Kernel::ProbeRead => "probe_read",
             Kernel::ProbeFma => "probe_fma",
         }
@@ -131,6 +137,7 @@ impl Kernel {
             Kernel::Cast => "cast",
             Kernel::QuantizeRows => "quantize-rows",
             Kernel::DenseInt8 => "int8",
+            Kernel::DenseInt4 => "int4",
             Kernel::ProbeRead => "probe-read",
             Kernel::ProbeFma => "probe-fma",
         }
@@ -142,16 +149,27 @@ impl Kernel {
         !matches!(
             (self, storage),
             (
-                Kernel::Cast | Kernel::QuantizeRows | Kernel::DenseInt8,
+                Kernel::Cast | Kernel::QuantizeRows | Kernel::DenseInt8 | Kernel::DenseInt4,
                 StorageVariant::F64
             )
         )
     }
 
+    /// The name of the kernel's boolean override constant, if any.
+    pub const fn flag_name(self) -> Option<&'static str> {
+        match self {
+            Kernel::DenseInt8 => Some("WRITE_ACCUMULATOR"),
+            Kernel::DenseInt4 => Some("GROUPED"),
+            _ => None,
+        }
+    }
+
     /// The name of the kernel's one specializing override constant.
     pub const fn override_name(self) -> &'static str {
         match self {
-            Kernel::DenseMatVec | Kernel::DenseTiled | Kernel::DenseInt8 => "ACTIVATION",
+            Kernel::DenseMatVec | Kernel::DenseTiled | Kernel::DenseInt8 | Kernel::DenseInt4 => {
+                "ACTIVATION"
+            }
             Kernel::Cast => "IN_FORMAT",
             // The probes take none; this one exists in neither and is never set.
             Kernel::ProbeRead | Kernel::ProbeFma | Kernel::QuantizeRows => "",
@@ -221,6 +239,34 @@ impl Kernel {
                 Binding::Storage {
                     read_only: true,
                     min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: false,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
+                },
+            ],
+            // shaders/dense_int4.wgsl.
+            Kernel::DenseInt4 => &[
+                Binding::Uniform(32),
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
                 },
                 Binding::Storage {
                     read_only: true,

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Keras's int4 Dense on the GPU: weights quantized on the host exactly as
+//! `Dense.quantize("int4")` does (per output channel, or in groups of
+//! `block_size` input rows with zero points), activations in the compute
+//! dtype, weights dequantized in the kernel (shaders/dense_int4.wgsl).
+//!
+//! Layout: int4 values eight per u32 along the inner dimension, the lowest k
+//! in the lowest nibble (two's complement). Worked example: the weights
+//! `[1, -2, 3, -4, 0, 0, 0, 7]` of one column pack to `0x7000_c3e1`.
+//! K is padded with zeros to a multiple of [`K_ALIGN`]; W is transposed, N
+//! rounded up to even. Scales are f32, `[n]` or `[groups, n]`; zero points
+//! int8, four per u32 along n.
+
+use std::num::NonZeroU32;
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::GpuError;
+use crate::gpu::context::GpuContext;
+use crate::gpu::dense::{Activation, K_ALIGN, check_activation, check_kernel_shape, padded_rows};
+use crate::gpu::formats::{HostFloat, StorageFormat};
+use crate::gpu::int8::pack_i8_words;
+use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::shaders::{Kernel, StorageVariant};
+use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
+use crate::quant::int4::quantize_grouped;
+
+/// The uniform of dense_int4.wgsl (`Int4Dims`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct Int4Dims {
+    m: u32,
+    n: u32,
+    k_words: u32,
+    y_row_words: u32,
+    block: u32,
+    n_padded: u32,
+    groups: u32,
+    _pad: u32,
+}
+
+/// Packs int4 values (in [-8, 7]) eight per u32, the lowest index in the
+/// lowest nibble.
+pub fn pack_i4_words(values: &[i8]) -> Vec<u32> {
+    values
+        .chunks(8)
+        .map(|q| {
+            q.iter().enumerate().fold(0u32, |w, (i, &v)| {
+                w | (u32::from(v as u8 & 0x0f) << (4 * i))
+            })
+        })
+        .collect()
+}
+
+/// An int4 Dense layer's weights on the GPU.
+pub struct Int4Weights {
+    storage: StorageVariant,
+    k: usize,
+    n: usize,
+    block: Option<NonZeroU32>,
+    groups: usize,
+    w: wgpu::Buffer,
+    scale: wgpu::Buffer,
+    zero: wgpu::Buffer,
+    bias: wgpu::Buffer,
+}
+
+impl Int4Weights {
+    /// Bytes of weights, scales, zero points and bias on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.w.size() + self.scale.size() + self.zero.size() + self.bias.size()
+    }
+}
+
+/// Bytes an int4 `[k, n]` layer takes on the GPU (weights, scales, zero
+/// points when grouped, f32 bias).
+pub fn int4_weight_bytes(k: usize, n: usize, block: Option<NonZeroU32>) -> u64 {
+    let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
+    let weights = np * kp / 2;
+    let tables = match block {
+        None => np * 4,
+        Some(b) => {
+            let groups = k.div_ceil(b.get() as usize);
+            groups * np * 4 + (groups * np).div_ceil(4) * 4
+        }
+    };
+    (weights + tables + np * 4) as u64
+}
+
+impl GpuContext {
+    /// Quantizes `w` (`[k, n]`) to int4 as Keras does (per channel when
+    /// `block` is `None`, else in groups of `block` rows) and uploads it;
+    /// `storage` is the format of the activations and outputs.
+    pub fn upload_dense_int4<T: HostFloat>(
+        &self,
+        storage: StorageVariant,
+        w: &[T],
+        bias: Option<&[T]>,
+        (k, n): (usize, usize),
+        block: Option<NonZeroU32>,
+    ) -> Result<Int4Weights, GpuError> {
+        check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
+        if !Kernel::DenseInt4.supports(storage) {
+            return Err(GpuError::Unsupported(format!(
+                "int4 Dense computes in f32, f16 or bf16, not {}",
+                storage.name()
+            )));
+        }
+        let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
+        let (q, scale, zero, groups) = match block {
+            None => {
+                let (q, s) = quantize_kernel_per_column(&w32, k, n, IntRange::INT4);
+                (q, s, Vec::new(), 1)
+            }
+            Some(b) => {
+                let g = quantize_grouped(&w32, k, n, b.get() as usize);
+                (g.q, g.scale, g.zero, g.groups)
+            }
+        };
+        let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
+        let mut column = vec![0i8; kp];
+        let mut words = Vec::with_capacity(np * kp / 8);
+        for j in 0..np {
+            column.fill(0);
+            if j < n {
+                for (i, c) in column.iter_mut().take(k).enumerate() {
+                    *c = q[i * n + j];
+                }
+            }
+            words.extend(pack_i4_words(&column));
+        }
+        // Tables padded from n to np columns per group.
+        let pad = |table: &[f32], fill: f32| -> Vec<f32> {
+            table
+                .chunks(n)
+                .flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(fill, np - n)))
+                .collect()
+        };
+        let scales = pad(&scale, 1.0);
+        let zeros: Vec<i8> = if zero.is_empty() {
+            vec![0; 4]
+        } else {
+            let z: Vec<f32> = zero.iter().map(|&v| f32::from(v)).collect();
+            pad(&z, 0.0).iter().map(|&v| v as i8).collect()
+        };
+        let format = storage.format();
+        let mut b = vec![0f32; np];
+        if let Some(bias) = bias {
+            for (dst, src) in b.iter_mut().zip(bias) {
+                *dst = format.round(src.to_f64()) as f32;
+            }
+        }
+        let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
+        let usage = wgpu::BufferUsages::STORAGE;
+        Ok(Int4Weights {
+            storage,
+            k,
+            n,
+            block,
+            groups,
+            w: self.storage_buffer("int4 weights", &words, usage)?,
+            scale: self.storage_buffer("int4 scales", &f32_words(&scales), usage)?,
+            zero: self.storage_buffer("int4 zero points", &pack_i8_words(&zeros), usage)?,
+            bias: self.storage_buffer("int4 bias", &f32_words(&b), usage)?,
+        })
+    }
+
+    /// Runs Keras's int4 Dense on `m` rows of `x` (`[m, k]`).
+    pub fn dense_int4<T: HostFloat>(
+        &mut self,
+        weights: &Int4Weights,
+        activation: Activation,
+        x: &[T],
+        m: usize,
+    ) -> Result<Vec<T>, GpuError> {
+        let (k, n) = (weights.k, weights.n);
+        check_activation(weights.storage, activation)?;
+        let groups = (n.div_ceil(4).div_ceil(64), m);
+        if groups.0 > 65_535 || groups.1 > 65_535 {
+            return Err(GpuError::Shape(format!(
+                "m={m}, n={n} need too many workgroups; split the batch"
+            )));
+        }
+        let format = weights.storage.format();
+        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
+        let xp = padded_rows(x, m, k, kp)?;
+        let x_buf =
+            self.storage_buffer("int4 x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
+        let row_words = format.words_for(n);
+        let y = self.output_buffer("int4 y", (m * row_words * 4).max(8) as u64)?;
+        let dims = Int4Dims {
+            m: m as u32,
+            n: n as u32,
+            k_words: (kp / 8) as u32,
+            y_row_words: row_words as u32,
+            block: weights.block.map_or(1, NonZeroU32::get),
+            n_padded: n.div_ceil(2) as u32 * 2,
+            groups: weights.groups as u32,
+            _pad: 0,
+        };
+        let dims = self.upload(
+            "int4 dims",
+            bytemuck::bytes_of(&dims),
+            wgpu::BufferUsages::UNIFORM,
+        )?;
+        let key = PipelineKey {
+            kernel: Kernel::DenseInt4,
+            storage: weights.storage,
+            specialization: activation as u32,
+            flag: weights.block.is_some(),
+        };
+        let buffers = [
+            &dims,
+            &x_buf,
+            &weights.w,
+            &weights.bias,
+            &y,
+            &weights.scale,
+            &weights.zero,
+        ];
+        self.dispatch(key, &buffers, (groups.0 as u32, groups.1 as u32))?;
+        let mut words = self.read_back(&y)?;
+        words.truncate(m * row_words);
+        Ok(words
+            .chunks_exact(row_words)
+            .flat_map(|r| format.decode::<T>(r, n))
+            .collect())
+    }
+}

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Keras's int4 Dense (per channel and grouped) on both adapters against its
+//! CPU twin, on awkward shapes: K not a multiple of 8, odd N (the pad
+//! nibble), blocks that do not divide K, an all-zero column.
+
+mod common;
+
+use std::num::NonZeroU32;
+
+use dtype_policy::cpu::int4::dense_int4;
+use dtype_policy::gpu::context::GpuContext;
+use dtype_policy::gpu::dense::Activation;
+use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
+use dtype_policy::gpu::shaders::StorageVariant;
+
+const SHAPES: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (1, 37, 13),
+    (3, 10, 7),
+    (2, 300, 33),
+    (1, 1000, 96),
+    (4, 64, 2),
+];
+
+fn values(count: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..count)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// The twin computes the same products of the same dequantized weights in
+/// the same order; the GPU may fuse multiply-adds (one rounding less per
+/// step: (k + 2) · ε · Σ|x·w|) and divide within 2.5 ulp (4 ulp of |y|);
+/// non-linear activations add a few ulp of exp (2e-6 (1 + |y|)); 16-bit
+/// outputs may then land one ulp of their format away.
+fn tolerance(format: StorageFormat, activation: Activation, k: usize, l1: f64, y: f64) -> f64 {
+    let mut tol =
+        (k as f64 + 2.0) * f64::from(f32::EPSILON) * l1 + 4.0 * f64::from(f32::EPSILON) * y.abs();
+    if activation != Activation::Linear {
+        tol += 2e-6 * (1.0 + y.abs());
+    }
+    tol + match format {
+        StorageFormat::F16 => y.abs() * 2f64.powi(-10),
+        StorageFormat::BF16 => y.abs() * 2f64.powi(-7),
+        _ => 0.0,
+    }
+}
+
+fn check(ctx: &mut GpuContext, storage: StorageVariant) {
+    let format = storage.format();
+    for (m, k, n) in SHAPES {
+        let x = values(m * k, (m + k) as u64);
+        let mut w = values(k * n, (k * 5 + n) as u64);
+        if n > 1 {
+            for i in 0..k {
+                w[i * n + 1] = 0.0;
+            }
+        }
+        let b = values(n, 3);
+        for block in [
+            None,
+            NonZeroU32::new(4),
+            NonZeroU32::new(3),
+            NonZeroU32::new(128),
+        ] {
+            let weights = ctx
+                .upload_dense_int4(storage, &w, Some(&b), (k, n), block)
+                .unwrap();
+            for activation in [Activation::Linear, Activation::Silu] {
+                let gpu = ctx.dense_int4(&weights, activation, &x, m).unwrap();
+                let cpu = dense_int4(format, activation, &x, &w, Some(&b), (m, k, n), block);
+                for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+                    let (row, col) = (i / n, i % n);
+                    // |x|·|w| bound: int4 weights dequantize to at most about max|w| per column.
+                    let l1: f64 = (0..k)
+                        .map(|t| f64::from((x[row * k + t] * w[t * n + col]).abs()) * 1.2)
+                        .sum();
+                    let tol = tolerance(format, activation, k, l1, c.to_f64());
+                    assert!(
+                        (g - c).abs() as f64 <= tol,
+                        "{storage:?} block {block:?} {activation:?} m={m} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c} (tol {tol:e})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn int4_matches_its_twin_on_lavapipe_vulkan() {
+    let mut ctx = common::gpu::vulkan();
+    for storage in [
+        StorageVariant::F32,
+        StorageVariant::BF16Packed,
+        StorageVariant::F16Packed,
+    ] {
+        check(&mut ctx, storage);
+    }
+}
+
+#[test]
+fn int4_matches_its_twin_on_llvmpipe_gl() {
+    let mut ctx = common::gpu::gl();
+    for storage in [StorageVariant::F32, StorageVariant::BF16Packed] {
+        check(&mut ctx, storage);
+    }
+}
+
+#[test]
+fn int4_packing_puts_the_lowest_k_in_the_lowest_nibble() {
+    use dtype_policy::gpu::int4::pack_i4_words;
+    assert_eq!(pack_i4_words(&[1, -2, 3, -4, 0, 0, 0, 7]), [0x7000_c3e1]);
+    assert_eq!(pack_i4_words(&[-8]), [0x8]);
+}
