@@ -7,11 +7,13 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::cpu::dense::dense as cpu_dense;
+use crate::cpu::int4::dense_int4 as cpu_dense_int4;
 use crate::cpu::int8::dense_int8 as cpu_dense_int8;
 use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation};
 use crate::gpu::formats::HostFloat;
+use crate::gpu::int4::Int4Weights;
 use crate::gpu::int8::Int8Weights;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::Kernel;
@@ -73,12 +75,16 @@ impl PlanRow {
         bias: Option<&[T]>,
     ) -> Result<LayerWeights> {
         let (storage, k, n) = (self.choice.storage, self.spec.k, self.spec.n);
-        let weights = if self.choice.kernel == Kernel::DenseInt8 {
-            ctx.upload_dense_int8(storage, w, bias, k, n)
-                .map(LayerWeights::Int8)
-        } else {
-            ctx.upload_dense(storage, w, bias, k, n)
-                .map(LayerWeights::Float)
+        let weights = match self.choice.kernel {
+            Kernel::DenseInt8 => ctx
+                .upload_dense_int8(storage, w, bias, k, n)
+                .map(LayerWeights::Int8),
+            Kernel::DenseInt4 => ctx
+                .upload_dense_int4(storage, w, bias, (k, n), self.choice.int4_block)
+                .map(LayerWeights::Int4),
+            _ => ctx
+                .upload_dense(storage, w, bias, k, n)
+                .map(LayerWeights::Float),
         };
         weights.map_err(|e| self.error(e))
     }
@@ -94,6 +100,7 @@ impl PlanRow {
         let y = match weights {
             LayerWeights::Float(w) => ctx.dense(w, self.choice.kernel, activation, x, rows),
             LayerWeights::Int8(w) => ctx.dense_int8(w, activation, x, rows),
+            LayerWeights::Int4(w) => ctx.dense_int4(w, activation, x, rows),
         };
         y.map_err(|e| self.error(e))
     }
@@ -102,18 +109,19 @@ impl PlanRow {
     pub fn run_cpu<T: HostFloat>(&self, w: &[T], bias: Option<&[T]>, x: &[T]) -> Vec<T> {
         let s = &self.spec;
         let dims = (s.rows, s.k, s.n);
-        if self.choice.kernel == Kernel::DenseInt8 {
-            cpu_dense_int8(self.layout.format, s.activation, x, w, bias, dims)
-        } else {
-            cpu_dense(
-                self.layout.format,
-                self.choice.kernel,
+        let format = self.layout.format;
+        match self.choice.kernel {
+            Kernel::DenseInt8 => cpu_dense_int8(format, s.activation, x, w, bias, dims),
+            Kernel::DenseInt4 => cpu_dense_int4(
+                format,
                 s.activation,
                 x,
                 w,
                 bias,
                 dims,
-            )
+                self.choice.int4_block,
+            ),
+            kernel => cpu_dense(format, kernel, s.activation, x, w, bias, dims),
         }
     }
 
@@ -131,6 +139,8 @@ pub enum LayerWeights {
     Float(DenseWeights),
     /// int8 weights with per-column scales.
     Int8(Int8Weights),
+    /// int4 weights with scales (and zero points when grouped).
+    Int4(Int4Weights),
 }
 
 /// The plan of a whole model on one adapter.

@@ -5,7 +5,9 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::context::Capabilities;
-use crate::gpu::dense::DenseLayout;
+use std::num::NonZeroU32;
+
+use crate::gpu::dense::{DenseLayout, QuantizedWeights};
 use crate::gpu::shaders::{Kernel, StorageVariant};
 use crate::policy::any::Policy;
 use crate::policy::dtype::DType;
@@ -25,15 +27,21 @@ pub struct DenseChoice {
     pub storage: StorageVariant,
     /// Why, in words: the policy's part, then the shape's.
     pub reason: String,
+    /// For the int4 kernel: the group size along k (`None`: per channel).
+    pub int4_block: Option<NonZeroU32>,
 }
 
 impl DenseChoice {
     /// Where the layer's values sit on the GPU.
     pub fn layout(&self, k: usize, n: usize) -> DenseLayout {
-        if self.kernel == Kernel::DenseInt8 {
-            DenseLayout::int8(self.storage.format(), k, n)
-        } else {
-            DenseLayout::new(self.storage.format(), k, n)
+        let format = self.storage.format();
+        match self.kernel {
+            Kernel::DenseInt8 => DenseLayout::quantized(format, k, n, QuantizedWeights::Int8),
+            Kernel::DenseInt4 => {
+                let groups = self.int4_block.map(|b| k.div_ceil(b.get() as usize));
+                DenseLayout::quantized(format, k, n, QuantizedWeights::Int4 { groups })
+            }
+            _ => DenseLayout::new(format, k, n),
         }
     }
 }
@@ -46,9 +54,12 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
         reason,
     };
     let name = policy.name();
+    // (kernel, int4 group size) of a quantized policy with a kernel here.
     let quantized = match (policy, policy.quantization_mode()) {
-        (_, None) => false,
-        (Policy::Quantized(_), Some(QuantizationMode::Int8)) => true,
+        (_, None) => None,
+        (Policy::Quantized(_), Some(QuantizationMode::Int8)) => Some((Kernel::DenseInt8, None)),
+        (Policy::Quantized(_), Some(QuantizationMode::Int4)) => Some((Kernel::DenseInt4, None)),
+        (Policy::Int4(p), _) => Some((Kernel::DenseInt4, p.group_size())),
         (_, Some(mode)) => {
             return Err(unsupported(format!(
                 "{name} quantizes with {mode}; the {mode} Dense kernel is not available yet, so \
@@ -104,10 +115,10 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
             )));
         }
     };
-    if quantized {
+    if let Some((kernel, int4_block)) = quantized {
         if storage == StorageVariant::F64 {
             return Err(unsupported(format!(
-                "{name}: int8 Dense computes in f32, f16 or bf16, not float64"
+                "{name}: quantized Dense computes in f32, f16 or bf16, not float64"
             )));
         }
         // Activations in the compute dtype's format; f16 as packed words.
@@ -116,15 +127,26 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
         } else {
             storage
         };
+        let what = match (kernel, int4_block) {
+            (Kernel::DenseInt8, _) => "int8: weights int8 per output column, activations \
+                quantized per row on the GPU, dot4I8Packed with i32 accumulation (Keras's int8 Dense)"
+                .to_owned(),
+            (_, None) => "int4: weights int4 per output column, eight per u32, activations \
+                unquantized, y = (x . q) / scale (Keras's per-channel int4 Dense)"
+                .to_owned(),
+            (_, Some(b)) => format!(
+                "int4/{b}: weights int4 in groups of {b} rows with zero points, dequantized in \
+                 the kernel (Keras's grouped int4 Dense)"
+            ),
+        };
         return Ok(DenseChoice {
-            kernel: Kernel::DenseInt8,
+            kernel,
             storage,
             reason: format!(
-                "{name} -> int8: weights int8 per output column, activations quantized per row on \
-                 the GPU, dot4I8Packed with i32 accumulation, outputs in {} (Keras's int8 Dense); \
-                 rows={rows}: one invocation per row and four outputs",
+                "{name} -> {what}, outputs in {}; rows={rows}: one invocation per row and four outputs",
                 storage.name()
             ),
+            int4_block,
         });
     }
     let (kernel, shape_why) = if rows <= MATVEC_MAX_ROWS {
@@ -142,6 +164,7 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
         kernel,
         storage,
         reason: format!("{name} -> {}: {why}; {shape_why}", storage.name()),
+        int4_block: None,
     })
 }
 
@@ -258,17 +281,41 @@ mod tests {
     }
 
     #[test]
+    fn int4_policies_get_the_int4_kernel_and_a_fraction_of_the_bytes() {
+        let f32_bytes = choose("float32", 1, true)
+            .unwrap()
+            .layout(4096, 4096)
+            .weight_bytes();
+        let c = choose("int4_from_float32", 1, true).unwrap();
+        assert_eq!((c.kernel, c.int4_block), (Kernel::DenseInt4, None));
+        let per_channel = c.layout(4096, 4096).weight_bytes();
+        let c = choose("int4/128_from_mixed_bfloat16", 1, true).unwrap();
+        assert_eq!(
+            (c.kernel, c.storage),
+            (Kernel::DenseInt4, StorageVariant::BF16Packed)
+        );
+        assert_eq!(c.int4_block.map(NonZeroU32::get), Some(128));
+        let grouped = c.layout(4096, 4096).weight_bytes();
+        for bytes in [per_channel, grouped] {
+            assert!(
+                (bytes as f64) <= 0.14 * f32_bytes as f64,
+                "{bytes} vs {f32_bytes}"
+            );
+        }
+    }
+
+    #[test]
     fn what_cannot_run_is_a_clear_error() {
         let err = choose("float64", 1, false).unwrap_err().to_string();
         assert!(
             err.contains("needs SHADER_F64") && err.contains("test adapter"),
             "{err}"
         );
-        let err = choose("int4_from_float32", 1, false)
+        let err = choose("float8_from_float32", 1, false)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("the int4 Dense kernel is not available yet"),
+            err.contains("the float8 Dense kernel is not available yet"),
             "{err}"
         );
         assert!(err.contains("'float32'"), "{err}");

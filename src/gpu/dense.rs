@@ -121,13 +121,26 @@ struct DenseDims {
 
 const _: () = assert!(std::mem::size_of::<DenseDims>() == 16);
 
+/// How a Dense kernel's weights are quantized on the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantizedWeights {
+    /// int8, four per u32 along k, an f32 scale per output.
+    Int8,
+    /// int4, eight per u32 along k; per channel (`groups: None`) or in
+    /// groups along k with f32 scales and int8 zero points.
+    Int4 {
+        /// Number of groups along k, when grouped.
+        groups: Option<usize>,
+    },
+}
+
 /// Where a Dense layer's values sit in GPU buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DenseLayout {
-    /// The storage format of x and y (and of W, unless `int8_weights`).
+    /// The storage format of x and y (and of W, unless `quantized`).
     pub format: StorageFormat,
-    /// W is int8, four per u32 along k, with an f32 scale per output.
-    pub int8_weights: bool,
+    /// How W is quantized, if it is.
+    pub quantized: Option<QuantizedWeights>,
     /// K padded with zeros to a multiple of [`K_ALIGN`].
     pub k_padded: usize,
     /// N rounded up to even (one more zero row of W^T when odd).
@@ -139,26 +152,32 @@ impl DenseLayout {
     pub fn new(format: StorageFormat, k: usize, n: usize) -> Self {
         DenseLayout {
             format,
-            int8_weights: false,
+            quantized: None,
             k_padded: k.div_ceil(K_ALIGN) * K_ALIGN,
             n_padded: n.div_ceil(2) * 2,
         }
     }
 
-    /// The layout of an int8 `[k, n]` kernel with activations in `format`.
-    pub fn int8(format: StorageFormat, k: usize, n: usize) -> Self {
+    /// The layout of a quantized `[k, n]` kernel with activations in `format`.
+    pub fn quantized(format: StorageFormat, k: usize, n: usize, weights: QuantizedWeights) -> Self {
         DenseLayout {
-            int8_weights: true,
+            quantized: Some(weights),
             ..DenseLayout::new(format, k, n)
         }
     }
 
     /// Bytes of the transposed weights on the GPU, with their scales.
     pub fn weight_bytes(&self) -> u64 {
-        if self.int8_weights {
-            (self.n_padded * self.k_padded + self.n_padded * 4) as u64
-        } else {
-            (self.n_padded * self.k_padded * self.format.bytes_per_value()) as u64
+        let (kp, np) = (self.k_padded, self.n_padded);
+        match self.quantized {
+            None => (np * kp * self.format.bytes_per_value()) as u64,
+            // int8 weights and an f32 scale per output.
+            Some(QuantizedWeights::Int8) => (np * kp + np * 4) as u64,
+            // int4 weights; f32 scales per output (and group); int8 zero points per group.
+            Some(QuantizedWeights::Int4 { groups: None }) => (np * kp / 2 + np * 4) as u64,
+            Some(QuantizedWeights::Int4 { groups: Some(g) }) => {
+                (np * kp / 2 + g * np * 4 + (g * np).div_ceil(4) * 4) as u64
+            }
         }
     }
 
@@ -176,14 +195,21 @@ impl std::fmt::Display for DenseLayout {
             StorageFormat::BF16 => "bf16 x2 per u32",
             StorageFormat::F64 => "f64",
         };
-        if self.int8_weights {
-            write!(
-                f,
-                "W^T[{}x{}] int8 x4 per u32 + f32 scales, x/y {values}",
-                self.n_padded, self.k_padded
-            )
-        } else {
-            write!(f, "W^T[{}x{}] {values}", self.n_padded, self.k_padded)
+        let (np, kp) = (self.n_padded, self.k_padded);
+        match self.quantized {
+            None => write!(f, "W^T[{np}x{kp}] {values}"),
+            Some(QuantizedWeights::Int8) => {
+                write!(f, "W^T[{np}x{kp}] int8 x4/u32 + scales, x/y {values}")
+            }
+            Some(QuantizedWeights::Int4 { groups: None }) => {
+                write!(f, "W^T[{np}x{kp}] int4 x8/u32 + scales, x/y {values}")
+            }
+            Some(QuantizedWeights::Int4 { groups: Some(g) }) => {
+                write!(
+                    f,
+                    "W^T[{np}x{kp}] int4 x8/u32 + {g} groups of scales/zeros, x/y {values}"
+                )
+            }
         }
     }
 }
