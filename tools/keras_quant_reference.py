@@ -147,14 +147,20 @@ def amax_history():
 
 
 def dense_outputs():
-    """Dense layers quantized to int8 by Keras, called on inputs: the outputs
-    the GPU kernels must reproduce."""
+    """Dense layers quantized by Keras (int8, int4 per channel, int4 in
+    groups), called on inputs: the outputs the GPU kernels must reproduce."""
     rng = np.random.default_rng(21)
     cases = []
-    for policy in ("float32", "mixed_bfloat16"):
-        for (m, k, n), activation in [((1, 37, 13), None), ((3, 64, 9), "gelu"),
-                                      ((2, 5, 7), None), ((1, 300, 33), "relu"),
-                                      ((4, 100, 16), "silu")]:
+    modes = [("int8", None), ("int4", Int4QuantizationConfig(block_size=-1)),
+             ("int4", Int4QuantizationConfig(block_size=128)), ("int4", Int4QuantizationConfig(block_size=4))]
+    for (mode, config), policy, ((m, k, n), activation) in [
+        (mc, p, sa)
+        for mc in modes
+        for p in ("float32", "mixed_bfloat16")
+        for sa in [((1, 37, 13), None), ((3, 64, 9), "gelu"), ((2, 5, 7), None),
+                   ((1, 300, 5), "relu"), ((4, 100, 8), "silu")]
+    ]:
+        if True:
             w = rng.standard_normal((k, n)).astype(np.float32) * 0.2
             b = rng.standard_normal(n).astype(np.float32) * 0.1
             x = rng.standard_normal((m, k)).astype(np.float32)
@@ -165,7 +171,7 @@ def dense_outputs():
             layer.build((None, k))
             layer.kernel.assign(w)
             layer.bias.assign(b)
-            layer.quantize("int8")
+            layer.quantize(mode, config=config)
             y = np.asarray(layer(x)).astype(np.float32)
             cases.append({"policy": layer.dtype_policy.name, "activation": activation or "linear",
                           "m": m, "k": k, "n": n, "w_bits": bits(w), "b_bits": bits(b),
