@@ -13,7 +13,7 @@ override GROUPED: bool = false;
 struct Int4Dims {
     m: u32,
     n: u32,
-    k_words: u32,     // u32 per row of W^T: k padded / 8
+    k_vecs: u32,      // vec4<u32> per row of W^T: k padded / 32
     y_row_words: u32, // OutWords per row of y
     block: u32,       // group size along k (grouped)
     n_padded: u32,    // row length of the scale and zero tables
@@ -24,8 +24,8 @@ struct Int4Dims {
 @group(0) @binding(0) var<uniform> dims: Int4Dims;
 // x: [m, k padded] in the storage format.
 @group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
-// W^T: [n rounded up to even, k padded / 8] words of eight int4.
-@group(0) @binding(2) var<storage, read> w_buf: array<u32>;
+// W^T: [n rounded up to even, k padded / 32] vectors of four words of eight int4.
+@group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 @group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
 // Scales: [n_padded] per channel, or [groups, n_padded].
@@ -50,7 +50,8 @@ fn zero_point(g: u32, j: u32) -> f32 {
     return f32((i32(zero_buf[idx / 4u] << (24u - 8u * (idx % 4u)))) >> 24u);
 }
 
-// Weights of output j for k = k0 .. k0+3: q itself per channel, else dequantized.
+// Weights of output j for k = k0 .. k0+3: q itself per channel, else
+// dequantized with the group of each k.
 fn weights4(q: vec4<f32>, k0: u32, j: u32) -> vec4<f32> {
     if (!GROUPED) {
         return q;
@@ -79,17 +80,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let last = ((dims.n + 1u) / 2u) * 2u - 1u;
+    // One group per 32-k step when the block is a multiple of 32 (the usual
+    // 32, 64, 128...): one scale and zero point per output and step.
+    let whole_steps = GROUPED && dims.block % 32u == 0u;
     var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    let x_row = row * dims.k_words * X_CHUNKS_PER_STEP;
-    for (var s = 0u; s < dims.k_words; s++) {
-        let c = x_row + s * X_CHUNKS_PER_STEP;
-        let x = chunk8(x_buf[c], x_buf[c + X_CHUNKS_PER_STEP - 1u]);
+    let x_row = row * dims.k_vecs * 4u * X_CHUNKS_PER_STEP;
+    for (var s = 0u; s < dims.k_vecs; s++) {
+        var x: array<array<vec4<f32>, 2>, 4>;
+        for (var t = 0u; t < 4u; t++) {
+            let c = x_row + (4u * s + t) * X_CHUNKS_PER_STEP;
+            x[t] = chunk8(x_buf[c], x_buf[c + X_CHUNKS_PER_STEP - 1u]);
+        }
         for (var o = 0u; o < OUTPUTS; o++) {
             let j = min(n0 + o, last);
-            let word = w_buf[j * dims.k_words + s];
-            let w_lo = weights4(nibbles(word, 0u), 8u * s, j);
-            let w_hi = weights4(nibbles(word, 1u), 8u * s + 4u, j);
-            acc[o] = (acc[o] + x[0] * w_lo) + x[1] * w_hi;
+            let words = w_buf[j * dims.k_vecs + s];
+            var a = acc[o];
+            if (whole_steps) {
+                let g = min(32u * s / dims.block, dims.groups - 1u);
+                let scale = scale_buf[g * dims.n_padded + j];
+                let zero = zero_point(g, j);
+                for (var t = 0u; t < 4u; t++) {
+                    a = (a + x[t][0] * ((nibbles(words[t], 0u) - zero) * scale)) + x[t][1] * ((nibbles(words[t], 1u) - zero) * scale);
+                }
+            } else {
+                for (var t = 0u; t < 4u; t++) {
+                    let k0 = 32u * s + 8u * t;
+                    a = (a + x[t][0] * weights4(nibbles(words[t], 0u), k0, j)) + x[t][1] * weights4(nibbles(words[t], 1u), k0 + 4u, j);
+                }
+            }
+            acc[o] = a;
         }
     }
     store_out_pair(row, n0, output_value(acc[0], row, n0), output_value(acc[1], row, min(n0 + 1u, last)));

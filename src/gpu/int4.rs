@@ -18,6 +18,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
 use crate::gpu::dense::{Activation, K_ALIGN, check_activation, check_kernel_shape, padded_rows};
+use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::int8::pack_i8_words;
 use crate::gpu::pipelines::PipelineKey;
@@ -31,7 +32,7 @@ use crate::quant::int4::quantize_grouped;
 struct Int4Dims {
     m: u32,
     n: u32,
-    k_words: u32,
+    k_vecs: u32,
     y_row_words: u32,
     block: u32,
     n_padded: u32,
@@ -173,6 +174,26 @@ impl GpuContext {
         x: &[T],
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
+        let run = self.prepare_dense_int4(weights, activation, x, m)?;
+        self.submit_all(&[&run.dispatch])?;
+        let mut words = self.read_back(&run.y)?;
+        words.truncate(m * run.row_words);
+        let (format, n) = (weights.storage.format(), weights.n);
+        Ok(words
+            .chunks_exact(run.row_words)
+            .flat_map(|r| format.decode::<T>(r, n))
+            .collect())
+    }
+
+    /// Uploads `x` and binds the int4 kernel, ready to run again and again
+    /// with [`GpuContext::run_prepared`] (for benchmarks).
+    pub fn prepare_dense_int4<T: HostFloat>(
+        &mut self,
+        weights: &Int4Weights,
+        activation: Activation,
+        x: &[T],
+        m: usize,
+    ) -> Result<PreparedInt4, GpuError> {
         let (k, n) = (weights.k, weights.n);
         check_activation(weights.storage, activation)?;
         let groups = (n.div_ceil(4).div_ceil(64), m);
@@ -191,7 +212,7 @@ impl GpuContext {
         let dims = Int4Dims {
             m: m as u32,
             n: n as u32,
-            k_words: (kp / 8) as u32,
+            k_vecs: (kp / 32) as u32,
             y_row_words: row_words as u32,
             block: weights.block.map_or(1, NonZeroU32::get),
             n_padded: n.div_ceil(2) as u32 * 2,
@@ -218,12 +239,25 @@ impl GpuContext {
             &weights.scale,
             &weights.zero,
         ];
-        self.dispatch(key, &buffers, (groups.0 as u32, groups.1 as u32))?;
-        let mut words = self.read_back(&y)?;
-        words.truncate(m * row_words);
-        Ok(words
-            .chunks_exact(row_words)
-            .flat_map(|r| format.decode::<T>(r, n))
-            .collect())
+        let dispatch = self.prepare(key, &buffers, (groups.0 as u32, groups.1 as u32))?;
+        let bytes = xp.len() as u64 * format.bytes_per_value() as u64
+            + weights.gpu_bytes()
+            + (m * row_words * 4) as u64;
+        Ok(PreparedInt4 {
+            dispatch,
+            y,
+            row_words,
+            bytes,
+        })
     }
+}
+
+/// An int4 Dense call with its inputs on the GPU, ready to run.
+pub struct PreparedInt4 {
+    /// The bound dispatch.
+    pub dispatch: PreparedDispatch,
+    y: wgpu::Buffer,
+    row_words: usize,
+    /// Bytes one run reads plus writes.
+    pub bytes: u64,
 }

@@ -266,7 +266,7 @@ impl Kernel {
                 },
                 Binding::Storage {
                     read_only: true,
-                    min_bytes: 4,
+                    min_bytes: 16,
                 },
                 Binding::Storage {
                     read_only: true,
