@@ -7,11 +7,13 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::cpu::dense::dense as cpu_dense;
+use crate::cpu::float8::dense_float8 as cpu_dense_float8;
 use crate::cpu::int4::dense_int4 as cpu_dense_int4;
 use crate::cpu::int8::dense_int8 as cpu_dense_int8;
 use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation};
+use crate::gpu::float8::{Float8Scales, Float8Weights};
 use crate::gpu::formats::HostFloat;
 use crate::gpu::int4::Int4Weights;
 use crate::gpu::int8::Int8Weights;
@@ -82,6 +84,11 @@ impl PlanRow {
             Kernel::DenseInt4 => ctx
                 .upload_dense_int4(storage, w, bias, (k, n), self.choice.int4_block)
                 .map(LayerWeights::Int4),
+            // A freshly quantized Keras layer's scales (1.0); trained scales
+            // go through `GpuContext::upload_dense_float8`.
+            Kernel::DenseFloat8 => ctx
+                .upload_dense_float8(storage, w, bias, (k, n), Float8Scales::default())
+                .map(LayerWeights::Float8),
             _ => ctx
                 .upload_dense(storage, w, bias, k, n)
                 .map(LayerWeights::Float),
@@ -101,6 +108,7 @@ impl PlanRow {
             LayerWeights::Float(w) => ctx.dense(w, self.choice.kernel, activation, x, rows),
             LayerWeights::Int8(w) => ctx.dense_int8(w, activation, x, rows),
             LayerWeights::Int4(w) => ctx.dense_int4(w, activation, x, rows),
+            LayerWeights::Float8(w) => ctx.dense_float8(w, activation, x, rows),
         };
         y.map_err(|e| self.error(e))
     }
@@ -120,6 +128,15 @@ impl PlanRow {
                 bias,
                 dims,
                 self.choice.int4_block,
+            ),
+            Kernel::DenseFloat8 => cpu_dense_float8(
+                format,
+                s.activation,
+                x,
+                w,
+                bias,
+                dims,
+                Float8Scales::default(),
             ),
             kernel => cpu_dense(format, kernel, s.activation, x, w, bias, dims),
         }
@@ -141,6 +158,8 @@ pub enum LayerWeights {
     Int8(Int8Weights),
     /// int4 weights with scales (and zero points when grouped).
     Int4(Int4Weights),
+    /// float8 e4m3 codes with per-tensor scales.
+    Float8(Float8Weights),
 }
 
 /// The plan of a whole model on one adapter.

@@ -37,6 +37,7 @@ impl DenseChoice {
         let format = self.storage.format();
         match self.kernel {
             Kernel::DenseInt8 => DenseLayout::quantized(format, k, n, QuantizedWeights::Int8),
+            Kernel::DenseFloat8 => DenseLayout::quantized(format, k, n, QuantizedWeights::Float8),
             Kernel::DenseInt4 => {
                 let groups = self.int4_block.map(|b| k.div_ceil(b.get() as usize));
                 DenseLayout::quantized(format, k, n, QuantizedWeights::Int4 { groups })
@@ -55,15 +56,17 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
     };
     let name = policy.name();
     // (kernel, int4 group size) of a quantized policy with a kernel here.
+    // As Keras, by the quantization mode (whatever the policy class).
     let quantized = match (policy, policy.quantization_mode()) {
         (_, None) => None,
-        (Policy::Quantized(_), Some(QuantizationMode::Int8)) => Some((Kernel::DenseInt8, None)),
-        (Policy::Quantized(_), Some(QuantizationMode::Int4)) => Some((Kernel::DenseInt4, None)),
+        (_, Some(QuantizationMode::Int8)) => Some((Kernel::DenseInt8, None)),
         (Policy::Int4(p), _) => Some((Kernel::DenseInt4, p.group_size())),
+        (_, Some(QuantizationMode::Int4)) => Some((Kernel::DenseInt4, None)),
+        (_, Some(QuantizationMode::Float8)) => Some((Kernel::DenseFloat8, None)),
         (_, Some(mode)) => {
             return Err(unsupported(format!(
-                "{name} quantizes with {mode}; the {mode} Dense kernel is not available yet, so \
-                 use the source policy '{}' (or an int8 policy) for this layer",
+                "{name} quantizes with {mode}; no {mode} Dense kernel exists here (GPTQ and AWQ \
+                 need their calibrated weights), so use the source policy '{}' for this layer",
                 policy.float_source().name()
             )));
         }
@@ -130,6 +133,9 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
         let what = match (kernel, int4_block) {
             (Kernel::DenseInt8, _) => "int8: weights int8 per output column, activations \
                 quantized per row on the GPU, dot4I8Packed with i32 accumulation (Keras's int8 Dense)"
+                .to_owned(),
+            (Kernel::DenseFloat8, _) => "float8: weights e4m3fn (per-tensor scale), activations \
+                quantize-dequantized in the kernel, f32 accumulation (Keras's float8 Dense)"
                 .to_owned(),
             (_, None) => "int4: weights int4 per output column, eight per u32, activations \
                 unquantized, y = (x . q) / scale (Keras's per-channel int4 Dense)"
@@ -305,19 +311,31 @@ mod tests {
     }
 
     #[test]
+    fn float8_policies_get_the_float8_kernel_at_a_quarter_of_the_bytes() {
+        let f32_bytes = choose("float32", 1, true)
+            .unwrap()
+            .layout(4096, 4096)
+            .weight_bytes();
+        let c = choose("float8_from_float32", 1, true).unwrap();
+        assert_eq!(c.kernel, Kernel::DenseFloat8);
+        let bytes = c.layout(4096, 4096).weight_bytes();
+        assert!(
+            (bytes as f64) <= 0.26 * f32_bytes as f64,
+            "{bytes} vs {f32_bytes}"
+        );
+    }
+
+    #[test]
     fn what_cannot_run_is_a_clear_error() {
         let err = choose("float64", 1, false).unwrap_err().to_string();
         assert!(
             err.contains("needs SHADER_F64") && err.contains("test adapter"),
             "{err}"
         );
-        let err = choose("float8_from_float32", 1, false)
+        let err = choose("gptq/4/128_from_float32", 1, false)
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("the float8 Dense kernel is not available yet"),
-            "{err}"
-        );
+        assert!(err.contains("no gptq Dense kernel exists here"), "{err}");
         assert!(err.contains("'float32'"), "{err}");
         let err = choose("int32", 1, false).unwrap_err().to_string();
         assert!(err.contains("computes in int32"), "{err}");

@@ -78,7 +78,7 @@ fn the_plan_names_the_lookup_variant_layout_and_reason_of_each_layer() {
 #[test]
 fn a_layer_that_cannot_run_is_named_in_the_error() {
     let mut map = map();
-    map.insert("block_2/o", "float8_from_float32").unwrap();
+    map.insert("block_2/o", "gptq/4/128_from_float32").unwrap();
     let err = Plan::new(&map, &model(1), &Capabilities::baseline("x")).unwrap_err();
     assert!(
         matches!(err, Error::Unsupported { ref path, .. } if path == "block_2/o"),

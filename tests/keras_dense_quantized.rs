@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Dense layers that released Keras 3.15.1 quantized (int8, int4 per
-//! channel, int4 in groups of 128 and of 4) and ran
+//! channel, int4 in groups of 128 and of 4, float8) and ran
 //! (tests/data/keras_quant_reference.json, `dense_outputs`), run here through
 //! a policy map, the plan and the GPU on both adapters.
 
@@ -35,8 +35,9 @@ fn activation(name: &str) -> Activation {
 ///   (the host quantizer equals Keras's bit for bit; the GPU's activation
 ///   quantizer equals the host's on these adapters). What differs: Keras's
 ///   exact erf/exp against ours (erf within 1.5e-7): 4 ulp + 2e-6 (1 + |y|).
-/// - int4 from float32: the same weights (quantized bit for bit), summed in
-///   another order than XLA's dot: (k + 2) · ε · Σ|x·w|, plus the above.
+/// - int4 and float8 from float32: the same weights (quantized bit for
+///   bit), summed in another order than XLA's dot: (k + 2) · ε · Σ|x·w|,
+///   plus the above.
 /// - from `mixed_bfloat16`: Keras works in bf16 (8 significant bits): it
 ///   rounds the inputs, the activation scale, the sums and the result to
 ///   bf16 where we keep f32 and round once; for int8 an activation can land
@@ -57,7 +58,7 @@ fn check(ctx: &mut GpuContext) {
     let data: Value =
         serde_json::from_str(include_str!("data/keras_quant_reference.json")).unwrap();
     let cases = data["dense_outputs"].as_array().unwrap();
-    assert_eq!(cases.len(), 40);
+    assert_eq!(cases.len(), 50);
     for case in cases {
         let policy = case["policy"].as_str().unwrap();
         let (m, k, n) = ["m", "k", "n"]

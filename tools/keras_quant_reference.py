@@ -152,7 +152,8 @@ def dense_outputs():
     rng = np.random.default_rng(21)
     cases = []
     modes = [("int8", None), ("int4", Int4QuantizationConfig(block_size=-1)),
-             ("int4", Int4QuantizationConfig(block_size=128)), ("int4", Int4QuantizationConfig(block_size=4))]
+             ("int4", Int4QuantizationConfig(block_size=128)), ("int4", Int4QuantizationConfig(block_size=4)),
+             ("float8", None)]
     for (mode, config), policy, ((m, k, n), activation) in [
         (mc, p, sa)
         for mc in modes

@@ -26,6 +26,11 @@ fn chunk_value(v: Chunk, j: u32) -> f32 {
     return select(chunk_lo(v), chunk_hi(v), j >= 4u)[j % 4u];
 }
 
+// A value rounded to the compute dtype (to nearest even).
+fn round_compute(v: f32) -> f32 {
+    return unpack2x16float(round_bits(v)).x;
+}
+
 fn round_bits(v: f32) -> u32 {
     return f32_to_f16_bits(v);
 }

@@ -28,6 +28,11 @@ fn lane_sum(acc: Acc) -> Scalar {
     return (acc.x + acc.y) + (acc.z + acc.w);
 }
 
+// A value rounded to the compute dtype (f32: itself).
+fn round_compute(v: f32) -> f32 {
+    return v;
+}
+
 // Eight consecutive values from two chunks (the int4 kernel's step).
 fn chunk8(a: Chunk, b: Chunk) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(bitcast<vec4<f32>>(a), bitcast<vec4<f32>>(b));

@@ -5,5 +5,6 @@
 
 pub mod cast;
 pub mod dense;
+pub mod float8;
 pub mod int4;
 pub mod int8;

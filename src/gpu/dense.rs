@@ -126,6 +126,8 @@ const _: () = assert!(std::mem::size_of::<DenseDims>() == 16);
 pub enum QuantizedWeights {
     /// int8, four per u32 along k, an f32 scale per output.
     Int8,
+    /// float8 e4m3fn codes, four per u32 along k, one per-tensor scale.
+    Float8,
     /// int4, eight per u32 along k; per channel (`groups: None`) or in
     /// groups along k with f32 scales and int8 zero points.
     Int4 {
@@ -173,6 +175,7 @@ impl DenseLayout {
             None => (np * kp * self.format.bytes_per_value()) as u64,
             // int8 weights and an f32 scale per output.
             Some(QuantizedWeights::Int8) => (np * kp + np * 4) as u64,
+            Some(QuantizedWeights::Float8) => (np * kp) as u64,
             // int4 weights; f32 scales per output (and group); int8 zero points per group.
             Some(QuantizedWeights::Int4 { groups: None }) => (np * kp / 2 + np * 4) as u64,
             Some(QuantizedWeights::Int4 { groups: Some(g) }) => {
@@ -200,6 +203,9 @@ impl std::fmt::Display for DenseLayout {
             None => write!(f, "W^T[{np}x{kp}] {values}"),
             Some(QuantizedWeights::Int8) => {
                 write!(f, "W^T[{np}x{kp}] int8 x4/u32 + scales, x/y {values}")
+            }
+            Some(QuantizedWeights::Float8) => {
+                write!(f, "W^T[{np}x{kp}] e4m3 x4/u32 + 1 scale, x/y {values}")
             }
             Some(QuantizedWeights::Int4 { groups: None }) => {
                 write!(f, "W^T[{np}x{kp}] int4 x8/u32 + scales, x/y {values}")

@@ -7,6 +7,7 @@ pub mod cast;
 pub mod context;
 pub mod dense;
 pub mod dispatch;
+pub mod float8;
 pub mod formats;
 pub mod int4;
 pub mod int8;

@@ -13,6 +13,11 @@ use crate::gpu::formats::StorageFormat;
 
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
 const SOURCES: &[(&str, &str)] = &[
+    (
+        "dense_float8",
+        include_str!("../../shaders/dense_float8.wgsl"),
+    ),
+    ("float8", include_str!("../../shaders/shared/float8.wgsl")),
     ("dense_int4", include_str!("../../shaders/dense_int4.wgsl")),
     (
         "quantize_rows",
@@ -93,6 +98,9 @@ pub enum Kernel {
     /// Keras's int4 Dense (per-channel or grouped with zero points):
     /// activations in the compute dtype, weights dequantized in the kernel.
     DenseInt4,
+    /// Keras's float8 Dense: e4m3 weights decoded in the kernel, activations
+    /// quantize-dequantized with a per-tensor scale.
+    DenseFloat8,
     /// Roofline probe: streaming read of a buffer.
     ProbeRead,
     /// Roofline probe: fused multiply-adds on registers.
@@ -101,13 +109,14 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::DenseMatVec,
         Kernel::DenseTiled,
         Kernel::Cast,
         Kernel::QuantizeRows,
         Kernel::DenseInt8,
         Kernel::DenseInt4,
+        Kernel::DenseFloat8,
         Kernel::ProbeRead,
         Kernel::ProbeFma,
     ];
@@ -124,6 +133,7 @@ impl Kernel {
             Kernel::QuantizeRows => "quantize_rows",
             Kernel::DenseInt8 => "dense_int8",
             Kernel::DenseInt4 => "dense_int4",
+            Kernel::DenseFloat8 => "dense_float8",
             Kernel::ProbeRead => "probe_read",
             Kernel::ProbeFma => "probe_fma",
         }
@@ -138,6 +148,7 @@ impl Kernel {
             Kernel::QuantizeRows => "quantize-rows",
             Kernel::DenseInt8 => "int8",
             Kernel::DenseInt4 => "int4",
+            Kernel::DenseFloat8 => "float8",
             Kernel::ProbeRead => "probe-read",
             Kernel::ProbeFma => "probe-fma",
         }
@@ -149,7 +160,11 @@ impl Kernel {
         !matches!(
             (self, storage),
             (
-                Kernel::Cast | Kernel::QuantizeRows | Kernel::DenseInt8 | Kernel::DenseInt4,
+                Kernel::Cast
+                    | Kernel::QuantizeRows
+                    | Kernel::DenseInt8
+                    | Kernel::DenseInt4
+                    | Kernel::DenseFloat8,
                 StorageVariant::F64
             )
         )
@@ -167,9 +182,11 @@ impl Kernel {
     /// The name of the kernel's one specializing override constant.
     pub const fn override_name(self) -> &'static str {
         match self {
-            Kernel::DenseMatVec | Kernel::DenseTiled | Kernel::DenseInt8 | Kernel::DenseInt4 => {
-                "ACTIVATION"
-            }
+            Kernel::DenseMatVec
+            | Kernel::DenseTiled
+            | Kernel::DenseInt8
+            | Kernel::DenseInt4
+            | Kernel::DenseFloat8 => "ACTIVATION",
             Kernel::Cast => "IN_FORMAT",
             // The probes take none; this one exists in neither and is never set.
             Kernel::ProbeRead | Kernel::ProbeFma | Kernel::QuantizeRows => "",
@@ -254,6 +271,26 @@ impl Kernel {
                 },
                 Binding::Storage {
                     read_only: true,
+                    min_bytes: 4,
+                },
+            ],
+            // shaders/dense_float8.wgsl.
+            Kernel::DenseFloat8 => &[
+                Binding::Uniform(32),
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 16,
+                },
+                Binding::Storage {
+                    read_only: true,
+                    min_bytes: 4,
+                },
+                Binding::Storage {
+                    read_only: false,
                     min_bytes: 4,
                 },
             ],

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! CPU twin of shaders/dense_float8.wgsl: Keras's float8 Dense (inference).
+
+use crate::cpu::dense::activate;
+use crate::gpu::dense::Activation;
+use crate::gpu::float8::{Float8Scales, float8_bias};
+use crate::gpu::formats::{HostFloat, StorageFormat};
+use crate::quant::float8::{Float8, quantize_dequantize};
+
+/// `y = qdq(x, s_x) · qdq(W, s_w) + bias`, activation, rounded to `format`;
+/// sums in four lanes (lane l takes k = l mod 4). `x` is first rounded to
+/// `format`, as uploaded.
+pub fn dense_float8<T: HostFloat>(
+    format: StorageFormat,
+    activation: Activation,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    (m, k, n): (usize, usize, usize),
+    scales: Float8Scales,
+) -> Vec<T> {
+    // Keras's quantize_and_dequantize in the compute dtype: the scale cast
+    // to it, the division and the product rounded to it.
+    let c = |v: f32| format.round(f64::from(v)) as f32;
+    let qdq = |v: f32, scale: f32| {
+        let q = c(v / scale);
+        if q.is_nan() {
+            return q;
+        }
+        c(quantize_dequantize(q, 1.0, Float8::E4M3Fn) * scale)
+    };
+    let (sx, sw) = (c(scales.inputs), c(scales.kernel));
+    // Both x and the kernel are read autocast to the compute dtype.
+    let x: Vec<f32> = x.iter().map(|v| qdq(c(v.to_f64() as f32), sx)).collect();
+    let w: Vec<f32> = w.iter().map(|v| qdq(c(v.to_f64() as f32), sw)).collect();
+    let mut y = Vec::with_capacity(m * n);
+    for i in 0..m {
+        for j in 0..n {
+            let mut lanes = [0f32; 4];
+            for t in 0..k {
+                lanes[t % 4] += x[i * k + t] * w[t * n + j];
+            }
+            let sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+            let b = bias.map_or(0.0, |b| float8_bias(format, b[j].to_f64()));
+            y.push(T::from_f64(
+                format.round(f64::from(activate(activation, sum + b))),
+            ));
+        }
+    }
+    y
+}

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Keras's float8 Dense on the GPU (inference): weights quantized on the
+//! host to e4m3fn codes as Keras's `quantize_and_dequantize` does
+//! (`clip(W / s_w, -448, 448)`, round to nearest even), four per u32 along
+//! the inner dimension (lowest k in the lowest byte); activations
+//! quantize-dequantized in the kernel (shaders/dense_float8.wgsl) with a
+//! per-tensor scale. Scales are Keras's `inputs_scale` and `kernel_scale`
+//! (1.0 for a freshly quantized layer; trained layers carry their own).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::GpuError;
+use crate::gpu::context::GpuContext;
+use crate::gpu::dense::{Activation, K_ALIGN, check_activation, check_kernel_shape, padded_rows};
+use crate::gpu::formats::{HostFloat, StorageFormat};
+use crate::gpu::int8::pack_i8_words;
+use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::shaders::{Kernel, StorageVariant};
+use crate::quant::float8::Float8;
+
+/// The uniform of dense_float8.wgsl (`Float8Dims`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct Float8Dims {
+    m: u32,
+    n: u32,
+    k_vecs: u32,
+    y_row_words: u32,
+    x_scale: f32,
+    w_scale: f32,
+    _pad: [u32; 2],
+}
+
+/// The per-tensor scales of a float8 Dense layer (Keras's `inputs_scale`
+/// and `kernel_scale`): values are divided by them before encoding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Float8Scales {
+    /// The activations' scale.
+    pub inputs: f32,
+    /// The kernel's scale.
+    pub kernel: f32,
+}
+
+impl Default for Float8Scales {
+    /// A freshly quantized Keras layer's scales: 1.0.
+    fn default() -> Self {
+        Float8Scales {
+            inputs: 1.0,
+            kernel: 1.0,
+        }
+    }
+}
+
+/// A float8 Dense layer's weights on the GPU.
+pub struct Float8Weights {
+    storage: StorageVariant,
+    k: usize,
+    n: usize,
+    scales: Float8Scales,
+    w: wgpu::Buffer,
+    bias: wgpu::Buffer,
+}
+
+impl Float8Weights {
+    /// Bytes of codes and bias on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.w.size() + self.bias.size()
+    }
+}
+
+impl GpuContext {
+    /// Encodes `w` (`[k, n]`) to e4m3fn codes with the kernel scale and
+    /// uploads them; `storage` is the format of the activations and outputs.
+    /// The bias is rounded to the compute dtype, and through bfloat16 first
+    /// when that is float32, as Keras does.
+    pub fn upload_dense_float8<T: HostFloat>(
+        &self,
+        storage: StorageVariant,
+        w: &[T],
+        bias: Option<&[T]>,
+        (k, n): (usize, usize),
+        scales: Float8Scales,
+    ) -> Result<Float8Weights, GpuError> {
+        check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
+        if !Kernel::DenseFloat8.supports(storage) {
+            return Err(GpuError::Unsupported(format!(
+                "float8 Dense computes in f32, f16 or bf16, not {}",
+                storage.name()
+            )));
+        }
+        if !(scales.inputs.is_finite()
+            && scales.inputs > 0.0
+            && scales.kernel.is_finite()
+            && scales.kernel > 0.0)
+        {
+            return Err(GpuError::Unsupported(format!(
+                "float8 scales must be positive and finite, got {scales:?}"
+            )));
+        }
+        let max = Float8::E4M3Fn.max();
+        // Keras reads the kernel autocast to the compute dtype and divides it
+        // there by the scale cast to it.
+        let format = storage.format();
+        let c = |v: f32| format.round(f64::from(v)) as f32;
+        let kernel_scale = c(scales.kernel);
+        let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
+        let mut column = vec![0i8; kp];
+        let mut words = Vec::with_capacity(np * kp / 4);
+        for j in 0..np {
+            column.fill(0);
+            if j < n {
+                for (i, code) in column.iter_mut().take(k).enumerate() {
+                    let v = c(c(w[i * n + j].to_f64() as f32) / kernel_scale).clamp(-max, max);
+                    *code = Float8::E4M3Fn.encode(v) as i8;
+                }
+            }
+            words.extend(pack_i8_words(&column));
+        }
+        let mut b = vec![0f32; np];
+        if let Some(bias) = bias {
+            for (dst, src) in b.iter_mut().zip(bias) {
+                *dst = float8_bias(format, src.to_f64());
+            }
+        }
+        let usage = wgpu::BufferUsages::STORAGE;
+        Ok(Float8Weights {
+            storage,
+            k,
+            n,
+            scales,
+            w: self.storage_buffer("float8 weights", &words, usage)?,
+            bias: self.storage_buffer("float8 bias", &StorageFormat::F32.encode(&b), usage)?,
+        })
+    }
+
+    /// Runs Keras's float8 Dense on `m` rows of `x` (`[m, k]`).
+    pub fn dense_float8<T: HostFloat>(
+        &mut self,
+        weights: &Float8Weights,
+        activation: Activation,
+        x: &[T],
+        m: usize,
+    ) -> Result<Vec<T>, GpuError> {
+        let (k, n) = (weights.k, weights.n);
+        check_activation(weights.storage, activation)?;
+        let groups = (n.div_ceil(4).div_ceil(64), m);
+        if groups.0 > 65_535 || groups.1 > 65_535 {
+            return Err(GpuError::Shape(format!(
+                "m={m}, n={n} need too many workgroups; split the batch"
+            )));
+        }
+        let format = weights.storage.format();
+        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
+        let xp = padded_rows(x, m, k, kp)?;
+        let x_buf =
+            self.storage_buffer("float8 x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
+        let row_words = format.words_for(n);
+        let y = self.output_buffer("float8 y", (m * row_words * 4).max(8) as u64)?;
+        // Keras casts the scales to the compute dtype.
+        let scale = |s: f32| format.round(f64::from(s)) as f32;
+        let dims = Float8Dims {
+            m: m as u32,
+            n: n as u32,
+            k_vecs: (kp / 16) as u32,
+            y_row_words: row_words as u32,
+            x_scale: scale(weights.scales.inputs),
+            w_scale: scale(weights.scales.kernel),
+            _pad: [0; 2],
+        };
+        let dims = self.upload(
+            "float8 dims",
+            bytemuck::bytes_of(&dims),
+            wgpu::BufferUsages::UNIFORM,
+        )?;
+        let key = PipelineKey {
+            kernel: Kernel::DenseFloat8,
+            storage: weights.storage,
+            specialization: activation as u32,
+            flag: false,
+        };
+        self.dispatch(
+            key,
+            &[&dims, &x_buf, &weights.w, &weights.bias, &y],
+            (groups.0 as u32, groups.1 as u32),
+        )?;
+        let mut words = self.read_back(&y)?;
+        words.truncate(m * row_words);
+        Ok(words
+            .chunks_exact(row_words)
+            .flat_map(|r| format.decode::<T>(r, n))
+            .collect())
+    }
+}
+
+/// Keras's float8 bias: rounded through bfloat16 when the compute dtype is
+/// float32 (for XLA's bias-add fusion), else to the compute dtype.
+pub fn float8_bias(format: StorageFormat, b: f64) -> f32 {
+    if format == StorageFormat::F32 {
+        StorageFormat::BF16.round(b) as f32
+    } else {
+        format.round(b) as f32
+    }
+}

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Keras's float8 Dense on both adapters against its CPU twin: values
+//! beyond the e4m3 range (saturation), scales that are not powers of two,
+//! infinity and NaN in the activations, awkward shapes.
+
+mod common;
+
+use dtype_policy::cpu::float8::dense_float8;
+use dtype_policy::gpu::context::GpuContext;
+use dtype_policy::gpu::dense::Activation;
+use dtype_policy::gpu::float8::Float8Scales;
+use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
+use dtype_policy::gpu::shaders::StorageVariant;
+
+const SHAPES: [(usize, usize, usize); 5] = [
+    (1, 1, 1),
+    (1, 37, 13),
+    (3, 10, 7),
+    (2, 300, 33),
+    (1, 1000, 96),
+];
+
+fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..count)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// The twin uses the same decoded values; only the summation (fused
+/// multiply-adds: (k + 2) · ε · Σ|x·w|), the division by the scale before
+/// encoding (WGSL allows 2.5 ulp, which can move a value across a rounding
+/// boundary of e4m3: one e4m3 step, 2^-3 relative, of one term) and exp
+/// (2e-6 (1 + |y|)) may differ; 16-bit outputs one ulp more.
+fn tolerance(format: StorageFormat, k: usize, l1: f64, max_term: f64, y: f64) -> f64 {
+    let mut tol = (k as f64 + 2.0) * f64::from(f32::EPSILON) * l1
+        + 4.0 * f64::from(f32::EPSILON) * y.abs()
+        + 2e-6 * (1.0 + y.abs());
+    tol += 0.125 * max_term;
+    tol + match format {
+        StorageFormat::F16 => y.abs() * 2f64.powi(-10),
+        StorageFormat::BF16 => y.abs() * 2f64.powi(-7),
+        _ => 0.0,
+    }
+}
+
+fn check(ctx: &mut GpuContext, storage: StorageVariant) {
+    let format = storage.format();
+    for (m, k, n) in SHAPES {
+        // Activations up to 600 with scale 1 saturate at 448.
+        let x = values(m * k, (m + k) as u64, 600.0);
+        let w = values(k * n, (k + n) as u64, 2.0);
+        let b = values(n, 9, 1.0);
+        for scales in [
+            Float8Scales::default(),
+            Float8Scales {
+                inputs: 0.3,
+                kernel: 0.0625,
+            },
+        ] {
+            let weights = ctx
+                .upload_dense_float8(storage, &w, Some(&b), (k, n), scales)
+                .unwrap();
+            for activation in [Activation::Linear, Activation::Silu] {
+                let gpu = ctx.dense_float8(&weights, activation, &x, m).unwrap();
+                let cpu = dense_float8(format, activation, &x, &w, Some(&b), (m, k, n), scales);
+                for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+                    let (row, col) = (i / n, i % n);
+                    let terms: Vec<f64> = (0..k)
+                        .map(|t| f64::from((x[row * k + t] * w[t * n + col]).abs()))
+                        .collect();
+                    let l1: f64 = terms.iter().sum();
+                    let max_term = terms.iter().copied().fold(0.0, f64::max);
+                    let tol = tolerance(format, k, l1, max_term, c.to_f64());
+                    assert!(
+                        (g - c).abs() as f64 <= tol,
+                        "{storage:?} {scales:?} {activation:?} m={m} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn non_finite_activations(ctx: &mut GpuContext) {
+    let (k, n) = (5, 3);
+    let w = values(k * n, 4, 1.0);
+    let weights = ctx
+        .upload_dense_float8(
+            StorageVariant::F32,
+            &w,
+            None,
+            (k, n),
+            Float8Scales::default(),
+        )
+        .unwrap();
+    // Infinity saturates to 448 (Keras clips before encoding); NaN stays NaN.
+    let x = [
+        f32::INFINITY,
+        1.0,
+        -f32::INFINITY,
+        0.5,
+        2.0,
+        f32::NAN,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    ];
+    let gpu = ctx
+        .dense_float8(&weights, Activation::Linear, &x, 2)
+        .unwrap();
+    let cpu = dense_float8(
+        StorageFormat::F32,
+        Activation::Linear,
+        &x,
+        &w,
+        None,
+        (2, k, n),
+        Float8Scales::default(),
+    );
+    for (g, c) in gpu[..n].iter().zip(&cpu[..n]) {
+        assert!(
+            g.is_finite() && (g - c).abs() <= 1e-3 * c.abs().max(1.0),
+            "saturated row: {g} vs {c}"
+        );
+    }
+    assert!(
+        gpu[n..].iter().all(|v| v.is_nan()),
+        "a NaN activation makes its row NaN: {gpu:?}"
+    );
+    assert!(cpu[n..].iter().all(|v| v.is_nan()));
+}
+
+#[test]
+fn float8_matches_its_twin_on_lavapipe_vulkan() {
+    let mut ctx = common::gpu::vulkan();
+    for storage in [
+        StorageVariant::F32,
+        StorageVariant::BF16Packed,
+        StorageVariant::F16Packed,
+    ] {
+        check(&mut ctx, storage);
+    }
+    non_finite_activations(&mut ctx);
+}
+
+#[test]
+fn float8_matches_its_twin_on_llvmpipe_gl() {
+    let mut ctx = common::gpu::gl();
+    for storage in [StorageVariant::F32, StorageVariant::BF16Packed] {
+        check(&mut ctx, storage);
+    }
+    non_finite_activations(&mut ctx);
+}
