@@ -20,20 +20,6 @@ const SHAPES: [(usize, usize, usize); 5] = [
     (1, 1000, 96),
 ];
 
-fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..count)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
-
 /// The twin uses the same decoded values; only the summation (fused
 /// multiply-adds: (k + 2) · ε · Σ|x·w|), the division by the scale before
 /// encoding (WGSL allows 2.5 ulp, which can move a value across a rounding
@@ -55,9 +41,9 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
     let format = storage.format();
     for (m, k, n) in SHAPES {
         // Activations up to 600 with scale 1 saturate at 448.
-        let x = values(m * k, (m + k) as u64, 600.0);
-        let w = values(k * n, (k + n) as u64, 2.0);
-        let b = values(n, 9, 1.0);
+        let x = common::gpu::values(m * k, (m + k) as u64, 600.0);
+        let w = common::gpu::values(k * n, (k + n) as u64, 2.0);
+        let b = common::gpu::values(n, 9, 1.0);
         for scales in [
             Float8Scales::default(),
             Float8Scales {
@@ -91,7 +77,7 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
 
 fn non_finite_activations(ctx: &mut GpuContext) {
     let (k, n) = (5, 3);
-    let w = values(k * n, 4, 1.0);
+    let w = common::gpu::values(k * n, 4, 1.0);
     let weights = ctx
         .upload_dense_float8(
             StorageVariant::F32,

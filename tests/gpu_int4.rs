@@ -22,20 +22,6 @@ const SHAPES: [(usize, usize, usize); 6] = [
     (4, 64, 2),
 ];
 
-fn values(count: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..count)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
 /// The twin computes the same products of the same dequantized weights in
 /// the same order; the GPU may fuse multiply-adds (one rounding less per
 /// step: (k + 2) · ε · Σ|x·w|) and divide within 2.5 ulp (4 ulp of |y|);
@@ -57,14 +43,14 @@ fn tolerance(format: StorageFormat, activation: Activation, k: usize, l1: f64, y
 fn check(ctx: &mut GpuContext, storage: StorageVariant) {
     let format = storage.format();
     for (m, k, n) in SHAPES {
-        let x = values(m * k, (m + k) as u64);
-        let mut w = values(k * n, (k * 5 + n) as u64);
+        let x = common::gpu::values(m * k, (m + k) as u64, 1.0);
+        let mut w = common::gpu::values(k * n, (k * 5 + n) as u64, 1.0);
         if n > 1 {
             for i in 0..k {
                 w[i * n + 1] = 0.0;
             }
         }
-        let b = values(n, 3);
+        let b = common::gpu::values(n, 3, 1.0);
         for block in [
             None,
             NonZeroU32::new(4),

@@ -23,24 +23,10 @@ const SHAPES: [(usize, usize, usize); 8] = [
     (64, 100, 31),
 ];
 
-fn values(count: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..count)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
 /// Inputs with an all-zero row of x and an all-zero column of W.
 fn inputs((m, k, n): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut x = values(m * k, (m * 7 + k) as u64);
-    let mut w = values(k * n, (k * 3 + n) as u64);
+    let mut x = common::gpu::values(m * k, (m * 7 + k) as u64, 1.0);
+    let mut w = common::gpu::values(k * n, (k * 3 + n) as u64, 1.0);
     if m > 1 {
         x[k..2 * k].fill(0.0);
     }
@@ -49,7 +35,7 @@ fn inputs((m, k, n): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
             w[i * n + 1] = 0.0;
         }
     }
-    (x, w, values(n, n as u64))
+    (x, w, common::gpu::values(n, n as u64, 1.0))
 }
 
 fn check_accumulators(ctx: &mut GpuContext) {

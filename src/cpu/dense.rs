@@ -33,6 +33,16 @@ pub fn activate(activation: Activation, x: f32) -> f32 {
     }
 }
 
+/// The matrix-vector kernels' sum of `k` f32 products: four lanes, lane l
+/// taking every k = l (mod 4) in order, then (l0 + l1) + (l2 + l3).
+pub(crate) fn lanes4_sum(k: usize, product: impl Fn(usize) -> f32) -> f32 {
+    let mut lanes = [0f32; 4];
+    for t in 0..k {
+        lanes[t % 4] += product(t);
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+}
+
 /// The arithmetic type of a kernel: f32, or f64 for the f64 format.
 trait Real: Copy + Default + Add<Output = Self> + Mul<Output = Self> {
     fn of(v: f64) -> Self;

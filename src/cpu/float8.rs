@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! CPU twin of shaders/dense_float8.wgsl: Keras's float8 Dense (inference).
 
-use crate::cpu::dense::activate;
+use crate::cpu::dense::{activate, lanes4_sum};
 use crate::gpu::dense::Activation;
 use crate::gpu::float8::{Float8Scales, float8_bias};
 use crate::gpu::formats::{HostFloat, StorageFormat};
@@ -36,11 +36,7 @@ pub fn dense_float8<T: HostFloat>(
     let mut y = Vec::with_capacity(m * n);
     for i in 0..m {
         for j in 0..n {
-            let mut lanes = [0f32; 4];
-            for t in 0..k {
-                lanes[t % 4] += x[i * k + t] * w[t * n + j];
-            }
-            let sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+            let sum = lanes4_sum(k, |t| x[i * k + t] * w[t * n + j]);
             let b = bias.map_or(0.0, |b| float8_bias(format, b[j].to_f64()));
             y.push(T::from_f64(
                 format.round(f64::from(activate(activation, sum + b))),

@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 
-use crate::cpu::dense::activate;
+use crate::cpu::dense::{activate, lanes4_sum};
 use crate::gpu::dense::Activation;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
@@ -45,11 +45,7 @@ pub fn dense_int4<T: HostFloat>(
     let mut y = Vec::with_capacity(m * n);
     for i in 0..m {
         for j in 0..n {
-            let mut lanes = [0f32; 4];
-            for t in 0..k {
-                lanes[t % 4] += x[i * k + t] * weights[t * n + j];
-            }
-            let sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+            let sum = lanes4_sum(k, |t| x[i * k + t] * weights[t * n + j]);
             let value = col_scale.as_ref().map_or(sum, |s| sum / s[j]);
             let b = bias.map_or(0.0, |b| format.round(b[j].to_f64()) as f32);
             y.push(T::from_f64(

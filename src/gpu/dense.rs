@@ -95,6 +95,72 @@ pub(crate) fn padded_rows<T: HostFloat>(
     Ok(xp)
 }
 
+/// The activations and outputs of one quantized matrix-vector call: x
+/// uploaded in the compute format (rows padded to `k_padded`), y allocated.
+pub(crate) struct RowsIo {
+    pub(crate) x: wgpu::Buffer,
+    pub(crate) y: wgpu::Buffer,
+    pub(crate) k_padded: usize,
+    pub(crate) row_words: usize,
+    m: usize,
+    n: usize,
+    format: StorageFormat,
+}
+
+impl GpuContext {
+    /// Checks the call (activation, x's shape, workgroup counts for four
+    /// outputs per invocation), uploads x and allocates y.
+    pub(crate) fn rows_io<T: HostFloat>(
+        &self,
+        label: &str,
+        storage: StorageVariant,
+        activation: Activation,
+        x: &[T],
+        (m, k, n): (usize, usize, usize),
+    ) -> Result<RowsIo, GpuError> {
+        check_activation(storage, activation)?;
+        if m > 65_535 || n.div_ceil(4).div_ceil(64) > 65_535 {
+            return Err(GpuError::Shape(format!(
+                "m={m}, n={n} need too many workgroups; split the batch"
+            )));
+        }
+        let format = storage.format();
+        let k_padded = k.div_ceil(K_ALIGN) * K_ALIGN;
+        let xp = padded_rows(x, m, k, k_padded)?;
+        let x = self.storage_buffer(
+            &format!("{label} x"),
+            &format.encode(&xp),
+            wgpu::BufferUsages::STORAGE,
+        )?;
+        let row_words = format.words_for(n);
+        let y = self.output_buffer(&format!("{label} y"), (m * row_words * 4).max(8) as u64)?;
+        Ok(RowsIo {
+            x,
+            y,
+            k_padded,
+            row_words,
+            m,
+            n,
+            format,
+        })
+    }
+
+    /// Reads y back, decoded.
+    pub(crate) fn read_rows<T: HostFloat>(&self, io: &RowsIo) -> Result<Vec<T>, GpuError> {
+        let mut words = self.read_back(&io.y)?;
+        words.truncate(io.m * io.row_words);
+        Ok(words
+            .chunks_exact(io.row_words)
+            .flat_map(|r| io.format.decode::<T>(r, io.n))
+            .collect())
+    }
+
+    /// The workgroups of a matrix-vector call with four outputs per invocation.
+    pub(crate) fn rows_groups(io: &RowsIo) -> (u32, u32) {
+        (io.n.div_ceil(4).div_ceil(64) as u32, io.m as u32)
+    }
+}
+
 /// `Err` for an activation the variant cannot apply: the f64 variant has
 /// linear and relu only (WGSL has no f64 exp or tanh).
 pub fn check_activation(storage: StorageVariant, activation: Activation) -> Result<(), GpuError> {

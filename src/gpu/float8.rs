@@ -11,9 +11,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, check_activation, check_kernel_shape, padded_rows};
+use crate::gpu::dense::{Activation, K_ALIGN, check_kernel_shape};
 use crate::gpu::formats::{HostFloat, StorageFormat};
-use crate::gpu::int8::pack_i8_words;
+use crate::gpu::int8::{pack_i8_words, pack_transposed};
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
 use crate::quant::float8::Float8;
@@ -104,18 +104,11 @@ impl GpuContext {
         let c = |v: f32| format.round(f64::from(v)) as f32;
         let kernel_scale = c(scales.kernel);
         let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
-        let mut column = vec![0i8; kp];
-        let mut words = Vec::with_capacity(np * kp / 4);
-        for j in 0..np {
-            column.fill(0);
-            if j < n {
-                for (i, code) in column.iter_mut().take(k).enumerate() {
-                    let v = c(c(w[i * n + j].to_f64() as f32) / kernel_scale).clamp(-max, max);
-                    *code = Float8::E4M3Fn.encode(v) as i8;
-                }
-            }
-            words.extend(pack_i8_words(&column));
-        }
+        let code = |i: usize, j: usize| {
+            let v = c(c(w[i * n + j].to_f64() as f32) / kernel_scale).clamp(-max, max);
+            Float8::E4M3Fn.encode(v) as i8
+        };
+        let words = pack_transposed((k, n), (kp, np), code, pack_i8_words);
         let mut b = vec![0f32; np];
         if let Some(bias) = bias {
             for (dst, src) in b.iter_mut().zip(bias) {
@@ -142,27 +135,15 @@ impl GpuContext {
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
         let (k, n) = (weights.k, weights.n);
-        check_activation(weights.storage, activation)?;
-        let groups = (n.div_ceil(4).div_ceil(64), m);
-        if groups.0 > 65_535 || groups.1 > 65_535 {
-            return Err(GpuError::Shape(format!(
-                "m={m}, n={n} need too many workgroups; split the batch"
-            )));
-        }
-        let format = weights.storage.format();
-        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
-        let xp = padded_rows(x, m, k, kp)?;
-        let x_buf =
-            self.storage_buffer("float8 x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
-        let row_words = format.words_for(n);
-        let y = self.output_buffer("float8 y", (m * row_words * 4).max(8) as u64)?;
+        let io = self.rows_io("float8", weights.storage, activation, x, (m, k, n))?;
         // Keras casts the scales to the compute dtype.
+        let format = weights.storage.format();
         let scale = |s: f32| format.round(f64::from(s)) as f32;
         let dims = Float8Dims {
             m: m as u32,
             n: n as u32,
-            k_vecs: (kp / 16) as u32,
-            y_row_words: row_words as u32,
+            k_vecs: (io.k_padded / 16) as u32,
+            y_row_words: io.row_words as u32,
             x_scale: scale(weights.scales.inputs),
             w_scale: scale(weights.scales.kernel),
             _pad: [0; 2],
@@ -178,17 +159,9 @@ impl GpuContext {
             specialization: activation as u32,
             flag: false,
         };
-        self.dispatch(
-            key,
-            &[&dims, &x_buf, &weights.w, &weights.bias, &y],
-            (groups.0 as u32, groups.1 as u32),
-        )?;
-        let mut words = self.read_back(&y)?;
-        words.truncate(m * row_words);
-        Ok(words
-            .chunks_exact(row_words)
-            .flat_map(|r| format.decode::<T>(r, n))
-            .collect())
+        let buffers = [&dims, &io.x, &weights.w, &weights.bias, &io.y];
+        self.dispatch(key, &buffers, GpuContext::rows_groups(&io))?;
+        self.read_rows(&io)
     }
 }
 

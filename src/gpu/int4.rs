@@ -17,10 +17,10 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, check_activation, check_kernel_shape, padded_rows};
+use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_kernel_shape};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
-use crate::gpu::int8::pack_i8_words;
+use crate::gpu::int8::{pack_i8_words, pack_transposed};
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
 use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
@@ -119,17 +119,7 @@ impl GpuContext {
             }
         };
         let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
-        let mut column = vec![0i8; kp];
-        let mut words = Vec::with_capacity(np * kp / 8);
-        for j in 0..np {
-            column.fill(0);
-            if j < n {
-                for (i, c) in column.iter_mut().take(k).enumerate() {
-                    *c = q[i * n + j];
-                }
-            }
-            words.extend(pack_i4_words(&column));
-        }
+        let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i4_words);
         // Tables padded from n to np columns per group.
         let pad = |table: &[f32], fill: f32| -> Vec<f32> {
             table
@@ -176,13 +166,7 @@ impl GpuContext {
     ) -> Result<Vec<T>, GpuError> {
         let run = self.prepare_dense_int4(weights, activation, x, m)?;
         self.submit_all(&[&run.dispatch])?;
-        let mut words = self.read_back(&run.y)?;
-        words.truncate(m * run.row_words);
-        let (format, n) = (weights.storage.format(), weights.n);
-        Ok(words
-            .chunks_exact(run.row_words)
-            .flat_map(|r| format.decode::<T>(r, n))
-            .collect())
+        self.read_rows(&run.io)
     }
 
     /// Uploads `x` and binds the int4 kernel, ready to run again and again
@@ -195,25 +179,12 @@ impl GpuContext {
         m: usize,
     ) -> Result<PreparedInt4, GpuError> {
         let (k, n) = (weights.k, weights.n);
-        check_activation(weights.storage, activation)?;
-        let groups = (n.div_ceil(4).div_ceil(64), m);
-        if groups.0 > 65_535 || groups.1 > 65_535 {
-            return Err(GpuError::Shape(format!(
-                "m={m}, n={n} need too many workgroups; split the batch"
-            )));
-        }
-        let format = weights.storage.format();
-        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
-        let xp = padded_rows(x, m, k, kp)?;
-        let x_buf =
-            self.storage_buffer("int4 x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
-        let row_words = format.words_for(n);
-        let y = self.output_buffer("int4 y", (m * row_words * 4).max(8) as u64)?;
+        let io = self.rows_io("int4", weights.storage, activation, x, (m, k, n))?;
         let dims = Int4Dims {
             m: m as u32,
             n: n as u32,
-            k_vecs: (kp / 32) as u32,
-            y_row_words: row_words as u32,
+            k_vecs: (io.k_padded / 32) as u32,
+            y_row_words: io.row_words as u32,
             block: weights.block.map_or(1, NonZeroU32::get),
             n_padded: n.div_ceil(2) as u32 * 2,
             groups: weights.groups as u32,
@@ -232,21 +203,18 @@ impl GpuContext {
         };
         let buffers = [
             &dims,
-            &x_buf,
+            &io.x,
             &weights.w,
             &weights.bias,
-            &y,
+            &io.y,
             &weights.scale,
             &weights.zero,
         ];
-        let dispatch = self.prepare(key, &buffers, (groups.0 as u32, groups.1 as u32))?;
-        let bytes = xp.len() as u64 * format.bytes_per_value() as u64
-            + weights.gpu_bytes()
-            + (m * row_words * 4) as u64;
+        let dispatch = self.prepare(key, &buffers, GpuContext::rows_groups(&io))?;
+        let bytes = io.x.size() + weights.gpu_bytes() + io.y.size();
         Ok(PreparedInt4 {
             dispatch,
-            y,
-            row_words,
+            io,
             bytes,
         })
     }
@@ -256,8 +224,7 @@ impl GpuContext {
 pub struct PreparedInt4 {
     /// The bound dispatch.
     pub dispatch: PreparedDispatch,
-    y: wgpu::Buffer,
-    row_words: usize,
+    io: RowsIo,
     /// Bytes one run reads plus writes.
     pub bytes: u64,
 }

@@ -14,7 +14,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, check_activation, check_kernel_shape, padded_rows};
+use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_kernel_shape};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::pipelines::PipelineKey;
@@ -49,6 +49,29 @@ pub struct PreparedInt8 {
     pub passes: Vec<PreparedDispatch>,
     /// Bytes one run reads plus writes, both passes.
     pub bytes: u64,
+}
+
+/// W^T of a `[k, n]` matrix of small integers (`value(i, j)`), each of the
+/// `n_padded` columns padded with zeros to `k_padded` and packed along k by
+/// `pack` (four int8 or eight int4 per u32); columns past `n` are zeros.
+pub(crate) fn pack_transposed(
+    (k, n): (usize, usize),
+    (k_padded, n_padded): (usize, usize),
+    value: impl Fn(usize, usize) -> i8,
+    pack: fn(&[i8]) -> Vec<u32>,
+) -> Vec<u32> {
+    let mut column = vec![0i8; k_padded];
+    let mut words = Vec::new();
+    for j in 0..n_padded {
+        column.fill(0);
+        if j < n {
+            for (i, c) in column.iter_mut().take(k).enumerate() {
+                *c = value(i, j);
+            }
+        }
+        words.extend(pack(&column));
+    }
+    words
 }
 
 /// An int8 Dense layer's weights on the GPU.
@@ -97,17 +120,7 @@ impl GpuContext {
         let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
         let (q, scale) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8);
         let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
-        let mut column = vec![0i8; kp];
-        let mut words = Vec::with_capacity(np * kp / 4);
-        for j in 0..np {
-            column.fill(0);
-            if j < n {
-                for (i, c) in column.iter_mut().take(k).enumerate() {
-                    *c = q[i * n + j];
-                }
-            }
-            words.extend(pack_i8_words(&column));
-        }
+        let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
         let mut scales = scale;
         scales.resize(np, 1.0);
         let format = storage.format();
@@ -140,15 +153,9 @@ impl GpuContext {
         x: &[T],
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
-        let (run, y, row_words) = self.prepare_int8(weights, activation, false, x, m)?;
+        let (run, io) = self.prepare_int8(weights, activation, false, x, m)?;
         self.submit_all(&run.iter().collect::<Vec<_>>())?;
-        let mut words = self.read_back(&y)?;
-        words.truncate(m * row_words);
-        let format = weights.storage.format();
-        Ok(words
-            .chunks_exact(row_words)
-            .flat_map(|r| format.decode::<T>(r, weights.n))
-            .collect())
+        self.read_rows(&io)
     }
 
     /// The raw i32 accumulators of the int8 product `[m, n]` (for checking
@@ -164,10 +171,10 @@ impl GpuContext {
                 "accumulators are read through f32 weights".to_owned(),
             ));
         }
-        let (run, y, row_words) = self.prepare_int8(weights, Activation::Linear, true, x, m)?;
+        let (run, io) = self.prepare_int8(weights, Activation::Linear, true, x, m)?;
         self.submit_all(&run.iter().collect::<Vec<_>>())?;
-        let mut words = self.read_back(&y)?;
-        words.truncate(m * row_words);
+        let mut words = self.read_back(&io.y)?;
+        words.truncate(m * io.row_words);
         Ok(words.into_iter().map(|w| w as i32).collect())
     }
 
@@ -178,26 +185,18 @@ impl GpuContext {
         write_accumulator: bool,
         x: &[T],
         m: usize,
-    ) -> Result<(Vec<PreparedDispatch>, wgpu::Buffer, usize), GpuError> {
+    ) -> Result<(Vec<PreparedDispatch>, RowsIo), GpuError> {
         let (k, n) = (weights.k, weights.n);
-        check_activation(weights.storage, activation)?;
-        if m > 65_535 || n.div_ceil(4).div_ceil(64) > 65_535 {
-            return Err(GpuError::Shape(format!(
-                "m={m}, n={n} need too many workgroups; split the batch"
-            )));
-        }
-        let format = weights.storage.format();
-        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
-        let xp = padded_rows(x, m, k, kp)?;
+        let io = self.rows_io("int8", weights.storage, activation, x, (m, k, n))?;
+        let kp = io.k_padded;
         let uniform = wgpu::BufferUsages::UNIFORM;
-        let x_buf =
-            self.storage_buffer("int8 x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
         let q_row_words = kp / 4;
         let q_buf = self.output_buffer("int8 quantized x", (m * q_row_words * 4) as u64)?;
         let x_scale = self.output_buffer("int8 x scales", (m * 4).max(4) as u64)?;
+        let values_per_chunk = weights.storage.format().values_per_chunk();
         let qdims = Dims4 {
             a: m as u32,
-            b: (kp / format.values_per_chunk()) as u32,
+            b: (kp / values_per_chunk) as u32,
             c: q_row_words as u32,
             d: 0,
         };
@@ -210,16 +209,14 @@ impl GpuContext {
         };
         let quantize = self.prepare(
             key(Kernel::QuantizeRows, 0),
-            &[&qdims, &x_buf, &q_buf, &x_scale],
+            &[&qdims, &io.x, &q_buf, &x_scale],
             (m as u32, 1),
         )?;
-        let row_words = format.words_for(n);
-        let y = self.output_buffer("int8 y", (m * row_words * 4).max(8) as u64)?;
         let dims = Dims4 {
             a: m as u32,
             b: n as u32,
             c: (kp / 16) as u32,
-            d: row_words as u32,
+            d: io.row_words as u32,
         };
         let dims = self.upload("int8 dims", bytemuck::bytes_of(&dims), uniform)?;
         let buffers = [
@@ -227,13 +224,16 @@ impl GpuContext {
             &q_buf,
             &weights.w,
             &weights.bias,
-            &y,
+            &io.y,
             &x_scale,
             &weights.w_scale,
         ];
-        let groups = (n.div_ceil(4).div_ceil(64) as u32, m as u32);
-        let product = self.prepare(key(Kernel::DenseInt8, activation as u32), &buffers, groups)?;
-        Ok((vec![quantize, product], y, row_words))
+        let product = self.prepare(
+            key(Kernel::DenseInt8, activation as u32),
+            &buffers,
+            GpuContext::rows_groups(&io),
+        )?;
+        Ok((vec![quantize, product], io))
     }
 
     /// Uploads `x` and binds both passes (activation quantizer, int8
@@ -246,15 +246,10 @@ impl GpuContext {
         x: &[T],
         m: usize,
     ) -> Result<PreparedInt8, GpuError> {
-        let (passes, _y, row_words) = self.prepare_int8(weights, activation, false, x, m)?;
-        let kp = weights.k.div_ceil(K_ALIGN) * K_ALIGN;
-        let x_bytes = (m * kp * weights.storage.format().bytes_per_value()) as u64;
+        let (passes, io) = self.prepare_int8(weights, activation, false, x, m)?;
+        let q_bytes = (m * io.k_padded) as u64;
         // Both passes: x read and q written, then q, W, scales, bias read and y written.
-        let bytes = x_bytes
-            + (m * kp) as u64
-            + (m * kp) as u64
-            + weights.gpu_bytes()
-            + (m * row_words * 4) as u64;
+        let bytes = io.x.size() + 2 * q_bytes + weights.gpu_bytes() + io.y.size();
         Ok(PreparedInt8 { passes, bytes })
     }
 }

@@ -20,6 +20,21 @@ pub fn gl() -> GpuContext {
     )
 }
 
+/// Deterministic values in [-scale, scale) (a small LCG: tests need no RNG crate).
+pub fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..count)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
 fn open(backends: wgpu::Backends, what: &str) -> GpuContext {
     GpuContext::with_choice(&AdapterChoice {
         backends: Some(backends),
