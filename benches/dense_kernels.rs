@@ -20,7 +20,7 @@ use criterion::{Criterion, Throughput};
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::dense::{Activation, PreparedDense};
 use dtype_policy::gpu::dispatch::PreparedDispatch;
-use dtype_policy::gpu::int4::PreparedInt4;
+use dtype_policy::gpu::float8::Float8Scales;
 use dtype_policy::gpu::int8::PreparedInt8;
 use dtype_policy::gpu::probes::PreparedProbe;
 use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
@@ -31,7 +31,8 @@ struct Setup {
     matmul: Vec<(StorageVariant, PreparedDense)>,
     read_probes: Vec<(u64, PreparedProbe)>,
     int8: PreparedInt8,
-    int4: Vec<(&'static str, PreparedInt4)>,
+    /// int4 and float8: one dispatch each, with their speed-up targets.
+    quantized: Vec<(&'static str, f64, PreparedDispatch, u64)>,
     fma: PreparedProbe,
 }
 
@@ -75,23 +76,39 @@ fn setup() -> Setup {
     let int8 = ctx
         .prepare_dense_int8(&int8_weights, Activation::Linear, &values(4096), 1)
         .unwrap();
-    let mut int4 = Vec::new();
+    let mut quantized = Vec::new();
     for (label, block) in [("int4", None), ("int4/128", std::num::NonZeroU32::new(128))] {
         let weights = ctx
             .upload_dense_int4(StorageVariant::F32, &w, None, (4096, 4096), block)
             .unwrap();
-        int4.push((
-            label,
-            ctx.prepare_dense_int4(&weights, Activation::Linear, &values(4096), 1)
-                .unwrap(),
-        ));
+        let run = ctx
+            .prepare_dense_int4(&weights, Activation::Linear, &values(4096), 1)
+            .unwrap();
+        quantized.push((label, 4.0, run.dispatch, run.bytes));
     }
+    let weights = ctx
+        .upload_dense_float8(
+            StorageVariant::F32,
+            &w,
+            None,
+            (4096, 4096),
+            Float8Scales::default(),
+        )
+        .unwrap();
+    let run = ctx
+        .prepare_dense_float8(&weights, Activation::Linear, &values(4096), 1)
+        .unwrap();
+    quantized.push(("float8", 2.5, run.dispatch, run.bytes));
     let mut sizes: Vec<u64> = matvec
         .iter()
         .map(|(_, p)| probe_bytes(&ctx, p.bytes))
         .collect();
     sizes.push(probe_bytes(&ctx, int8.bytes));
-    sizes.extend(int4.iter().map(|(_, p)| probe_bytes(&ctx, p.bytes)));
+    sizes.extend(
+        quantized
+            .iter()
+            .map(|(_, _, _, bytes)| probe_bytes(&ctx, *bytes)),
+    );
     sizes.sort_unstable();
     sizes.dedup();
     let read_probes = sizes
@@ -101,7 +118,7 @@ fn setup() -> Setup {
     let fma = ctx.prepare_probe_fma(256, 4096).unwrap();
     Setup {
         int8,
-        int4,
+        quantized,
         ctx,
         matvec,
         matmul,
@@ -145,10 +162,10 @@ fn bench(c: &mut Criterion, s: &Setup) {
             })
         },
     );
-    for (label, run) in &s.int4 {
-        group.throughput(Throughput::Bytes(run.bytes));
+    for (label, _, dispatch, bytes) in &s.quantized {
+        group.throughput(Throughput::Bytes(*bytes));
         group.bench_function(format!("{label} on {adapter}"), |b| {
-            b.iter_custom(|iters| timed(&s.ctx, &run.dispatch, iters))
+            b.iter_custom(|iters| timed(&s.ctx, dispatch, iters))
         });
     }
     for (bytes, probe) in &s.read_probes {
@@ -263,25 +280,19 @@ fn summary(s: &Setup) {
         verdict(speed8 >= 3.0),
         s.int8.bytes >> 20
     );
-    for (label, run) in &s.int4 {
-        let t = median(&s.ctx, &run.dispatch, 15);
-        let probe = &s
-            .read_probes
-            .iter()
-            .find(|(b, _)| *b == probe_bytes(&s.ctx, run.bytes))
-            .unwrap()
-            .1;
+    for (label, target, dispatch, bytes) in &s.quantized {
+        let t = median(&s.ctx, dispatch, 15);
+        let size = probe_bytes(&s.ctx, *bytes);
+        let probe = &s.read_probes.iter().find(|(b, _)| *b == size).unwrap().1;
         let tp = median(&s.ctx, &probe.dispatch, 15);
         let speed = f32_time.map_or(1.0, |f| f / t);
+        let (gbps, probe_gbps) = (*bytes as f64 / t / 1e9, probe.bytes as f64 / tp / 1e9);
         println!(
-            "  {:<12} {:>7.2} ms {:>7.2} GB/s {:>7.2} GB/s  {:.2}  x{speed:.2} (target >= 4: {})  [{} MiB]",
-            label,
+            "  {label:<12} {:>7.2} ms {gbps:>7.2} GB/s {probe_gbps:>7.2} GB/s  {:.2}  x{speed:.2} (target >= {target}: {})  [{} MiB]",
             t * 1e3,
-            run.bytes as f64 / t / 1e9,
-            probe.bytes as f64 / tp / 1e9,
-            (run.bytes as f64 / t) / (probe.bytes as f64 / tp),
-            verdict(speed >= 4.0),
-            run.bytes >> 20
+            gbps / probe_gbps,
+            verdict(speed >= *target),
+            bytes >> 20
         );
     }
     let fma_t = median(&s.ctx, &s.fma.dispatch, 9);

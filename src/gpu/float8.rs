@@ -11,7 +11,8 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, check_kernel_shape};
+use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_kernel_shape};
+use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::int8::{pack_i8_words, pack_transposed};
 use crate::gpu::pipelines::PipelineKey;
@@ -134,6 +135,20 @@ impl GpuContext {
         x: &[T],
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
+        let run = self.prepare_dense_float8(weights, activation, x, m)?;
+        self.submit_all(&[&run.dispatch])?;
+        self.read_rows(&run.io)
+    }
+
+    /// Uploads `x` and binds the float8 kernel, ready to run again and
+    /// again with [`GpuContext::run_prepared`] (for benchmarks).
+    pub fn prepare_dense_float8<T: HostFloat>(
+        &mut self,
+        weights: &Float8Weights,
+        activation: Activation,
+        x: &[T],
+        m: usize,
+    ) -> Result<PreparedFloat8, GpuError> {
         let (k, n) = (weights.k, weights.n);
         let io = self.rows_io("float8", weights.storage, activation, x, (m, k, n))?;
         // Keras casts the scales to the compute dtype.
@@ -160,9 +175,23 @@ impl GpuContext {
             flag: false,
         };
         let buffers = [&dims, &io.x, &weights.w, &weights.bias, &io.y];
-        self.dispatch(key, &buffers, GpuContext::rows_groups(&io))?;
-        self.read_rows(&io)
+        let dispatch = self.prepare(key, &buffers, GpuContext::rows_groups(&io))?;
+        let bytes = io.x.size() + weights.gpu_bytes() + io.y.size();
+        Ok(PreparedFloat8 {
+            dispatch,
+            io,
+            bytes,
+        })
     }
+}
+
+/// A float8 Dense call with its inputs on the GPU, ready to run.
+pub struct PreparedFloat8 {
+    /// The bound dispatch.
+    pub dispatch: PreparedDispatch,
+    io: RowsIo,
+    /// Bytes one run reads plus writes.
+    pub bytes: u64,
 }
 
 /// Keras's float8 bias: rounded through bfloat16 when the compute dtype is
