@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let json = match args.next() {
         Some(path) => std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read the policy map {path}: {e}"))?,
-        None => include_str!("data/float_policy_map.json").to_owned(),
+        None => include_str!("data/llm_policy_map.json").to_owned(),
     };
     let rows: usize = match args.next() {
         Some(r) => r

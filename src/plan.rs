@@ -216,7 +216,21 @@ impl Plan {
     /// The distinct pipelines the plan needs: each is compiled once,
     /// whatever the number of layers that run it.
     pub fn pipelines(&self) -> BTreeSet<PipelineKey> {
-        self.rows.iter().map(PlanRow::pipeline).collect()
+        let mut keys: BTreeSet<PipelineKey> = self.rows.iter().map(PlanRow::pipeline).collect();
+        // The int8 kernel runs after the activation quantizer's pass.
+        for row in self
+            .rows
+            .iter()
+            .filter(|r| r.choice.kernel == Kernel::DenseInt8)
+        {
+            keys.insert(PipelineKey {
+                kernel: Kernel::QuantizeRows,
+                storage: row.choice.storage,
+                specialization: 0,
+                flag: false,
+            });
+        }
+        keys
     }
 
     /// Bytes of every layer's weights and biases on the GPU.
