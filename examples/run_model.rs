@@ -104,7 +104,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let x = values(s.rows * s.k, i as u64 * 2 + 3, 1);
         let weights = row.upload(&ctx, &w, Some(&b))?;
         let gpu = row.run(&mut ctx, &weights, &x)?;
-        let cpu = row.run_cpu(&w, Some(&b), &x);
+        let cpu = row.run_cpu(&w, Some(&b), &x)?;
         let mantissa_bits = match row.layout.format {
             StorageFormat::F16 => 10,
             StorageFormat::BF16 => 7,

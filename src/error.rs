@@ -271,6 +271,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// Arrays whose lengths do not fit the shapes given.
+    #[error("Shape mismatch: {0}")]
+    Shape(String),
+
     /// A GPU error.
     #[error(transparent)]
     Gpu(#[from] crate::gpu::GpuError),

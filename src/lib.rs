@@ -67,7 +67,7 @@
 //! let row = &plan.rows[0];
 //! let weights = row.upload(&ctx, &[0.5f32; 8], None)?;
 //! let y = row.run(&mut ctx, &weights, &[1.0f32, 2.0, 3.0, 4.0])?;
-//! assert_eq!(y, row.run_cpu(&[0.5f32; 8], None, &[1.0, 2.0, 3.0, 4.0]));
+//! assert_eq!(y, row.run_cpu(&[0.5f32; 8], None, &[1.0, 2.0, 3.0, 4.0])?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -114,7 +114,7 @@ impl PlanRow {
     }
 
     /// Runs the layer's CPU twin on the same inputs.
-    pub fn run_cpu<T: HostFloat>(&self, w: &[T], bias: Option<&[T]>, x: &[T]) -> Vec<T> {
+    pub fn run_cpu<T: HostFloat>(&self, w: &[T], bias: Option<&[T]>, x: &[T]) -> Result<Vec<T>> {
         let s = &self.spec;
         let dims = (s.rows, s.k, s.n);
         let format = self.layout.format;

@@ -91,7 +91,7 @@ fn check_in<T: HostFloat>(
     let weights = ctx.upload_dense(storage, &w, Some(&bias), k, n).unwrap();
     let gpu = ctx.dense(&weights, kernel, activation, &x, m).unwrap();
     let format = storage.format();
-    let cpu = cpu_dense(format, kernel, activation, &x, &w, Some(&bias), (m, k, n));
+    let cpu = cpu_dense(format, kernel, activation, &x, &w, Some(&bias), (m, k, n)).unwrap();
     assert_eq!(gpu.len(), m * n);
     let r = |v: T| format.round(v.to_f64());
     for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {

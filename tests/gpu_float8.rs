@@ -56,7 +56,8 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
                 .unwrap();
             for activation in [Activation::Linear, Activation::Silu] {
                 let gpu = ctx.dense_float8(&weights, activation, &x, m).unwrap();
-                let cpu = dense_float8(format, activation, &x, &w, Some(&b), (m, k, n), scales);
+                let cpu =
+                    dense_float8(format, activation, &x, &w, Some(&b), (m, k, n), scales).unwrap();
                 for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
                     let (row, col) = (i / n, i % n);
                     let terms: Vec<f64> = (0..k)
@@ -111,7 +112,8 @@ fn non_finite_activations(ctx: &mut GpuContext) {
         None,
         (2, k, n),
         Float8Scales::default(),
-    );
+    )
+    .unwrap();
     for (g, c) in gpu[..n].iter().zip(&cpu[..n]) {
         assert!(
             g.is_finite() && (g - c).abs() <= 1e-3 * c.abs().max(1.0),

@@ -62,7 +62,8 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
                 .unwrap();
             for activation in [Activation::Linear, Activation::Silu] {
                 let gpu = ctx.dense_int4(&weights, activation, &x, m).unwrap();
-                let cpu = dense_int4(format, activation, &x, &w, Some(&b), (m, k, n), block);
+                let cpu =
+                    dense_int4(format, activation, &x, &w, Some(&b), (m, k, n), block).unwrap();
                 for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
                     let (row, col) = (i / n, i % n);
                     // |x|·|w| bound: int4 weights dequantize to at most about max|w| per column.

@@ -46,7 +46,7 @@ fn check_accumulators(ctx: &mut GpuContext) {
             .upload_dense_int8(StorageVariant::F32, &w, None, k, n)
             .unwrap();
         let gpu = ctx.dense_int8_accumulators(&weights, &x, m).unwrap();
-        let (cpu, _, _) = int8_accumulators(StorageFormat::F32, &x, &w, dims);
+        let (cpu, _, _) = int8_accumulators(StorageFormat::F32, &x, &w, dims).unwrap();
         assert_eq!(gpu, cpu, "int8 accumulators m={m} k={k} n={n}");
     }
 }
@@ -63,7 +63,7 @@ fn check_outputs(ctx: &mut GpuContext, storage: StorageVariant) {
         let weights = ctx.upload_dense_int8(storage, &w, Some(&b), k, n).unwrap();
         for activation in [Activation::Linear, Activation::Gelu] {
             let gpu = ctx.dense_int8(&weights, activation, &x, m).unwrap();
-            let cpu = dense_int8(format, activation, &x, &w, Some(&b), dims);
+            let cpu = dense_int8(format, activation, &x, &w, Some(&b), dims).unwrap();
             for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
                 let c64 = c.to_f64();
                 let mut tol = 4.0 * f64::from(f32::EPSILON) * c64.abs() + 1e-30;

@@ -101,7 +101,7 @@ fn a_24_layer_model_compiles_one_pipeline_per_distinct_variant_on_lavapipe() {
                 .collect();
             let weights = row.upload(&ctx, &w, None).unwrap();
             let gpu = row.run(&mut ctx, &weights, &x).unwrap();
-            let cpu = row.run_cpu(&w, None, &x);
+            let cpu = row.run_cpu(&w, None, &x).unwrap();
             let worst = gpu
                 .iter()
                 .zip(&cpu)

@@ -51,7 +51,8 @@ fn int8_kernels_and_scales_equal_keras_dense_quantize() {
     let d = data();
     for case in d["int8_weights"].as_array().unwrap() {
         let (k, n) = (usize_of(&case["k"]), usize_of(&case["n"]));
-        let (q, scale) = quantize_kernel_per_column(&f32s(&case["w_bits"]), k, n, IntRange::INT8);
+        let (q, scale) =
+            quantize_kernel_per_column(&f32s(&case["w_bits"]), k, n, IntRange::INT8).unwrap();
         assert_eq!(q, ints(&case["kernel"]), "{}", case["name"]);
         assert_eq!(
             bits(&scale),
@@ -67,7 +68,7 @@ fn int8_activations_and_scales_equal_keras_abs_max_quantizer() {
     let d = data();
     for case in d["int8_inputs"].as_array().unwrap() {
         let (m, k) = (usize_of(&case["m"]), usize_of(&case["k"]));
-        let (q, scale) = quantize_rows(&f32s(&case["x_bits"]), m, k, IntRange::INT8);
+        let (q, scale) = quantize_rows(&f32s(&case["x_bits"]), m, k, IntRange::INT8).unwrap();
         assert_eq!(q, ints(&case["quantized"]), "{}", case["name"]);
         assert_eq!(
             bits(&scale),
@@ -89,10 +90,10 @@ fn int4_kernels_scales_and_zero_points_equal_keras() {
         let label = format!("{} block {block}", case["name"]);
         let w = f32s(&case["w_bits"]);
         let (q, scale, zero) = if block < 0 {
-            let (q, s) = quantize_kernel_per_column(&w, k, n, IntRange::INT4);
+            let (q, s) = quantize_kernel_per_column(&w, k, n, IntRange::INT4).unwrap();
             (q, s, None)
         } else {
-            let g = quantize_grouped(&w, k, n, block as usize);
+            let g = quantize_grouped(&w, k, n, block as usize).unwrap();
             assert_eq!(g.groups, usize_of(&case["scale_shape"][0]), "{label}");
             (g.q, g.scale, Some(g.zero))
         };

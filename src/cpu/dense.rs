@@ -3,6 +3,8 @@
 
 use std::ops::{Add, Mul};
 
+use crate::cpu::check_dense_inputs;
+use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::shaders::Kernel;
@@ -92,11 +94,12 @@ pub fn dense<T: HostFloat>(
     w: &[T],
     bias: Option<&[T]>,
     dims: (usize, usize, usize),
-) -> Vec<T> {
-    match format {
+) -> Result<Vec<T>> {
+    check_dense_inputs(x.len(), w.len(), bias.map(<[T]>::len), dims)?;
+    Ok(match format {
         StorageFormat::F64 => dense_in::<f64, T>(format, kernel, activation, x, w, bias, dims),
         _ => dense_in::<f32, T>(format, kernel, activation, x, w, bias, dims),
-    }
+    })
 }
 
 fn dense_in<R: Real, T: HostFloat>(

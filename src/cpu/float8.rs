@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! CPU twin of shaders/dense_float8.wgsl: Keras's float8 Dense (inference).
 
+use crate::cpu::check_dense_inputs;
 use crate::cpu::dense::{activate, lanes4_sum};
+use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::float8::{Float8Scales, float8_bias};
 use crate::gpu::formats::{HostFloat, StorageFormat};
@@ -18,7 +20,8 @@ pub fn dense_float8<T: HostFloat>(
     bias: Option<&[T]>,
     (m, k, n): (usize, usize, usize),
     scales: Float8Scales,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
+    check_dense_inputs(x.len(), w.len(), bias.map(<[T]>::len), (m, k, n))?;
     // Keras's quantize_and_dequantize in the compute dtype: the scale cast
     // to it, the division and the product rounded to it.
     let c = |v: f32| format.round(f64::from(v)) as f32;
@@ -43,5 +46,5 @@ pub fn dense_float8<T: HostFloat>(
             ));
         }
     }
-    y
+    Ok(y)
 }

@@ -3,7 +3,9 @@
 
 use std::num::NonZeroU32;
 
+use crate::cpu::check_dense_inputs;
 use crate::cpu::dense::{activate, lanes4_sum};
+use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
@@ -21,18 +23,19 @@ pub fn dense_int4<T: HostFloat>(
     bias: Option<&[T]>,
     (m, k, n): (usize, usize, usize),
     block: Option<NonZeroU32>,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
+    check_dense_inputs(x.len(), w.len(), bias.map(<[T]>::len), (m, k, n))?;
     let x: Vec<f32> = x.iter().map(|v| format.round(v.to_f64()) as f32).collect();
     let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
     // The weight each product uses: q per channel, dequantized when grouped.
     let (weights, col_scale): (Vec<f32>, Option<Vec<f32>>) = match block {
         None => {
-            let (q, s) = quantize_kernel_per_column(&w32, k, n, IntRange::INT4);
+            let (q, s) = quantize_kernel_per_column(&w32, k, n, IntRange::INT4)?;
             (q.iter().map(|&v| f32::from(v)).collect(), Some(s))
         }
         Some(b) => {
             let b = b.get() as usize;
-            let g = quantize_grouped(&w32, k, n, b);
+            let g = quantize_grouped(&w32, k, n, b)?;
             let deq = (0..k * n)
                 .map(|idx| {
                     let gj = (idx / n) / b * n + idx % n;
@@ -53,5 +56,5 @@ pub fn dense_int4<T: HostFloat>(
             ));
         }
     }
-    y
+    Ok(y)
 }

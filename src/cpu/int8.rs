@@ -2,10 +2,15 @@
 //! CPU twin of shaders/quantize_rows.wgsl + shaders/dense_int8.wgsl:
 //! Keras's int8 Dense.
 
+use crate::cpu::check_dense_inputs;
 use crate::cpu::dense::activate;
+use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::quant::abs_max::{IntRange, quantize_kernel_per_column, quantize_rows};
+
+/// The int8 sums and scales of one product.
+pub type Int8Accumulators = (Vec<i32>, Vec<f32>, Vec<f32>);
 
 /// The exact i32 sums `xq · Wq` `[m, n]` and the scales `(s_x [m], s_w [n])`.
 /// `x` is first rounded to `format` (the compute dtype), as uploaded.
@@ -14,11 +19,12 @@ pub fn int8_accumulators<T: HostFloat>(
     x: &[T],
     w: &[T],
     (m, k, n): (usize, usize, usize),
-) -> (Vec<i32>, Vec<f32>, Vec<f32>) {
+) -> Result<Int8Accumulators> {
+    check_dense_inputs(x.len(), w.len(), None, (m, k, n))?;
     let x32: Vec<f32> = x.iter().map(|v| format.round(v.to_f64()) as f32).collect();
     let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
-    let (xq, sx) = quantize_rows(&x32, m, k, IntRange::INT8);
-    let (wq, sw) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8);
+    let (xq, sx) = quantize_rows(&x32, m, k, IntRange::INT8)?;
+    let (wq, sw) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8)?;
     let mut acc = vec![0i32; m * n];
     for i in 0..m {
         for j in 0..n {
@@ -27,7 +33,7 @@ pub fn int8_accumulators<T: HostFloat>(
                 .sum();
         }
     }
-    (acc, sx, sw)
+    Ok((acc, sx, sw))
 }
 
 /// Keras's int8 Dense: `y = f32(acc) / (s_w * s_x)`, plus bias (rounded to
@@ -39,14 +45,15 @@ pub fn dense_int8<T: HostFloat>(
     w: &[T],
     bias: Option<&[T]>,
     (m, k, n): (usize, usize, usize),
-) -> Vec<T> {
-    let (acc, sx, sw) = int8_accumulators(format, x, w, (m, k, n));
-    (0..m * n)
+) -> Result<Vec<T>> {
+    check_dense_inputs(x.len(), w.len(), bias.map(<[T]>::len), (m, k, n))?;
+    let (acc, sx, sw) = int8_accumulators(format, x, w, (m, k, n))?;
+    Ok((0..m * n)
         .map(|idx| {
             let (i, j) = (idx / n, idx % n);
             let y = acc[idx] as f32 / (sw[j] * sx[i]);
             let b = bias.map_or(0.0, |b| format.round(b[j].to_f64()) as f32);
             T::from_f64(format.round(f64::from(activate(activation, y + b))))
         })
-        .collect()
+        .collect())
 }

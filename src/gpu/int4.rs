@@ -110,11 +110,13 @@ impl GpuContext {
         let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
         let (q, scale, zero, groups) = match block {
             None => {
-                let (q, s) = quantize_kernel_per_column(&w32, k, n, IntRange::INT4);
+                let (q, s) = quantize_kernel_per_column(&w32, k, n, IntRange::INT4)
+                    .map_err(|e| GpuError::Shape(e.to_string()))?;
                 (q, s, Vec::new(), 1)
             }
             Some(b) => {
-                let g = quantize_grouped(&w32, k, n, b.get() as usize);
+                let g = quantize_grouped(&w32, k, n, b.get() as usize)
+                    .map_err(|e| GpuError::Shape(e.to_string()))?;
                 (g.q, g.scale, g.zero, g.groups)
             }
         };

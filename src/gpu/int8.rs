@@ -118,7 +118,8 @@ impl GpuContext {
             )));
         }
         let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
-        let (q, scale) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8);
+        let (q, scale) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8)
+            .map_err(|e| GpuError::Shape(e.to_string()))?;
         let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
         let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
         let mut scales = scale;

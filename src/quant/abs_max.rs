@@ -3,6 +3,7 @@
 //! `q = clip(round_half_even(v * scale), lo, hi)`. The scale is a
 //! multiplier; dequantize by dividing.
 
+use crate::error::{Error, Result};
 use crate::quant::{EPSILON, nan_max};
 
 /// A signed integer range, as Keras's `value_range`.
@@ -46,13 +47,13 @@ pub fn quantize_kernel_per_column(
     k: usize,
     n: usize,
     range: IntRange,
-) -> (Vec<i8>, Vec<f32>) {
-    assert_eq!(
-        w.len(),
-        k * n,
-        "kernel of {} values is not [{k}, {n}]",
-        w.len()
-    );
+) -> Result<(Vec<i8>, Vec<f32>)> {
+    if w.len() != k * n {
+        return Err(Error::Shape(format!(
+            "a kernel of {} values is not [{k}, {n}]",
+            w.len()
+        )));
+    }
     let scales: Vec<f32> = (0..n)
         .map(|j| abs_max_scale((0..k).map(|i| w[i * n + j]), range))
         .collect();
@@ -61,13 +62,23 @@ pub fn quantize_kernel_per_column(
         .enumerate()
         .map(|(idx, &v)| quantize_value(v, scales[idx % n], range))
         .collect();
-    (q, scales)
+    Ok((q, scales))
 }
 
 /// Activations `[m, k]` quantized per row (Keras's `AbsMaxQuantizer(axis=-1)`):
 /// the quantized values and one scale per row.
-pub fn quantize_rows(x: &[f32], m: usize, k: usize, range: IntRange) -> (Vec<i8>, Vec<f32>) {
-    assert_eq!(x.len(), m * k, "x of {} values is not [{m}, {k}]", x.len());
+pub fn quantize_rows(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    range: IntRange,
+) -> Result<(Vec<i8>, Vec<f32>)> {
+    if x.len() != m * k || k == 0 {
+        return Err(Error::Shape(format!(
+            "x of {} values is not [{m}, {k}] with k >= 1",
+            x.len()
+        )));
+    }
     let mut q = Vec::with_capacity(m * k);
     let mut scales = Vec::with_capacity(m);
     for row in x.chunks_exact(k) {
@@ -75,5 +86,5 @@ pub fn quantize_rows(x: &[f32], m: usize, k: usize, range: IntRange) -> (Vec<i8>
         q.extend(row.iter().map(|&v| quantize_value(v, scale, range)));
         scales.push(scale);
     }
-    (q, scales)
+    Ok((q, scales))
 }

@@ -3,6 +3,7 @@
 //! (`abs_max_quantize_grouped_with_zero_point`, the NumPy path that
 //! `Dense.quantize("int4")` takes) and its nibble packing (`pack_int4`).
 
+use crate::error::{Error, Result};
 use crate::quant::EPSILON;
 use crate::quant::abs_max::IntRange;
 
@@ -24,11 +25,13 @@ pub struct GroupedInt4 {
 /// `scale = (max - min + 1e-7) / 15`,
 /// `zero = clip(round(-min / scale) - 8, -8, 7)`,
 /// `q = clip(round(w / scale) + zero, -8, 7)`, all in f32.
-pub fn quantize_grouped(w: &[f32], k: usize, n: usize, block_size: usize) -> GroupedInt4 {
-    assert!(
-        block_size > 0 && w.len() == k * n,
-        "bad grouped int4 arguments"
-    );
+pub fn quantize_grouped(w: &[f32], k: usize, n: usize, block_size: usize) -> Result<GroupedInt4> {
+    if block_size == 0 || w.len() != k * n {
+        return Err(Error::Shape(format!(
+            "a kernel of {} values is not [{k}, {n}], or block_size {block_size} is 0",
+            w.len()
+        )));
+    }
     let IntRange { lo, hi } = IntRange::INT4;
     let (lo, hi) = (f32::from(lo), f32::from(hi));
     let groups = k.div_ceil(block_size);
@@ -56,12 +59,12 @@ pub fn quantize_grouped(w: &[f32], k: usize, n: usize, block_size: usize) -> Gro
         })
         .collect();
     let zero = zero_f.iter().map(|&z| z as i8).collect();
-    GroupedInt4 {
+    Ok(GroupedInt4 {
         q,
         scale,
         zero,
         groups,
-    }
+    })
 }
 
 /// Keras's `pack_int4(q, axis=-1)` for a `[k, n]` matrix: two adjacent
@@ -73,7 +76,10 @@ pub fn quantize_grouped(w: &[f32], k: usize, n: usize, block_size: usize) -> Gro
 pub fn pack_int4_columns(q: &[i8], k: usize, n: usize) -> Vec<i8> {
     let half = n.div_ceil(2);
     let mut out = Vec::with_capacity(k * half);
-    for row in q.chunks_exact(n) {
+    if n == 0 {
+        return out;
+    }
+    for row in q.chunks_exact(n).take(k) {
         for pair in row.chunks(2) {
             let low = (pair[0] as u8) & 0x0f;
             let high = (pair.get(1).copied().unwrap_or(0) as u8) & 0x0f;
@@ -87,6 +93,9 @@ pub fn pack_int4_columns(q: &[i8], k: usize, n: usize) -> Vec<i8> {
 pub fn unpack_int4_columns(packed: &[i8], k: usize, n: usize) -> Vec<i8> {
     let half = n.div_ceil(2);
     let mut out = Vec::with_capacity(k * n);
+    if half == 0 {
+        return out;
+    }
     for row in packed.chunks_exact(half).take(k) {
         for (c, &byte) in row.iter().enumerate() {
             let b = byte as u8;
