@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Keras's float8 Dense (inference): y = qdq(x, s_x) · qdq(W, s_w) + bias,
-// activation. W is stored as e4m3fn codes, four per u32 along k (lowest k
+// activation. W is stored as e4m3fn (or, by choice, e5m2) codes, four per u32 along k (lowest k
 // in the lowest byte), already quantized on the host as clip(W / s_w); the
 // kernel decodes them and multiplies by s_w. The activations are
 // quantize-dequantized here, per element, with the per-tensor scale s_x.
@@ -9,6 +9,17 @@
 
 #import storage
 #import float8
+
+// The weights are e5m2 codes (a storage choice: more range, less
+// precision) instead of e4m3fn; the activations stay e4m3fn, as in Keras.
+override WEIGHTS_E5M2: bool = false;
+
+fn decode_weights4(word: u32) -> vec4<f32> {
+    if (WEIGHTS_E5M2) {
+        return e5m2_decode4(word);
+    }
+    return e4m3_decode4(word);
+}
 
 struct Float8Dims {
     m: u32,
@@ -59,7 +70,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             let words = w_buf[min(n0 + o, last) * dims.k_vecs + s];
             var a = acc[o];
             for (var t = 0u; t < 4u; t++) {
-                let w = e4m3_decode4(words[t]) * dims.w_scale;
+                let w = decode_weights4(words[t]) * dims.w_scale;
                 a = a + x[t] * vec4<f32>(round_compute(w.x), round_compute(w.y), round_compute(w.z), round_compute(w.w));
             }
             acc[o] = a;

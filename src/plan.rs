@@ -21,6 +21,7 @@ use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::Kernel;
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
+use crate::quant::float8::Float8;
 use crate::routing::{DenseChoice, select_dense};
 
 /// A Dense layer to plan: its path, `rows` of input, `k` inputs, `n` units.
@@ -131,6 +132,7 @@ impl PlanRow {
             ),
             Kernel::DenseFloat8 => cpu_dense_float8(
                 format,
+                Float8::E4M3Fn,
                 s.activation,
                 x,
                 w,

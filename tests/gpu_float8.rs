@@ -11,6 +11,7 @@ use dtype_policy::gpu::dense::Activation;
 use dtype_policy::gpu::float8::Float8Scales;
 use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
 use dtype_policy::gpu::shaders::StorageVariant;
+use dtype_policy::quant::float8::Float8;
 
 const SHAPES: [(usize, usize, usize); 5] = [
     (1, 1, 1),
@@ -56,8 +57,17 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
                 .unwrap();
             for activation in [Activation::Linear, Activation::Silu] {
                 let gpu = ctx.dense_float8(&weights, activation, &x, m).unwrap();
-                let cpu =
-                    dense_float8(format, activation, &x, &w, Some(&b), (m, k, n), scales).unwrap();
+                let cpu = dense_float8(
+                    format,
+                    Float8::E4M3Fn,
+                    activation,
+                    &x,
+                    &w,
+                    Some(&b),
+                    (m, k, n),
+                    scales,
+                )
+                .unwrap();
                 for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
                     let (row, col) = (i / n, i % n);
                     let terms: Vec<f64> = (0..k)
@@ -106,6 +116,7 @@ fn non_finite_activations(ctx: &mut GpuContext) {
         .unwrap();
     let cpu = dense_float8(
         StorageFormat::F32,
+        Float8::E4M3Fn,
         Activation::Linear,
         &x,
         &w,
@@ -127,6 +138,50 @@ fn non_finite_activations(ctx: &mut GpuContext) {
     assert!(cpu[n..].iter().all(|v| v.is_nan()));
 }
 
+/// The e5m2 weight storage: weights up to 50000 (beyond e4m3's 448).
+fn e5m2_weights(ctx: &mut GpuContext, storage: StorageVariant) {
+    let format = storage.format();
+    let (m, k, n) = (2, 37, 13);
+    let x = common::gpu::values(m * k, 5, 2.0);
+    let w = common::gpu::values(k * n, 6, 50000.0);
+    let scales = Float8Scales::default();
+    let weights = ctx
+        .upload_dense_float8_as(Float8::E5M2, storage, &w, None, (k, n), scales)
+        .unwrap();
+    let gpu = ctx
+        .dense_float8(&weights, Activation::Linear, &x, m)
+        .unwrap();
+    let cpu = dense_float8(
+        format,
+        Float8::E5M2,
+        Activation::Linear,
+        &x,
+        &w,
+        None,
+        (m, k, n),
+        scales,
+    )
+    .unwrap();
+    for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+        let (row, col) = (i / n, i % n);
+        let terms: Vec<f64> = (0..k)
+            .map(|t| f64::from((x[row * k + t] * w[t * n + col]).abs()))
+            .collect();
+        let tol = tolerance(
+            format,
+            k,
+            terms.iter().sum(),
+            terms.iter().copied().fold(0.0, f64::max),
+            c.to_f64(),
+        );
+        // f16 outputs overflow to the same infinity on both sides.
+        assert!(
+            g == c || (g - c).abs() as f64 <= tol,
+            "e5m2 {storage:?} y[{row}][{col}]: gpu {g} cpu {c}"
+        );
+    }
+}
+
 #[test]
 fn float8_matches_its_twin_on_lavapipe_vulkan() {
     let mut ctx = common::gpu::vulkan();
@@ -136,6 +191,7 @@ fn float8_matches_its_twin_on_lavapipe_vulkan() {
         StorageVariant::F16Packed,
     ] {
         check(&mut ctx, storage);
+        e5m2_weights(&mut ctx, storage);
     }
     non_finite_activations(&mut ctx);
 }
@@ -145,6 +201,7 @@ fn float8_matches_its_twin_on_llvmpipe_gl() {
     let mut ctx = common::gpu::gl();
     for storage in [StorageVariant::F32, StorageVariant::BF16Packed] {
         check(&mut ctx, storage);
+        e5m2_weights(&mut ctx, storage);
     }
     non_finite_activations(&mut ctx);
 }

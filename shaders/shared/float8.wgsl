@@ -31,6 +31,22 @@ fn e4m3_decode4(word: u32) -> vec4<f32> {
     return bitcast<vec4<f32>>(bits);
 }
 
+// The four e5m2 codes of a word (lowest byte first) decoded: 5 exponent
+// bits (bias 15), 2 mantissa bits, IEEE-like infinity and NaN. As
+// `quant::float8::Float8::E5M2` decodes them.
+fn e5m2_decode4(word: u32) -> vec4<f32> {
+    let c = (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+    let sign = (c & vec4<u32>(0x80u)) << vec4<u32>(24u);
+    let e = (c >> vec4<u32>(2u)) & vec4<u32>(0x1fu);
+    let m = c & vec4<u32>(3u);
+    let normal = sign | ((e + vec4<u32>(112u)) << vec4<u32>(23u)) | (m << vec4<u32>(21u));
+    let subnormal = sign | bitcast<vec4<u32>>(vec4<f32>(m) * 1.52587890625e-5); // m * 2^-16
+    let special = sign | vec4<u32>(0x7f800000u) | (m << vec4<u32>(21u));
+    var bits = select(normal, subnormal, e == vec4<u32>(0u));
+    bits = select(bits, special, e == vec4<u32>(31u));
+    return bitcast<vec4<f32>>(bits);
+}
+
 // f32 in [-448, 448] (or NaN) -> code, round to nearest even.
 fn e4m3_encode(v: f32) -> u32 {
     let bits = bitcast<u32>(v);

@@ -10,10 +10,12 @@ use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::quant::float8::{Float8, quantize_dequantize};
 
 /// `y = qdq(x, s_x) · qdq(W, s_w) + bias`, activation, rounded to `format`;
+/// the weights in `weights8` (e4m3fn as Keras, or e5m2), the activations e4m3fn;
 /// sums in four lanes (lane l takes k = l mod 4). `x` is first rounded to
 /// `format`, as uploaded.
 pub fn dense_float8<T: HostFloat>(
     format: StorageFormat,
+    weights8: Float8,
     activation: Activation,
     x: &[T],
     w: &[T],
@@ -25,17 +27,23 @@ pub fn dense_float8<T: HostFloat>(
     // Keras's quantize_and_dequantize in the compute dtype: the scale cast
     // to it, the division and the product rounded to it.
     let c = |v: f32| format.round(f64::from(v)) as f32;
-    let qdq = |v: f32, scale: f32| {
+    let qdq = |v: f32, scale: f32, format8: Float8| {
         let q = c(v / scale);
         if q.is_nan() {
             return q;
         }
-        c(quantize_dequantize(q, 1.0, Float8::E4M3Fn) * scale)
+        c(quantize_dequantize(q, 1.0, format8) * scale)
     };
     let (sx, sw) = (c(scales.inputs), c(scales.kernel));
     // Both x and the kernel are read autocast to the compute dtype.
-    let x: Vec<f32> = x.iter().map(|v| qdq(c(v.to_f64() as f32), sx)).collect();
-    let w: Vec<f32> = w.iter().map(|v| qdq(c(v.to_f64() as f32), sw)).collect();
+    let x: Vec<f32> = x
+        .iter()
+        .map(|v| qdq(c(v.to_f64() as f32), sx, Float8::E4M3Fn))
+        .collect();
+    let w: Vec<f32> = w
+        .iter()
+        .map(|v| qdq(c(v.to_f64() as f32), sw, weights8))
+        .collect();
     let mut y = Vec::with_capacity(m * n);
     for i in 0..m {
         for j in 0..n {

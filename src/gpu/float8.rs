@@ -55,6 +55,7 @@ impl Default for Float8Scales {
 /// A float8 Dense layer's weights on the GPU.
 pub struct Float8Weights {
     storage: StorageVariant,
+    format8: Float8,
     k: usize,
     n: usize,
     scales: Float8Scales,
@@ -82,6 +83,21 @@ impl GpuContext {
         (k, n): (usize, usize),
         scales: Float8Scales,
     ) -> Result<Float8Weights, GpuError> {
+        self.upload_dense_float8_as(Float8::E4M3Fn, storage, w, bias, (k, n), scales)
+    }
+
+    /// [`GpuContext::upload_dense_float8`] with the weights stored in
+    /// `format8`: e4m3fn as Keras, or e5m2 (a storage choice, range 57344,
+    /// two mantissa bits; the activations stay e4m3fn).
+    pub fn upload_dense_float8_as<T: HostFloat>(
+        &self,
+        format8: Float8,
+        storage: StorageVariant,
+        w: &[T],
+        bias: Option<&[T]>,
+        (k, n): (usize, usize),
+        scales: Float8Scales,
+    ) -> Result<Float8Weights, GpuError> {
         check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
         if !Kernel::DenseFloat8.supports(storage) {
             return Err(GpuError::Unsupported(format!(
@@ -98,7 +114,7 @@ impl GpuContext {
                 "float8 scales must be positive and finite, got {scales:?}"
             )));
         }
-        let max = Float8::E4M3Fn.max();
+        let max = format8.max();
         // Keras reads the kernel autocast to the compute dtype and divides it
         // there by the scale cast to it.
         let format = storage.format();
@@ -107,7 +123,7 @@ impl GpuContext {
         let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
         let code = |i: usize, j: usize| {
             let v = c(c(w[i * n + j].to_f64() as f32) / kernel_scale).clamp(-max, max);
-            Float8::E4M3Fn.encode(v) as i8
+            format8.encode(v) as i8
         };
         let words = pack_transposed((k, n), (kp, np), code, pack_i8_words);
         let mut b = vec![0f32; np];
@@ -119,6 +135,7 @@ impl GpuContext {
         let usage = wgpu::BufferUsages::STORAGE;
         Ok(Float8Weights {
             storage,
+            format8,
             k,
             n,
             scales,
@@ -172,7 +189,7 @@ impl GpuContext {
             kernel: Kernel::DenseFloat8,
             storage: weights.storage,
             specialization: activation as u32,
-            flag: false,
+            flag: weights.format8 == Float8::E5M2,
         };
         let buffers = [&dims, &io.x, &weights.w, &weights.bias, &io.y];
         let dispatch = self.prepare(key, &buffers, GpuContext::rows_groups(&io))?;

@@ -175,6 +175,7 @@ impl Kernel {
         match self {
             Kernel::DenseInt8 => Some("WRITE_ACCUMULATOR"),
             Kernel::DenseInt4 => Some("GROUPED"),
+            Kernel::DenseFloat8 => Some("WEIGHTS_E5M2"),
             _ => None,
         }
     }
