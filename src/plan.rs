@@ -132,13 +132,12 @@ impl PlanRow {
             ),
             Kernel::DenseFloat8 => cpu_dense_float8(
                 format,
-                Float8::E4M3Fn,
                 s.activation,
                 x,
                 w,
                 bias,
                 dims,
-                Float8Scales::default(),
+                (Float8Scales::default(), Float8::E4M3Fn),
             ),
             kernel => cpu_dense(format, kernel, s.activation, x, w, bias, dims),
         }

@@ -59,13 +59,12 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
                 let gpu = ctx.dense_float8(&weights, activation, &x, m).unwrap();
                 let cpu = dense_float8(
                     format,
-                    Float8::E4M3Fn,
                     activation,
                     &x,
                     &w,
                     Some(&b),
                     (m, k, n),
-                    scales,
+                    (scales, Float8::E4M3Fn),
                 )
                 .unwrap();
                 for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
@@ -116,13 +115,12 @@ fn non_finite_activations(ctx: &mut GpuContext) {
         .unwrap();
     let cpu = dense_float8(
         StorageFormat::F32,
-        Float8::E4M3Fn,
         Activation::Linear,
         &x,
         &w,
         None,
         (2, k, n),
-        Float8Scales::default(),
+        (Float8Scales::default(), Float8::E4M3Fn),
     )
     .unwrap();
     for (g, c) in gpu[..n].iter().zip(&cpu[..n]) {
@@ -153,13 +151,12 @@ fn e5m2_weights(ctx: &mut GpuContext, storage: StorageVariant) {
         .unwrap();
     let cpu = dense_float8(
         format,
-        Float8::E5M2,
         Activation::Linear,
         &x,
         &w,
         None,
         (m, k, n),
-        scales,
+        (scales, Float8::E5M2),
     )
     .unwrap();
     for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {

@@ -15,13 +15,12 @@ use crate::quant::float8::{Float8, quantize_dequantize};
 /// `format`, as uploaded.
 pub fn dense_float8<T: HostFloat>(
     format: StorageFormat,
-    weights8: Float8,
     activation: Activation,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
     (m, k, n): (usize, usize, usize),
-    scales: Float8Scales,
+    (scales, weights8): (Float8Scales, Float8),
 ) -> Result<Vec<T>> {
     check_dense_inputs(x.len(), w.len(), bias.map(<[T]>::len), (m, k, n))?;
     // Keras's quantize_and_dequantize in the compute dtype: the scale cast
