@@ -46,6 +46,7 @@ fn layers(rows: usize) -> Vec<DenseLayerSpec> {
         k,
         n,
         activation,
+        int8_weight_only: false,
     };
     let mut out = Vec::new();
     for b in 0..BLOCKS {

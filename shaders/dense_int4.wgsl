@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// Keras's int4 Dense: activations stay in the compute dtype; weights are
-// int4, eight per u32 along k (lowest k in the lowest nibble), dequantized
-// in the kernel. Per channel (GROUPED false): y = (x · q) / s_w. Grouped
+// Keras's int4 Dense (and weight-only int8, WEIGHT_BITS 8): activations
+// stay in the compute dtype; weights are int4, eight per u32 along k (lowest
+// k in the lowest nibble), dequantized in the kernel. Per channel (GROUPED false): y = (x · q) / s_w. Grouped
 // (GROUPED true): y = x · ((q - zero[g]) * scale[g]) with g = k / block.
 // Then bias and activation. One invocation per (row, four outputs); lane l
 // of each accumulator takes k = l (mod 4). CPU twin: `cpu::int4::dense_int4`.
@@ -9,6 +9,9 @@
 #import storage
 
 override GROUPED: bool = false;
+// 8: the same kernel for Keras's int8 Dense without an activation quantizer
+// (weight-only int8: four per u32 along k, per-column scales, never grouped).
+override WEIGHT_BITS: u32 = 4u;
 
 struct Int4Dims {
     m: u32,
@@ -84,18 +87,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // 32, 64, 128...): one scale and zero point per output and step.
     let whole_steps = GROUPED && dims.block % 32u == 0u;
     var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    let x_row = row * dims.k_vecs * 4u * X_CHUNKS_PER_STEP;
+    // Eight-value groups of x per step of one vec4<u32> of weights: 4 (int4), 2 (int8).
+    let groups8 = 16u / WEIGHT_BITS;
+    let x_row = row * dims.k_vecs * groups8 * X_CHUNKS_PER_STEP;
     for (var s = 0u; s < dims.k_vecs; s++) {
         var x: array<array<vec4<f32>, 2>, 4>;
-        for (var t = 0u; t < 4u; t++) {
-            let c = x_row + (4u * s + t) * X_CHUNKS_PER_STEP;
+        for (var t = 0u; t < groups8; t++) {
+            let c = x_row + (groups8 * s + t) * X_CHUNKS_PER_STEP;
             x[t] = chunk8(x_buf[c], x_buf[c + X_CHUNKS_PER_STEP - 1u]);
         }
         for (var o = 0u; o < OUTPUTS; o++) {
             let j = min(n0 + o, last);
             let words = w_buf[j * dims.k_vecs + s];
             var a = acc[o];
-            if (whole_steps) {
+            if (WEIGHT_BITS == 8u) {
+                for (var t = 0u; t < 4u; t++) {
+                    a = a + x[t / 2u][t % 2u] * vec4<f32>(unpack4xI8(words[t]));
+                }
+            } else if (whole_steps) {
                 let g = min(32u * s / dims.block, dims.groups - 1u);
                 let scale = scale_buf[g * dims.n_padded + j];
                 let zero = zero_point(g, j);

@@ -61,6 +61,7 @@
 //! let mut ctx = GpuContext::new()?; // WGPU_BACKEND, WGPU_ADAPTER_NAME choose
 //! let layers = [DenseLayerSpec {
 //!     path: "block_0/attention/query".into(), rows: 1, k: 4, n: 2, activation: Activation::Linear,
+//!     int8_weight_only: false,
 //! }];
 //! let plan = Plan::new(&map, &layers, ctx.capabilities())?;
 //! println!("{plan}");

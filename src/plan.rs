@@ -8,21 +8,23 @@ use std::fmt;
 
 use crate::cpu::dense::dense as cpu_dense;
 use crate::cpu::float8::dense_float8 as cpu_dense_float8;
-use crate::cpu::int4::dense_int4 as cpu_dense_int4;
+use crate::cpu::int4::{
+    dense_int4 as cpu_dense_int4, dense_int8_weight_only as cpu_dense_int8_weight_only,
+};
 use crate::cpu::int8::dense_int8 as cpu_dense_int8;
 use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation};
 use crate::gpu::float8::{Float8Scales, Float8Weights};
 use crate::gpu::formats::HostFloat;
-use crate::gpu::int4::Int4Weights;
+use crate::gpu::int4::WeightOnlyWeights;
 use crate::gpu::int8::Int8Weights;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::Kernel;
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
 use crate::quant::float8::Float8;
-use crate::routing::{DenseChoice, select_dense};
+use crate::routing::{DenseChoice, select_dense_with};
 
 /// A Dense layer to plan: its path, `rows` of input, `k` inputs, `n` units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,10 @@ pub struct DenseLayerSpec {
     pub n: usize,
     /// The activation applied in the kernel.
     pub activation: Activation,
+    /// For an int8 policy, Keras's int8 Dense without an activation
+    /// quantizer (`Int8QuantizationConfig(activation_quantizer=None)`):
+    /// int8 weights, activations in the compute dtype.
+    pub int8_weight_only: bool,
 }
 
 /// One planned layer.
@@ -84,7 +90,10 @@ impl PlanRow {
                 .map(LayerWeights::Int8),
             Kernel::DenseInt4 => ctx
                 .upload_dense_int4(storage, w, bias, (k, n), self.choice.int4_block)
-                .map(LayerWeights::Int4),
+                .map(LayerWeights::WeightOnly),
+            Kernel::DenseInt8WeightOnly => ctx
+                .upload_dense_int8_weight_only(storage, w, bias, (k, n))
+                .map(LayerWeights::WeightOnly),
             // A freshly quantized Keras layer's scales (1.0); trained scales
             // go through `GpuContext::upload_dense_float8`.
             Kernel::DenseFloat8 => ctx
@@ -108,7 +117,7 @@ impl PlanRow {
         let y = match weights {
             LayerWeights::Float(w) => ctx.dense(w, self.choice.kernel, activation, x, rows),
             LayerWeights::Int8(w) => ctx.dense_int8(w, activation, x, rows),
-            LayerWeights::Int4(w) => ctx.dense_int4(w, activation, x, rows),
+            LayerWeights::WeightOnly(w) => ctx.dense_int4(w, activation, x, rows),
             LayerWeights::Float8(w) => ctx.dense_float8(w, activation, x, rows),
         };
         y.map_err(|e| self.error(e))
@@ -121,6 +130,9 @@ impl PlanRow {
         let format = self.layout.format;
         match self.choice.kernel {
             Kernel::DenseInt8 => cpu_dense_int8(format, s.activation, x, w, bias, dims),
+            Kernel::DenseInt8WeightOnly => {
+                cpu_dense_int8_weight_only(format, s.activation, x, w, bias, dims)
+            }
             Kernel::DenseInt4 => cpu_dense_int4(
                 format,
                 s.activation,
@@ -157,8 +169,9 @@ pub enum LayerWeights {
     Float(DenseWeights),
     /// int8 weights with per-column scales.
     Int8(Int8Weights),
-    /// int4 weights with scales (and zero points when grouped).
-    Int4(Int4Weights),
+    /// int4 weights with scales (and zero points when grouped), or
+    /// weight-only int8.
+    WeightOnly(WeightOnlyWeights),
     /// float8 e4m3 codes with per-tensor scales.
     Float8(Float8Weights),
 }
@@ -184,14 +197,16 @@ impl Plan {
             .iter()
             .map(|spec| {
                 let found = map.lookup(&spec.path)?;
-                let choice = select_dense(found.policy, spec.rows, caps).and_then(|choice| {
-                    check_activation(choice.storage, spec.activation)
-                        .map(|()| choice)
-                        .map_err(|e| Error::Unsupported {
-                            path: String::new(),
-                            reason: e.to_string(),
-                        })
-                });
+                let choice =
+                    select_dense_with(found.policy, spec.rows, caps, spec.int8_weight_only)
+                        .and_then(|choice| {
+                            check_activation(choice.storage, spec.activation)
+                                .map(|()| choice)
+                                .map_err(|e| Error::Unsupported {
+                                    path: String::new(),
+                                    reason: e.to_string(),
+                                })
+                        });
                 let choice = choice.map_err(|e| match e {
                     Error::Unsupported { reason, .. } => Error::Unsupported {
                         path: spec.path.clone(),

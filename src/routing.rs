@@ -36,7 +36,9 @@ impl DenseChoice {
     pub fn layout(&self, k: usize, n: usize) -> DenseLayout {
         let format = self.storage.format();
         match self.kernel {
-            Kernel::DenseInt8 => DenseLayout::quantized(format, k, n, QuantizedWeights::Int8),
+            Kernel::DenseInt8 | Kernel::DenseInt8WeightOnly => {
+                DenseLayout::quantized(format, k, n, QuantizedWeights::Int8)
+            }
             Kernel::DenseFloat8 => DenseLayout::quantized(format, k, n, QuantizedWeights::Float8),
             Kernel::DenseInt4 => {
                 let groups = self.int4_block.map(|b| k.div_ceil(b.get() as usize));
@@ -50,6 +52,17 @@ impl DenseChoice {
 /// Chooses the Dense kernel for `policy` on an adapter with `caps`, for
 /// `rows` rows of input.
 pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result<DenseChoice> {
+    select_dense_with(policy, rows, caps, false)
+}
+
+/// [`select_dense`], and for int8 policies whether the layer quantizes its
+/// activations (Keras's default) or only its weights.
+pub fn select_dense_with(
+    policy: &Policy,
+    rows: usize,
+    caps: &Capabilities,
+    int8_weight_only: bool,
+) -> Result<DenseChoice> {
     let unsupported = |reason: String| Error::Unsupported {
         path: String::new(),
         reason,
@@ -59,6 +72,9 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
     // As Keras, by the quantization mode (whatever the policy class).
     let quantized = match (policy, policy.quantization_mode()) {
         (_, None) => None,
+        (_, Some(QuantizationMode::Int8)) if int8_weight_only => {
+            Some((Kernel::DenseInt8WeightOnly, None))
+        }
         (_, Some(QuantizationMode::Int8)) => Some((Kernel::DenseInt8, None)),
         (Policy::Int4(p), _) => Some((Kernel::DenseInt4, p.group_size())),
         (_, Some(QuantizationMode::Int4)) => Some((Kernel::DenseInt4, None)),
@@ -133,6 +149,10 @@ pub fn select_dense(policy: &Policy, rows: usize, caps: &Capabilities) -> Result
         let what = match (kernel, int4_block) {
             (Kernel::DenseInt8, _) => "int8: weights int8 per output column, activations \
                 quantized per row on the GPU, dot4I8Packed with i32 accumulation (Keras's int8 Dense)"
+                .to_owned(),
+            (Kernel::DenseInt8WeightOnly, _) => "int8 weight-only: weights int8 per output column, \
+                activations unquantized, y = (x . q) / scale (Keras's int8 Dense without an \
+                activation quantizer)"
                 .to_owned(),
             (Kernel::DenseFloat8, _) => "float8: weights e4m3fn (per-tensor scale), activations \
                 quantize-dequantized in the kernel, f32 accumulation (Keras's float8 Dense)"
@@ -323,6 +343,19 @@ mod tests {
             (bytes as f64) <= 0.26 * f32_bytes as f64,
             "{bytes} vs {f32_bytes}"
         );
+    }
+
+    #[test]
+    fn int8_weight_only_is_chosen_per_layer() {
+        let policy = "int8_from_mixed_bfloat16".parse().unwrap();
+        let c = select_dense_with(&policy, 1, &caps(true), true).unwrap();
+        assert_eq!(
+            (c.kernel, c.storage),
+            (Kernel::DenseInt8WeightOnly, StorageVariant::BF16Packed)
+        );
+        assert!(c.reason.contains("int8 weight-only"), "{}", c.reason);
+        let c = select_dense_with(&policy, 1, &caps(true), false).unwrap();
+        assert_eq!(c.kernel, Kernel::DenseInt8);
     }
 
     #[test]

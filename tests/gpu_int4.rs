@@ -107,3 +107,48 @@ fn int4_packing_puts_the_lowest_k_in_the_lowest_nibble() {
     assert_eq!(pack_i4_words(&[1, -2, 3, -4, 0, 0, 0, 7]), [0x7000_c3e1]);
     assert_eq!(pack_i4_words(&[-8]), [0x8]);
 }
+
+/// Weight-only int8 (the int4 kernel with 8-bit weights) against its twin.
+fn check_int8_weight_only(ctx: &mut GpuContext, storage: StorageVariant) {
+    use dtype_policy::cpu::int4::dense_int8_weight_only;
+    let format = storage.format();
+    for (m, k, n) in SHAPES {
+        let x = common::gpu::values(m * k, (m + 2 * k) as u64, 1.0);
+        let w = common::gpu::values(k * n, (k * 7 + n) as u64, 1.0);
+        let b = common::gpu::values(n, 4, 1.0);
+        let weights = ctx
+            .upload_dense_int8_weight_only(storage, &w, Some(&b), (k, n))
+            .unwrap();
+        let gpu = ctx.dense_int4(&weights, Activation::Linear, &x, m).unwrap();
+        let cpu = dense_int8_weight_only(format, Activation::Linear, &x, &w, Some(&b), (m, k, n))
+            .unwrap();
+        for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+            let (row, col) = (i / n, i % n);
+            // q / s_w is w within half an int8 step: |x| (|w| + max|w| / 254) < 1.2 |x| for these values.
+            let l1: f64 = (0..k)
+                .map(|t| f64::from(x[row * k + t].abs()) * (f64::from(w[t * n + col].abs()) + 0.01))
+                .sum();
+            let tol = tolerance(format, Activation::Linear, k, l1, c.to_f64());
+            assert!(
+                (g - c).abs() as f64 <= tol,
+                "int8 weight-only {storage:?} m={m} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c}"
+            );
+        }
+    }
+}
+
+#[test]
+fn int8_weight_only_matches_its_twin_on_both_adapters() {
+    let mut ctx = common::gpu::vulkan();
+    for storage in [
+        StorageVariant::F32,
+        StorageVariant::BF16Packed,
+        StorageVariant::F16Packed,
+    ] {
+        check_int8_weight_only(&mut ctx, storage);
+    }
+    let mut ctx = common::gpu::gl();
+    for storage in [StorageVariant::F32, StorageVariant::BF16Packed] {
+        check_int8_weight_only(&mut ctx, storage);
+    }
+}

@@ -32,6 +32,7 @@ fn model(rows: usize) -> Vec<DenseLayerSpec> {
                 k,
                 n,
                 activation,
+                int8_weight_only: false,
             });
         }
     }

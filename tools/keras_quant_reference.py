@@ -25,6 +25,7 @@ import ml_dtypes  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import quantizers  # noqa: E402
 from keras.src.quantizers.quantization_config import Int4QuantizationConfig  # noqa: E402
+from keras.src.quantizers.quantization_config import Int8QuantizationConfig  # noqa: E402
 
 EXPECTED_VERSION = "3.15.1"
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "keras_quant_reference.json")
@@ -153,7 +154,7 @@ def dense_outputs():
     cases = []
     modes = [("int8", None), ("int4", Int4QuantizationConfig(block_size=-1)),
              ("int4", Int4QuantizationConfig(block_size=128)), ("int4", Int4QuantizationConfig(block_size=4)),
-             ("float8", None)]
+             ("float8", None), ("int8", Int8QuantizationConfig(activation_quantizer=None))]
     for (mode, config), policy, ((m, k, n), activation) in [
         (mc, p, sa)
         for mc in modes
@@ -174,7 +175,9 @@ def dense_outputs():
             layer.bias.assign(b)
             layer.quantize(mode, config=config)
             y = np.asarray(layer(x)).astype(np.float32)
-            cases.append({"policy": layer.dtype_policy.name, "activation": activation or "linear",
+            weight_only = isinstance(config, Int8QuantizationConfig)
+            cases.append({"policy": layer.dtype_policy.name, "weight_only": weight_only,
+                          "activation": activation or "linear",
                           "m": m, "k": k, "n": n, "w_bits": bits(w), "b_bits": bits(b),
                           "x_bits": bits(x), "y_bits": bits(y)})
     return cases

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! CPU twin of shaders/dense_int4.wgsl: Keras's int4 Dense.
+//! CPU twin of shaders/dense_int4.wgsl: Keras's int4 Dense, and its int8
+//! Dense without an activation quantizer (the same kernel, 8-bit weights).
 
 use std::num::NonZeroU32;
 
@@ -21,8 +22,41 @@ pub fn dense_int4<T: HostFloat>(
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-    (m, k, n): (usize, usize, usize),
+    dims: (usize, usize, usize),
     block: Option<NonZeroU32>,
+) -> Result<Vec<T>> {
+    weight_only(
+        format,
+        activation,
+        x,
+        w,
+        bias,
+        dims,
+        (IntRange::INT4, block),
+    )
+}
+
+/// Keras's int8 Dense without an activation quantizer (the int4 kernel with
+/// 8-bit weights): `y = (x · q) / s_w`, as [`dense_int4`] per channel.
+pub fn dense_int8_weight_only<T: HostFloat>(
+    format: StorageFormat,
+    activation: Activation,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    dims: (usize, usize, usize),
+) -> Result<Vec<T>> {
+    weight_only(format, activation, x, w, bias, dims, (IntRange::INT8, None))
+}
+
+fn weight_only<T: HostFloat>(
+    format: StorageFormat,
+    activation: Activation,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    (m, k, n): (usize, usize, usize),
+    (range, block): (IntRange, Option<NonZeroU32>),
 ) -> Result<Vec<T>> {
     check_dense_inputs(x.len(), w.len(), bias.map(<[T]>::len), (m, k, n))?;
     let x: Vec<f32> = x.iter().map(|v| format.round(v.to_f64()) as f32).collect();
@@ -30,7 +64,7 @@ pub fn dense_int4<T: HostFloat>(
     // The weight each product uses: q per channel, dequantized when grouped.
     let (weights, col_scale): (Vec<f32>, Option<Vec<f32>>) = match block {
         None => {
-            let (q, s) = quantize_kernel_per_column(&w32, k, n, IntRange::INT4)?;
+            let (q, s) = quantize_kernel_per_column(&w32, k, n, range)?;
             (q.iter().map(|&v| f32::from(v)).collect(), Some(s))
         }
         Some(b) => {

@@ -53,8 +53,10 @@ pub fn pack_i4_words(values: &[i8]) -> Vec<u32> {
         .collect()
 }
 
-/// An int4 Dense layer's weights on the GPU.
-pub struct Int4Weights {
+/// A weight-only quantized Dense layer's weights on the GPU: int4 (per
+/// channel or grouped) or int8 (per channel), read by dense_int4.wgsl.
+pub struct WeightOnlyWeights {
+    kernel: Kernel,
     storage: StorageVariant,
     k: usize,
     n: usize,
@@ -66,7 +68,7 @@ pub struct Int4Weights {
     bias: wgpu::Buffer,
 }
 
-impl Int4Weights {
+impl WeightOnlyWeights {
     /// Bytes of weights, scales, zero points and bias on the GPU.
     pub fn gpu_bytes(&self) -> u64 {
         self.w.size() + self.scale.size() + self.zero.size() + self.bias.size()
@@ -99,7 +101,7 @@ impl GpuContext {
         bias: Option<&[T]>,
         (k, n): (usize, usize),
         block: Option<NonZeroU32>,
-    ) -> Result<Int4Weights, GpuError> {
+    ) -> Result<WeightOnlyWeights, GpuError> {
         check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
         if !Kernel::DenseInt4.supports(storage) {
             return Err(GpuError::Unsupported(format!(
@@ -145,7 +147,8 @@ impl GpuContext {
         }
         let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
         let usage = wgpu::BufferUsages::STORAGE;
-        Ok(Int4Weights {
+        Ok(WeightOnlyWeights {
+            kernel: Kernel::DenseInt4,
             storage,
             k,
             n,
@@ -158,10 +161,62 @@ impl GpuContext {
         })
     }
 
-    /// Runs Keras's int4 Dense on `m` rows of `x` (`[m, k]`).
+    /// Quantizes `w` (`[k, n]`) to int8 per output column as Keras does and
+    /// uploads it for Keras's int8 Dense without an activation quantizer
+    /// (`Int8QuantizationConfig(activation_quantizer=None)`):
+    /// `y = (x · q) / s_w`, activations in the compute dtype. Run it with
+    /// [`GpuContext::dense_int4`].
+    pub fn upload_dense_int8_weight_only<T: HostFloat>(
+        &self,
+        storage: StorageVariant,
+        w: &[T],
+        bias: Option<&[T]>,
+        (k, n): (usize, usize),
+    ) -> Result<WeightOnlyWeights, GpuError> {
+        check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
+        if !Kernel::DenseInt8WeightOnly.supports(storage) {
+            return Err(GpuError::Unsupported(format!(
+                "int8 Dense computes in f32, f16 or bf16, not {}",
+                storage.name()
+            )));
+        }
+        let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
+        let (q, scale) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8)
+            .map_err(|e| GpuError::Shape(e.to_string()))?;
+        let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
+        let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
+        let mut scales = scale;
+        scales.resize(np, 1.0);
+        let format = storage.format();
+        let b: Vec<f32> = (0..np)
+            .map(|j| {
+                bias.filter(|_| j < n)
+                    .map_or(0.0, |b| format.round(b[j].to_f64()) as f32)
+            })
+            .collect();
+        let usage = wgpu::BufferUsages::STORAGE;
+        Ok(WeightOnlyWeights {
+            kernel: Kernel::DenseInt8WeightOnly,
+            storage,
+            k,
+            n,
+            block: None,
+            groups: 1,
+            w: self.storage_buffer("int8 weights", &words, usage)?,
+            scale: self.storage_buffer(
+                "int8 scales",
+                &StorageFormat::F32.encode(&scales),
+                usage,
+            )?,
+            zero: self.storage_buffer("unused zero points", &[0u32], usage)?,
+            bias: self.storage_buffer("int8 bias", &StorageFormat::F32.encode(&b), usage)?,
+        })
+    }
+
+    /// Runs Keras's int4 Dense (or weight-only int8) on `m` rows of `x` (`[m, k]`).
     pub fn dense_int4<T: HostFloat>(
         &mut self,
-        weights: &Int4Weights,
+        weights: &WeightOnlyWeights,
         activation: Activation,
         x: &[T],
         m: usize,
@@ -175,7 +230,7 @@ impl GpuContext {
     /// with [`GpuContext::run_prepared`] (for benchmarks).
     pub fn prepare_dense_int4<T: HostFloat>(
         &mut self,
-        weights: &Int4Weights,
+        weights: &WeightOnlyWeights,
         activation: Activation,
         x: &[T],
         m: usize,
@@ -185,7 +240,13 @@ impl GpuContext {
         let dims = Int4Dims {
             m: m as u32,
             n: n as u32,
-            k_vecs: (io.k_padded / 32) as u32,
+            // 32 int4 or 16 int8 values per vec4<u32> of weights.
+            k_vecs: (io.k_padded
+                / if weights.kernel == Kernel::DenseInt4 {
+                    32
+                } else {
+                    16
+                }) as u32,
             y_row_words: io.row_words as u32,
             block: weights.block.map_or(1, NonZeroU32::get),
             n_padded: n.div_ceil(2) as u32 * 2,
@@ -198,7 +259,7 @@ impl GpuContext {
             wgpu::BufferUsages::UNIFORM,
         )?;
         let key = PipelineKey {
-            kernel: Kernel::DenseInt4,
+            kernel: weights.kernel,
             storage: weights.storage,
             specialization: activation as u32,
             flag: weights.block.is_some(),

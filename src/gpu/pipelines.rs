@@ -98,6 +98,7 @@ impl PipelineCache {
         if !name.is_empty() {
             constants.push((name, f64::from(key.specialization)));
         }
+        constants.extend_from_slice(key.kernel.fixed_constants());
         if let Some(flag) = key.kernel.flag_name() {
             constants.push((flag, f64::from(u8::from(key.flag))));
         }

@@ -98,6 +98,9 @@ pub enum Kernel {
     /// Keras's int4 Dense (per-channel or grouped with zero points):
     /// activations in the compute dtype, weights dequantized in the kernel.
     DenseInt4,
+    /// Keras's int8 Dense without an activation quantizer: int8 weights,
+    /// activations in the compute dtype (the int4 kernel with 8-bit weights).
+    DenseInt8WeightOnly,
     /// Keras's float8 Dense: e4m3 weights decoded in the kernel, activations
     /// quantize-dequantized with a per-tensor scale.
     DenseFloat8,
@@ -109,13 +112,14 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::DenseMatVec,
         Kernel::DenseTiled,
         Kernel::Cast,
         Kernel::QuantizeRows,
         Kernel::DenseInt8,
         Kernel::DenseInt4,
+        Kernel::DenseInt8WeightOnly,
         Kernel::DenseFloat8,
         Kernel::ProbeRead,
         Kernel::ProbeFma,
@@ -132,7 +136,7 @@ impl Kernel {
             Kernel::Cast => "cast",
             Kernel::QuantizeRows => "quantize_rows",
             Kernel::DenseInt8 => "dense_int8",
-            Kernel::DenseInt4 => "dense_int4",
+            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => "dense_int4",
             Kernel::DenseFloat8 => "dense_float8",
             Kernel::ProbeRead => "probe_read",
             Kernel::ProbeFma => "probe_fma",
@@ -148,6 +152,7 @@ impl Kernel {
             Kernel::QuantizeRows => "quantize-rows",
             Kernel::DenseInt8 => "int8",
             Kernel::DenseInt4 => "int4",
+            Kernel::DenseInt8WeightOnly => "int8-w",
             Kernel::DenseFloat8 => "float8",
             Kernel::ProbeRead => "probe-read",
             Kernel::ProbeFma => "probe-fma",
@@ -164,6 +169,7 @@ impl Kernel {
                     | Kernel::QuantizeRows
                     | Kernel::DenseInt8
                     | Kernel::DenseInt4
+                    | Kernel::DenseInt8WeightOnly
                     | Kernel::DenseFloat8,
                 StorageVariant::F64
             )
@@ -174,9 +180,17 @@ impl Kernel {
     pub const fn flag_name(self) -> Option<&'static str> {
         match self {
             Kernel::DenseInt8 => Some("WRITE_ACCUMULATOR"),
-            Kernel::DenseInt4 => Some("GROUPED"),
+            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => Some("GROUPED"),
             Kernel::DenseFloat8 => Some("WEIGHTS_E5M2"),
             _ => None,
+        }
+    }
+
+    /// Override constants fixed for this kernel (a file shared by kernels).
+    pub const fn fixed_constants(self) -> &'static [(&'static str, f64)] {
+        match self {
+            Kernel::DenseInt8WeightOnly => &[("WEIGHT_BITS", 8.0)],
+            _ => &[],
         }
     }
 
@@ -187,6 +201,7 @@ impl Kernel {
             | Kernel::DenseTiled
             | Kernel::DenseInt8
             | Kernel::DenseInt4
+            | Kernel::DenseInt8WeightOnly
             | Kernel::DenseFloat8 => "ACTIVATION",
             Kernel::Cast => "IN_FORMAT",
             // The probes take none; this one exists in neither and is never set.
@@ -296,7 +311,7 @@ impl Kernel {
                 },
             ],
             // shaders/dense_int4.wgsl.
-            Kernel::DenseInt4 => &[
+            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => &[
                 Binding::Uniform(32),
                 Binding::Storage {
                     read_only: true,
