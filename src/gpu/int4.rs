@@ -20,7 +20,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_kernel_shape};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
-use crate::gpu::int8::{pack_i8_words, pack_transposed};
+use crate::gpu::int8::{int8_columns, pack_i8_words, pack_transposed};
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
 use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
@@ -173,27 +173,8 @@ impl GpuContext {
         bias: Option<&[T]>,
         (k, n): (usize, usize),
     ) -> Result<WeightOnlyWeights, GpuError> {
-        check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
-        if !Kernel::DenseInt8WeightOnly.supports(storage) {
-            return Err(GpuError::Unsupported(format!(
-                "int8 Dense computes in f32, f16 or bf16, not {}",
-                storage.name()
-            )));
-        }
-        let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
-        let (q, scale) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8)
-            .map_err(|e| GpuError::Shape(e.to_string()))?;
-        let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
-        let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
-        let mut scales = scale;
-        scales.resize(np, 1.0);
-        let format = storage.format();
-        let b: Vec<f32> = (0..np)
-            .map(|j| {
-                bias.filter(|_| j < n)
-                    .map_or(0.0, |b| format.round(b[j].to_f64()) as f32)
-            })
-            .collect();
+        let (words, scales, b) =
+            int8_columns(Kernel::DenseInt8WeightOnly, storage, w, bias, (k, n))?;
         let usage = wgpu::BufferUsages::STORAGE;
         Ok(WeightOnlyWeights {
             kernel: Kernel::DenseInt8WeightOnly,

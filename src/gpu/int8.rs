@@ -74,6 +74,39 @@ pub(crate) fn pack_transposed(
     words
 }
 
+/// A kernel `[k, n]` quantized to int8 per output column as Keras does and
+/// laid out for `kernel` (W^T, four per u32 along k), with its scales and its
+/// bias rounded to the compute dtype, padded to N rounded up to even.
+pub(crate) fn int8_columns<T: HostFloat>(
+    kernel: Kernel,
+    storage: StorageVariant,
+    w: &[T],
+    bias: Option<&[T]>,
+    (k, n): (usize, usize),
+) -> Result<(Vec<u32>, Vec<f32>, Vec<f32>), GpuError> {
+    check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
+    if !kernel.supports(storage) {
+        return Err(GpuError::Unsupported(format!(
+            "int8 Dense computes in f32, f16 or bf16, not {}",
+            storage.name()
+        )));
+    }
+    let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
+    let (q, mut scales) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8)
+        .map_err(|e| GpuError::Shape(e.to_string()))?;
+    let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
+    let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
+    scales.resize(np, 1.0);
+    let format = storage.format();
+    let b = (0..np)
+        .map(|j| {
+            bias.filter(|_| j < n)
+                .map_or(0.0, |b| format.round(b[j].to_f64()) as f32)
+        })
+        .collect();
+    Ok((words, scales, b))
+}
+
 /// An int8 Dense layer's weights on the GPU.
 pub struct Int8Weights {
     storage: StorageVariant,
@@ -110,27 +143,7 @@ impl GpuContext {
         k: usize,
         n: usize,
     ) -> Result<Int8Weights, GpuError> {
-        check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
-        if !Kernel::DenseInt8.supports(storage) {
-            return Err(GpuError::Unsupported(format!(
-                "int8 Dense computes in f32, f16 or bf16, not {}",
-                storage.name()
-            )));
-        }
-        let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
-        let (q, scale) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8)
-            .map_err(|e| GpuError::Shape(e.to_string()))?;
-        let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
-        let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
-        let mut scales = scale;
-        scales.resize(np, 1.0);
-        let format = storage.format();
-        let mut b = vec![0f32; np];
-        if let Some(bias) = bias {
-            for (dst, src) in b.iter_mut().zip(bias) {
-                *dst = format.round(src.to_f64()) as f32;
-            }
-        }
+        let (words, scales, b) = int8_columns(Kernel::DenseInt8, storage, w, bias, (k, n))?;
         let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
         Ok(Int8Weights {
             storage,
