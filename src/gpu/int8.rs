@@ -74,6 +74,9 @@ pub(crate) fn pack_transposed(
     words
 }
 
+/// Packed int8 words of W^T, the per-column scales, the rounded bias.
+pub(crate) type Int8Columns = (Vec<u32>, Vec<f32>, Vec<f32>);
+
 /// A kernel `[k, n]` quantized to int8 per output column as Keras does and
 /// laid out for `kernel` (W^T, four per u32 along k), with its scales and its
 /// bias rounded to the compute dtype, padded to N rounded up to even.
@@ -83,7 +86,7 @@ pub(crate) fn int8_columns<T: HostFloat>(
     w: &[T],
     bias: Option<&[T]>,
     (k, n): (usize, usize),
-) -> Result<(Vec<u32>, Vec<f32>, Vec<f32>), GpuError> {
+) -> Result<Int8Columns, GpuError> {
     check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
     if !kernel.supports(storage) {
         return Err(GpuError::Unsupported(format!(
