@@ -87,6 +87,13 @@ fn setup() -> Setup {
         quantized.push((label, 4.0, run.dispatch, run.bytes));
     }
     let weights = ctx
+        .upload_dense_int8_weight_only(StorageVariant::F32, &w, None, (4096, 4096))
+        .unwrap();
+    let run = ctx
+        .prepare_dense_int4(&weights, Activation::Linear, &values(4096), 1)
+        .unwrap();
+    quantized.push(("int8 w-only", 3.0, run.dispatch, run.bytes));
+    let weights = ctx
         .upload_dense_float8(
             StorageVariant::F32,
             &w,
