@@ -74,7 +74,13 @@ fn setup() -> Setup {
         .upload_dense_int8(StorageVariant::F32, &w, None, 4096, 4096)
         .unwrap();
     let int8 = ctx
-        .prepare_dense_int8(&int8_weights, Activation::Linear, &values(4096), 1)
+        .prepare_dense_int8(
+            &int8_weights,
+            Kernel::DenseInt8,
+            Activation::Linear,
+            &values(4096),
+            1,
+        )
         .unwrap();
     let mut quantized = Vec::new();
     for (label, block) in [("int4", None), ("int4/128", std::num::NonZeroU32::new(128))] {

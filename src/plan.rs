@@ -85,7 +85,7 @@ impl PlanRow {
     ) -> Result<LayerWeights> {
         let (storage, k, n) = (self.choice.storage, self.spec.k, self.spec.n);
         let weights = match self.choice.kernel {
-            Kernel::DenseInt8 => ctx
+            Kernel::DenseInt8 | Kernel::DenseInt8Tiled => ctx
                 .upload_dense_int8(storage, w, bias, k, n)
                 .map(LayerWeights::Int8),
             Kernel::DenseInt4 => ctx
@@ -116,7 +116,7 @@ impl PlanRow {
         let (activation, rows) = (self.spec.activation, self.spec.rows);
         let y = match weights {
             LayerWeights::Float(w) => ctx.dense(w, self.choice.kernel, activation, x, rows),
-            LayerWeights::Int8(w) => ctx.dense_int8(w, activation, x, rows),
+            LayerWeights::Int8(w) => ctx.dense_int8(w, self.choice.kernel, activation, x, rows),
             LayerWeights::WeightOnly(w) => ctx.dense_int4(w, activation, x, rows),
             LayerWeights::Float8(w) => ctx.dense_float8(w, activation, x, rows),
         };
@@ -129,7 +129,9 @@ impl PlanRow {
         let dims = (s.rows, s.k, s.n);
         let format = self.layout.format;
         match self.choice.kernel {
-            Kernel::DenseInt8 => cpu_dense_int8(format, s.activation, x, w, bias, dims),
+            Kernel::DenseInt8 | Kernel::DenseInt8Tiled => {
+                cpu_dense_int8(format, s.activation, x, w, bias, dims)
+            }
             Kernel::DenseInt8WeightOnly => {
                 cpu_dense_int8_weight_only(format, s.activation, x, w, bias, dims)
             }

@@ -36,7 +36,7 @@ impl DenseChoice {
     pub fn layout(&self, k: usize, n: usize) -> DenseLayout {
         let format = self.storage.format();
         match self.kernel {
-            Kernel::DenseInt8 | Kernel::DenseInt8WeightOnly => {
+            Kernel::DenseInt8 | Kernel::DenseInt8Tiled | Kernel::DenseInt8WeightOnly => {
                 DenseLayout::quantized(format, k, n, QuantizedWeights::Int8)
             }
             Kernel::DenseFloat8 => DenseLayout::quantized(format, k, n, QuantizedWeights::Float8),
@@ -74,6 +74,9 @@ pub fn select_dense_with(
         (_, None) => None,
         (_, Some(QuantizationMode::Int8)) if int8_weight_only => {
             Some((Kernel::DenseInt8WeightOnly, None))
+        }
+        (_, Some(QuantizationMode::Int8)) if rows > MATVEC_MAX_ROWS => {
+            Some((Kernel::DenseInt8Tiled, None))
         }
         (_, Some(QuantizationMode::Int8)) => Some((Kernel::DenseInt8, None)),
         (Policy::Int4(p), _) => Some((Kernel::DenseInt4, p.group_size())),
@@ -147,7 +150,7 @@ pub fn select_dense_with(
             storage
         };
         let what = match (kernel, int4_block) {
-            (Kernel::DenseInt8, _) => "int8: weights int8 per output column, activations \
+            (Kernel::DenseInt8 | Kernel::DenseInt8Tiled, _) => "int8: weights int8 per output column, activations \
                 quantized per row on the GPU, dot4I8Packed with i32 accumulation (Keras's int8 Dense)"
                 .to_owned(),
             (Kernel::DenseInt8WeightOnly, _) => "int8 weight-only: weights int8 per output column, \
@@ -169,8 +172,13 @@ pub fn select_dense_with(
             kernel,
             storage,
             reason: format!(
-                "{name} -> {what}, outputs in {}; rows={rows}: one invocation per row and four outputs",
-                storage.name()
+                "{name} -> {what}, outputs in {}; rows={rows}: {}",
+                storage.name(),
+                if kernel == Kernel::DenseInt8Tiled {
+                    "tiled, 64 rows x 32 outputs per workgroup"
+                } else {
+                    "one invocation per row and four outputs"
+                }
             ),
             int4_block,
         });

@@ -10,9 +10,9 @@ use dtype_policy::cpu::int8::{dense_int8, int8_accumulators};
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::dense::Activation;
 use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
-use dtype_policy::gpu::shaders::StorageVariant;
+use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 
-const SHAPES: [(usize, usize, usize); 8] = [
+const SHAPES: [(usize, usize, usize); 9] = [
     (1, 1, 1),
     (1, 37, 13),
     (3, 5, 7),
@@ -21,6 +21,7 @@ const SHAPES: [(usize, usize, usize); 8] = [
     (5, 33, 2),
     (1, 4096, 64),
     (64, 100, 31),
+    (130, 70, 45),
 ];
 
 /// Inputs with an all-zero row of x and an all-zero column of W.
@@ -45,7 +46,13 @@ fn check_accumulators(ctx: &mut GpuContext) {
         let weights = ctx
             .upload_dense_int8(StorageVariant::F32, &w, None, k, n)
             .unwrap();
-        let gpu = ctx.dense_int8_accumulators(&weights, &x, m).unwrap();
+        let gpu = ctx
+            .dense_int8_accumulators(&weights, Kernel::DenseInt8, &x, m)
+            .unwrap();
+        let tiled = ctx
+            .dense_int8_accumulators(&weights, Kernel::DenseInt8Tiled, &x, m)
+            .unwrap();
+        assert_eq!(tiled, gpu, "tiled int8 accumulators m={m} k={k} n={n}");
         let (cpu, _, _) = int8_accumulators(StorageFormat::F32, &x, &w, dims).unwrap();
         assert_eq!(gpu, cpu, "int8 accumulators m={m} k={k} n={n}");
     }
@@ -62,7 +69,12 @@ fn check_outputs(ctx: &mut GpuContext, storage: StorageVariant) {
         let (x, w, b) = inputs(dims);
         let weights = ctx.upload_dense_int8(storage, &w, Some(&b), k, n).unwrap();
         for activation in [Activation::Linear, Activation::Gelu] {
-            let gpu = ctx.dense_int8(&weights, activation, &x, m).unwrap();
+            let kernel = if m > 8 {
+                Kernel::DenseInt8Tiled
+            } else {
+                Kernel::DenseInt8
+            };
+            let gpu = ctx.dense_int8(&weights, kernel, activation, &x, m).unwrap();
             let cpu = dense_int8(format, activation, &x, &w, Some(&b), dims).unwrap();
             for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
                 let c64 = c.to_f64();

@@ -166,11 +166,12 @@ impl GpuContext {
     pub fn dense_int8<T: HostFloat>(
         &mut self,
         weights: &Int8Weights,
+        kernel: Kernel,
         activation: Activation,
         x: &[T],
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
-        let (run, io) = self.prepare_int8(weights, activation, false, x, m)?;
+        let (run, io) = self.prepare_int8(weights, kernel, activation, false, x, m)?;
         self.submit_all(&run.iter().collect::<Vec<_>>())?;
         self.read_rows(&io)
     }
@@ -180,6 +181,7 @@ impl GpuContext {
     pub fn dense_int8_accumulators<T: HostFloat>(
         &mut self,
         weights: &Int8Weights,
+        kernel: Kernel,
         x: &[T],
         m: usize,
     ) -> Result<Vec<i32>, GpuError> {
@@ -188,7 +190,7 @@ impl GpuContext {
                 "accumulators are read through f32 weights".to_owned(),
             ));
         }
-        let (run, io) = self.prepare_int8(weights, Activation::Linear, true, x, m)?;
+        let (run, io) = self.prepare_int8(weights, kernel, Activation::Linear, true, x, m)?;
         self.submit_all(&run.iter().collect::<Vec<_>>())?;
         let mut words = self.read_back(&io.y)?;
         words.truncate(m * io.row_words);
@@ -198,6 +200,7 @@ impl GpuContext {
     fn prepare_int8<T: HostFloat>(
         &mut self,
         weights: &Int8Weights,
+        kernel: Kernel,
         activation: Activation,
         write_accumulator: bool,
         x: &[T],
@@ -245,11 +248,16 @@ impl GpuContext {
             &x_scale,
             &weights.w_scale,
         ];
-        let product = self.prepare(
-            key(Kernel::DenseInt8, activation as u32),
-            &buffers,
-            GpuContext::rows_groups(&io),
-        )?;
+        let groups = match kernel {
+            Kernel::DenseInt8 => GpuContext::rows_groups(&io),
+            Kernel::DenseInt8Tiled => (n.div_ceil(32) as u32, m.div_ceil(64) as u32),
+            other => {
+                return Err(GpuError::Shape(format!(
+                    "{other:?} is not an int8 Dense kernel"
+                )));
+            }
+        };
+        let product = self.prepare(key(kernel, activation as u32), &buffers, groups)?;
         Ok((vec![quantize, product], io))
     }
 
@@ -259,11 +267,12 @@ impl GpuContext {
     pub fn prepare_dense_int8<T: HostFloat>(
         &mut self,
         weights: &Int8Weights,
+        kernel: Kernel,
         activation: Activation,
         x: &[T],
         m: usize,
     ) -> Result<PreparedInt8, GpuError> {
-        let (passes, io) = self.prepare_int8(weights, activation, false, x, m)?;
+        let (passes, io) = self.prepare_int8(weights, kernel, activation, false, x, m)?;
         let q_bytes = (m * io.k_padded) as u64;
         // Both passes: x read and q written, then q, W, scales, bias read and y written.
         let bytes = io.x.size() + 2 * q_bytes + weights.gpu_bytes() + io.y.size();

@@ -14,6 +14,10 @@ use crate::gpu::formats::StorageFormat;
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
 const SOURCES: &[(&str, &str)] = &[
     (
+        "dense_int8_tiled",
+        include_str!("../../shaders/dense_int8_tiled.wgsl"),
+    ),
+    (
         "dense_float8",
         include_str!("../../shaders/dense_float8.wgsl"),
     ),
@@ -95,6 +99,8 @@ pub enum Kernel {
     QuantizeRows,
     /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
     DenseInt8,
+    /// Keras's int8 Dense, tiled for many rows.
+    DenseInt8Tiled,
     /// Keras's int4 Dense (per-channel or grouped with zero points):
     /// activations in the compute dtype, weights dequantized in the kernel.
     DenseInt4,
@@ -112,12 +118,13 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: [Kernel; 11] = [
         Kernel::DenseMatVec,
         Kernel::DenseTiled,
         Kernel::Cast,
         Kernel::QuantizeRows,
         Kernel::DenseInt8,
+        Kernel::DenseInt8Tiled,
         Kernel::DenseInt4,
         Kernel::DenseInt8WeightOnly,
         Kernel::DenseFloat8,
@@ -136,6 +143,7 @@ impl Kernel {
             Kernel::Cast => "cast",
             Kernel::QuantizeRows => "quantize_rows",
             Kernel::DenseInt8 => "dense_int8",
+            Kernel::DenseInt8Tiled => "dense_int8_tiled",
             Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => "dense_int4",
             Kernel::DenseFloat8 => "dense_float8",
             Kernel::ProbeRead => "probe_read",
@@ -151,6 +159,7 @@ impl Kernel {
             Kernel::Cast => "cast",
             Kernel::QuantizeRows => "quantize-rows",
             Kernel::DenseInt8 => "int8",
+            Kernel::DenseInt8Tiled => "int8-tiled",
             Kernel::DenseInt4 => "int4",
             Kernel::DenseInt8WeightOnly => "int8-w",
             Kernel::DenseFloat8 => "float8",
@@ -168,6 +177,7 @@ impl Kernel {
                 Kernel::Cast
                     | Kernel::QuantizeRows
                     | Kernel::DenseInt8
+                    | Kernel::DenseInt8Tiled
                     | Kernel::DenseInt4
                     | Kernel::DenseInt8WeightOnly
                     | Kernel::DenseFloat8,
@@ -179,7 +189,7 @@ impl Kernel {
     /// The name of the kernel's boolean override constant, if any.
     pub const fn flag_name(self) -> Option<&'static str> {
         match self {
-            Kernel::DenseInt8 => Some("WRITE_ACCUMULATOR"),
+            Kernel::DenseInt8 | Kernel::DenseInt8Tiled => Some("WRITE_ACCUMULATOR"),
             Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => Some("GROUPED"),
             Kernel::DenseFloat8 => Some("WEIGHTS_E5M2"),
             _ => None,
@@ -200,6 +210,7 @@ impl Kernel {
             Kernel::DenseMatVec
             | Kernel::DenseTiled
             | Kernel::DenseInt8
+            | Kernel::DenseInt8Tiled
             | Kernel::DenseInt4
             | Kernel::DenseInt8WeightOnly
             | Kernel::DenseFloat8 => "ACTIVATION",
@@ -263,7 +274,7 @@ impl Kernel {
                 },
             ],
             // shaders/dense_int8.wgsl.
-            Kernel::DenseInt8 => &[
+            Kernel::DenseInt8 | Kernel::DenseInt8Tiled => &[
                 Binding::Uniform(16),
                 Binding::Storage {
                     read_only: true,
