@@ -299,7 +299,13 @@ mod tests {
         let c = choose("int8_from_mixed_bfloat16", 64, true).unwrap();
         assert_eq!(
             (c.kernel, c.storage),
-            (Kernel::DenseInt8, StorageVariant::BF16Packed)
+            (Kernel::DenseInt8Tiled, StorageVariant::BF16Packed)
+        );
+        assert!(
+            c.reason
+                .ends_with("rows=64: tiled, 64 rows x 32 outputs per workgroup"),
+            "{}",
+            c.reason
         );
         assert!(c.reason.contains("dot4I8Packed"), "{}", c.reason);
         // 4096 x 4096: int8 weights and scales are at most 0.26 of f32's bytes.
