@@ -7,24 +7,7 @@
 
 #import storage
 
-override WRITE_ACCUMULATOR: bool = false;
-
-struct DenseDims {
-    m: u32,
-    n: u32,
-    k_vecs: u32,      // vec4<u32> (16 int8) per padded row of q and of W^T
-    y_row_words: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: DenseDims;
-@group(0) @binding(1) var<storage, read> q_buf: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
-@group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
-@group(0) @binding(5) var<storage, read> x_scale: array<f32>;
-@group(0) @binding(6) var<storage, read> w_scale: array<f32>;
-
-#import dense_output
+#import int8_bindings
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 32u;

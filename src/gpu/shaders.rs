@@ -14,6 +14,10 @@ use crate::gpu::formats::StorageFormat;
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
 const SOURCES: &[(&str, &str)] = &[
     (
+        "int8_bindings",
+        include_str!("../../shaders/shared/int8_bindings.wgsl"),
+    ),
+    (
         "dense_int8_tiled",
         include_str!("../../shaders/dense_int8_tiled.wgsl"),
     ),
