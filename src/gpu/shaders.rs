@@ -228,143 +228,62 @@ impl Kernel {
     /// the smallest size each may be bound with.
     pub(crate) const fn bindings(self) -> &'static [Binding] {
         match self {
-            // shaders/shared/dense_bindings.wgsl: x and W^T are read as
-            // 16-byte chunks, bias and y by the value (f64 at most: 8 bytes).
-            Kernel::DenseMatVec | Kernel::DenseTiled => &[
-                Binding::Uniform(16),
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 8,
-                },
-                Binding::Storage {
-                    read_only: false,
-                    min_bytes: 8,
-                },
-            ],
-            // The probes read 16-byte vectors.
-            Kernel::ProbeRead | Kernel::ProbeFma => &[
-                Binding::Uniform(16),
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: false,
-                    min_bytes: 4,
-                },
-            ],
-            // shaders/quantize_rows.wgsl: x chunks in, packed q and scales out.
-            Kernel::QuantizeRows => &[
-                Binding::Uniform(16),
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: false,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: false,
-                    min_bytes: 4,
-                },
-            ],
-            // shaders/dense_int8.wgsl.
-            Kernel::DenseInt8 | Kernel::DenseInt8Tiled => &[
-                Binding::Uniform(16),
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: false,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 4,
-                },
-            ],
-            // shaders/dense_float8.wgsl.
-            Kernel::DenseFloat8 => &[
-                Binding::Uniform(32),
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: false,
-                    min_bytes: 4,
-                },
-            ],
-            // shaders/dense_int4.wgsl.
-            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => &[
-                Binding::Uniform(32),
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 16,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: false,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 4,
-                },
-            ],
-            Kernel::Cast => &[
-                Binding::Uniform(16),
-                Binding::Storage {
-                    read_only: true,
-                    min_bytes: 4,
-                },
-                Binding::Storage {
-                    read_only: false,
-                    min_bytes: 4,
-                },
-            ],
+            Kernel::DenseMatVec | Kernel::DenseTiled => DENSE_BINDINGS,
+            Kernel::ProbeRead | Kernel::ProbeFma => PROBE_BINDINGS,
+            Kernel::QuantizeRows => QUANTIZE_ROWS_BINDINGS,
+            Kernel::DenseInt8 | Kernel::DenseInt8Tiled => INT8_BINDINGS,
+            Kernel::DenseFloat8 => FLOAT8_BINDINGS,
+            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => INT4_BINDINGS,
+            Kernel::Cast => CAST_BINDINGS,
         }
+    }
+}
+
+// shaders/shared/dense_bindings.wgsl: x and W^T are read as 16-byte chunks,
+// bias and y by the value (f64 at most: 8 bytes).
+const DENSE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), ro(8), rw(8)];
+// The probes read 16-byte vectors.
+const PROBE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
+// shaders/quantize_rows.wgsl: x chunks in, packed q and scales out.
+const QUANTIZE_ROWS_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4), rw(4)];
+// shaders/shared/int8_bindings.wgsl.
+const INT8_BINDINGS: &[Binding] = &[
+    Binding::Uniform(16),
+    ro(16),
+    ro(16),
+    ro(4),
+    rw(4),
+    ro(4),
+    ro(4),
+];
+// shaders/dense_float8.wgsl.
+const FLOAT8_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(16), ro(4), rw(4)];
+// shaders/dense_int4.wgsl.
+const INT4_BINDINGS: &[Binding] = &[
+    Binding::Uniform(32),
+    ro(16),
+    ro(16),
+    ro(4),
+    rw(4),
+    ro(4),
+    ro(4),
+];
+// shaders/cast.wgsl.
+const CAST_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(4), rw(4)];
+
+/// A read-only storage binding of at least `min_bytes`.
+const fn ro(min_bytes: u64) -> Binding {
+    Binding::Storage {
+        read_only: true,
+        min_bytes,
+    }
+}
+
+/// A read-write storage binding of at least `min_bytes`.
+const fn rw(min_bytes: u64) -> Binding {
+    Binding::Storage {
+        read_only: false,
+        min_bytes,
     }
 }
 
