@@ -27,15 +27,7 @@ const SHAPES: [(usize, usize, usize); 5] = [
 /// boundary of e4m3: one e4m3 step, 2^-3 relative, of one term) and exp
 /// (2e-6 (1 + |y|)) may differ; 16-bit outputs one ulp more.
 fn tolerance(format: StorageFormat, k: usize, l1: f64, max_term: f64, y: f64) -> f64 {
-    let mut tol = (k as f64 + 2.0) * f64::from(f32::EPSILON) * l1
-        + 4.0 * f64::from(f32::EPSILON) * y.abs()
-        + 2e-6 * (1.0 + y.abs());
-    tol += 0.125 * max_term;
-    tol + match format {
-        StorageFormat::F16 => y.abs() * 2f64.powi(-10),
-        StorageFormat::BF16 => y.abs() * 2f64.powi(-7),
-        _ => 0.0,
-    }
+    common::gpu::f32_kernel_tolerance(format, true, k, l1, y) + 0.125 * max_term
 }
 
 fn check(ctx: &mut GpuContext, storage: StorageVariant) {

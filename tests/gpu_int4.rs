@@ -28,16 +28,7 @@ const SHAPES: [(usize, usize, usize); 6] = [
 /// non-linear activations add a few ulp of exp (2e-6 (1 + |y|)); 16-bit
 /// outputs may then land one ulp of their format away.
 fn tolerance(format: StorageFormat, activation: Activation, k: usize, l1: f64, y: f64) -> f64 {
-    let mut tol =
-        (k as f64 + 2.0) * f64::from(f32::EPSILON) * l1 + 4.0 * f64::from(f32::EPSILON) * y.abs();
-    if activation != Activation::Linear {
-        tol += 2e-6 * (1.0 + y.abs());
-    }
-    tol + match format {
-        StorageFormat::F16 => y.abs() * 2f64.powi(-10),
-        StorageFormat::BF16 => y.abs() * 2f64.powi(-7),
-        _ => 0.0,
-    }
+    common::gpu::f32_kernel_tolerance(format, activation != Activation::Linear, k, l1, y)
 }
 
 fn check(ctx: &mut GpuContext, storage: StorageVariant) {
