@@ -58,7 +58,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (n0 >= dims.n || row >= dims.m) {
         return;
     }
-    let last = ((dims.n + 1u) / 2u) * 2u - 1u;
+    let last = w_rows() - 1u;
     var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     let x_row = row * dims.k_vecs * 2u * X_CHUNKS_PER_8;
     for (var s = 0u; s < dims.k_vecs; s++) {

@@ -82,7 +82,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (n0 >= dims.n || row >= dims.m) {
         return;
     }
-    let last = ((dims.n + 1u) / 2u) * 2u - 1u;
+    let last = w_rows() - 1u;
     // One group per 32-k step when the block is a multiple of 32 (the usual
     // 32, 64, 128...): one scale and zero point per output and step.
     let whole_steps = GROUPED && dims.block % 32u == 0u;

@@ -27,7 +27,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let ty = lid / 8u;
     let row0 = wg.y * TILE_M;
     let n_base = wg.x * TILE_N;
-    let n_rows_w = (dims.n + 1u) / 2u * 2u;
+    let n_rows_w = w_rows();
     var acc: array<vec4<i32>, 8>;
     let steps = dims.k_vecs / STEP_VECS;
     for (var s = 0u; s < steps; s++) {

@@ -20,7 +20,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     // W^T has an even number of rows; rows past it are read again from the
     // last one and their results dropped.
-    let last = ((dims.n + 1u) / 2u) * 2u - 1u;
+    let last = w_rows() - 1u;
     let x_row = row * dims.k_vecs;
     let w0 = n0 * dims.k_vecs;
     let w1 = min(n0 + 1u, last) * dims.k_vecs;

@@ -3,6 +3,12 @@
 // of outputs in the storage format. The kernel provides `dims` (with `n`
 // and `y_row_words`), `bias_buf` and `y_buf`.
 
+// Rows of W^T (and entries of the bias): N rounded up to even, as
+// `DenseLayout::n_padded` lays them out.
+fn w_rows() -> u32 {
+    return (dims.n + 1u) / 2u * 2u;
+}
+
 fn finish(acc: Scalar, n: u32) -> Scalar {
     return activate(acc + bias_buf[n]);
 }
