@@ -46,6 +46,7 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
             None,
             NonZeroU32::new(4),
             NonZeroU32::new(3),
+            NonZeroU32::new(32),
             NonZeroU32::new(128),
         ] {
             let weights = ctx

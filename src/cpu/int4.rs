@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
-use crate::quant::int4::quantize_grouped;
+use crate::quant::int4::{GroupedInt4, quantize_grouped};
 
 /// Keras's int4 Dense: per channel `y = (x · q) / s_w`, grouped
 /// `y = x · ((q - zero) * scale)`; sums in four lanes (lane l takes
@@ -61,29 +61,32 @@ fn weight_only<T: HostFloat>(
     check_dense_inputs(x.len(), w.len(), bias.map(<[T]>::len), (m, k, n))?;
     let x: Vec<f32> = x.iter().map(|v| format.round(v.to_f64()) as f32).collect();
     let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
-    // The weight each product uses: q per channel, dequantized when grouped.
-    let (weights, col_scale): (Vec<f32>, Option<Vec<f32>>) = match block {
+    // The sum of row i for output j, in the kernel's lanes and order.
+    let sums: Box<dyn Fn(usize, usize) -> f32> = match block {
         None => {
             let (q, s) = quantize_kernel_per_column(&w32, k, n, range)?;
-            (q.iter().map(|&v| f32::from(v)).collect(), Some(s))
+            Box::new(move |i, j| lanes4_sum(k, |t| x[i * k + t] * f32::from(q[t * n + j])) / s[j])
         }
         Some(b) => {
             let b = b.get() as usize;
             let g = quantize_grouped(&w32, k, n, b)?;
-            let deq = (0..k * n)
-                .map(|idx| {
-                    let gj = (idx / n) / b * n + idx % n;
-                    g.scale[gj] * (f32::from(g.q[idx]) - f32::from(g.zero[gj]))
+            if b.is_multiple_of(STEP_K) {
+                Box::new(move |i, j| grouped_by_steps(&x[i * k..(i + 1) * k], &g, (n, j, b)))
+            } else {
+                Box::new(move |i, j| {
+                    lanes4_sum(k, |t| {
+                        let gj = t / b * n + j;
+                        x[i * k + t]
+                            * (g.scale[gj] * (f32::from(g.q[t * n + j]) - f32::from(g.zero[gj])))
+                    })
                 })
-                .collect();
-            (deq, None)
+            }
         }
     };
     let mut y = Vec::with_capacity(m * n);
     for i in 0..m {
         for j in 0..n {
-            let sum = lanes4_sum(k, |t| x[i * k + t] * weights[t * n + j]);
-            let value = col_scale.as_ref().map_or(sum, |s| sum / s[j]);
+            let value = sums(i, j);
             let b = bias.map_or(0.0, |b| format.round(b[j].to_f64()) as f32);
             y.push(T::from_f64(
                 format.round(f64::from(activate(activation, value + b))),
@@ -91,4 +94,28 @@ fn weight_only<T: HostFloat>(
         }
     }
     Ok(y)
+}
+
+/// k per step of the int4 kernel: one `vec4<u32>` of eight-nibble words.
+const STEP_K: usize = 32;
+
+/// Grouped int4 with a block that is a multiple of [`STEP_K`]: per step and
+/// lane, `x · q` and `Σx` apart, then `acc += scale · (x·q - zero · Σx)`
+/// (the kernel's order; the same value as `x · ((q - zero) · scale)`).
+fn grouped_by_steps(x: &[f32], g: &GroupedInt4, (n, j, block): (usize, usize, usize)) -> f32 {
+    let mut acc = [0f32; 4];
+    for (s, xs_step) in x.chunks(STEP_K).enumerate() {
+        let (mut p, mut xs) = ([0f32; 4], [0f32; 4]);
+        for (e, &xv) in xs_step.iter().enumerate() {
+            let t = s * STEP_K + e;
+            p[e % 4] += xv * f32::from(g.q[t * n + j]);
+            xs[e % 4] += xv;
+        }
+        let gj = s * STEP_K / block * n + j;
+        let (scale, zero) = (g.scale[gj], f32::from(g.zero[gj]));
+        for l in 0..4 {
+            acc[l] += scale * (p[l] - zero * xs[l]);
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
