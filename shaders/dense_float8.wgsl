@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Keras's float8 Dense (inference): y = qdq(x, s_x) · qdq(W, s_w) + bias,
-// activation. W is stored as e4m3fn (or, by choice, e5m2) codes, four per u32 along k (lowest k
-// in the lowest byte), already quantized on the host as clip(W / s_w); the
-// kernel decodes them and multiplies by s_w. The activations are
-// quantize-dequantized here, per element, with the per-tensor scale s_x.
-// One invocation per (row, four outputs); lane l of each accumulator takes
-// k = l (mod 4). CPU twin: `cpu::float8::dense_float8`.
+// activation. W is stored as e4m3fn (or, by choice, e5m2) codes, four per
+// u32 along k (lowest k in the lowest byte), already quantized on the host
+// as clip(W / s_w); the kernel decodes them and multiplies by s_w. The
+// activations are quantize-dequantized here, per element, with the
+// per-tensor scale s_x: a tile of the row at a time, by the whole workgroup
+// into workgroup memory, so each value is converted once, not once per
+// invocation. One invocation per (row, four outputs); lane l of each
+// accumulator takes k = l (mod 4). CPU twin: `cpu::float8::dense_float8`.
 
 #import storage
 #import float8
@@ -14,13 +16,6 @@
 // precision) instead of e4m3fn; the activations stay e4m3fn, as in Keras.
 override WEIGHTS_E5M2: bool = false;
 
-fn decode_weights4(word: u32) -> vec4<f32> {
-    if (WEIGHTS_E5M2) {
-        return e5m2_decode4(word);
-    }
-    return e4m3_decode4(word);
-}
-
 struct Float8Dims {
     m: u32,
     n: u32,
@@ -28,8 +23,9 @@ struct Float8Dims {
     y_row_words: u32, // OutWords per row of y
     x_scale: f32,
     w_scale: f32,
-    _pad0: u32,
-    _pad1: u32,
+    // 1 when some e4m3 weight code is NaN: decode exactly (slower) then.
+    weight_nans: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: Float8Dims;
@@ -43,46 +39,122 @@ struct Float8Dims {
 #import dense_output
 
 override WORKGROUP_SIZE: u32 = 64u;
-const OUTPUTS: u32 = 4u;
 const X_CHUNKS_PER_8: u32 = 8u / VALUES_PER_VEC;
+// x values quantize-dequantized per tile (8 KiB of workgroup memory; a
+// multiple of the 32 the rows are padded to).
+const X_TILE: u32 = 2048u;
+var<workgroup> x_tile: array<vec4<f32>, 512>;
 
 fn qdq4(v: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(e4m3_qdq(v.x, dims.x_scale), e4m3_qdq(v.y, dims.x_scale),
                      e4m3_qdq(v.z, dims.x_scale), e4m3_qdq(v.w, dims.x_scale));
 }
 
+// The four weights of a word, decoded and scaled: round(decode(code) · s_w).
+// Fast: each code becomes an f16 with the same bits in place (e5m2 is the
+// top byte of an f16; e4m3 moves its exponent and mantissa down one bit,
+// giving the value / 256) and `unpack2x16float` converts two at a time,
+// exactly (f16 subnormals included). `scale` is s_w (e5m2) or 256 · s_w
+// (e4m3; exact, a power of two). The e4m3 NaN code would decode as 480, so
+// with NaN codes present the kernel takes the exact decoder instead.
+fn weights4(word: u32, scale: f32, exact: bool) -> vec4<f32> {
+    var w: vec4<f32>;
+    if (exact) {
+        w = e4m3_decode4(word) * scale;
+    } else {
+        var even: vec2<f32>; // codes 0 and 2
+        var odd: vec2<f32>;  // codes 1 and 3
+        if (WEIGHTS_E5M2) {
+            even = unpack2x16float((word & 0x00ff00ffu) << 8u);
+            odd = unpack2x16float(word & 0xff00ff00u);
+        } else {
+            even = unpack2x16float(((word & 0x007f007fu) << 7u) | ((word & 0x00800080u) << 8u));
+            odd = unpack2x16float(((word >> 1u) & 0x3f803f80u) | (word & 0x80008000u));
+        }
+        w = vec4<f32>(even.x, odd.x, even.y, odd.y) * scale;
+    }
+    return vec4<f32>(round_compute(w.x), round_compute(w.y), round_compute(w.z), round_compute(w.w));
+}
+
+// Word t of a step for four outputs (`words`: word t of each) with the
+// four x values it meets.
+fn word4(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, a2: ptr<function, vec4<f32>>,
+         a3: ptr<function, vec4<f32>>, x: vec4<f32>, words: vec4<u32>, scale: f32, exact: bool) {
+    *a0 = *a0 + x * weights4(words.x, scale, exact);
+    *a1 = *a1 + x * weights4(words.y, scale, exact);
+    *a2 = *a2 + x * weights4(words.z, scale, exact);
+    *a3 = *a3 + x * weights4(words.w, scale, exact);
+}
+
+// `steps` steps of 16 k over the tile in workgroup memory, for the four
+// outputs whose W^T rows start (at this tile) at `first`.
+fn tile_steps(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, a2: ptr<function, vec4<f32>>,
+              a3: ptr<function, vec4<f32>>, first: vec4<u32>, steps: u32, scale: f32, exact: bool) {
+    for (var s = 0u; s < steps; s++) {
+        let w0 = w_buf[first.x + s];
+        let w1 = w_buf[first.y + s];
+        let w2 = w_buf[first.z + s];
+        let w3 = w_buf[first.w + s];
+        word4(a0, a1, a2, a3, x_tile[4u * s], vec4<u32>(w0.x, w1.x, w2.x, w3.x), scale, exact);
+        word4(a0, a1, a2, a3, x_tile[4u * s + 1u], vec4<u32>(w0.y, w1.y, w2.y, w3.y), scale, exact);
+        word4(a0, a1, a2, a3, x_tile[4u * s + 2u], vec4<u32>(w0.z, w1.z, w2.z, w3.z), scale, exact);
+        word4(a0, a1, a2, a3, x_tile[4u * s + 3u], vec4<u32>(w0.w, w1.w, w2.w, w3.w), scale, exact);
+    }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let n0 = gid.x * OUTPUTS;
-    let row = gid.y;
-    if (n0 >= dims.n || row >= dims.m) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // The row is the workgroup's (uniform), so every invocation reaches the
+    // barriers; invocations past the last output only help with the tiles.
+    let row = wg.y;
+    if (row >= dims.m) {
         return;
     }
+    let n0 = (wg.x * WORKGROUP_SIZE + lid) * 4u;
+    let has_outputs = n0 < dims.n;
     let last = w_rows() - 1u;
-    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    let x_row = row * dims.k_vecs * 2u * X_CHUNKS_PER_8;
-    for (var s = 0u; s < dims.k_vecs; s++) {
-        let c = x_row + 2u * s * X_CHUNKS_PER_8;
-        let lo = chunk8(x_buf[c], x_buf[c + X_CHUNKS_PER_8 - 1u]);
-        let hi = chunk8(x_buf[c + X_CHUNKS_PER_8], x_buf[c + 2u * X_CHUNKS_PER_8 - 1u]);
-        let x = array<vec4<f32>, 4>(qdq4(lo[0]), qdq4(lo[1]), qdq4(hi[0]), qdq4(hi[1]));
-        for (var o = 0u; o < OUTPUTS; o++) {
-            let words = w_buf[min(n0 + o, last) * dims.k_vecs + s];
-            var a = acc[o];
-            for (var t = 0u; t < 4u; t++) {
-                let w = decode_weights4(words[t]) * dims.w_scale;
-                a = a + x[t] * vec4<f32>(round_compute(w.x), round_compute(w.y), round_compute(w.z), round_compute(w.w));
+    let j1 = min(n0 + 1u, last);
+    let j2 = min(n0 + 2u, last);
+    let j3 = min(n0 + 3u, last);
+    let r0 = min(n0, last) * dims.k_vecs;
+    let r1 = j1 * dims.k_vecs;
+    let r2 = j2 * dims.k_vecs;
+    let r3 = j3 * dims.k_vecs;
+    let exact = dims.weight_nans != 0u && !WEIGHTS_E5M2;
+    let scale = select(dims.w_scale * 256.0, dims.w_scale, WEIGHTS_E5M2 || exact);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let k_values = dims.k_vecs * 16u;
+    let x_row = row * k_values / 8u * X_CHUNKS_PER_8;
+    for (var t0 = 0u; t0 < k_values; t0 += X_TILE) {
+        let len = min(X_TILE, k_values - t0);
+        workgroupBarrier();
+        for (var v = 8u * lid; v < len; v += 8u * WORKGROUP_SIZE) {
+            let c = x_row + (t0 + v) / 8u * X_CHUNKS_PER_8;
+            let x = chunk8(x_buf[c], x_buf[c + X_CHUNKS_PER_8 - 1u]);
+            x_tile[v / 4u] = qdq4(x[0]);
+            x_tile[v / 4u + 1u] = qdq4(x[1]);
+        }
+        workgroupBarrier();
+        if (has_outputs) {
+            let first = vec4<u32>(r0, r1, r2, r3) + vec4<u32>(t0 / 16u);
+            // Two calls with constant `exact`, so the decoder's choice is
+            // made once per tile, not per word.
+            if (exact) {
+                tile_steps(&acc0, &acc1, &acc2, &acc3, first, len / 16u, scale, true);
+            } else {
+                tile_steps(&acc0, &acc1, &acc2, &acc3, first, len / 16u, scale, false);
             }
-            acc[o] = a;
         }
     }
-    for (var o = 0u; o < OUTPUTS; o += 2u) {
-        let n = n0 + o;
-        if (n < dims.n) {
-            let a = acc[o];
-            let b = acc[o + 1u];
-            let n1 = min(n + 1u, last);
-            store_out_pair(row, n, finish(Scalar((a.x + a.y) + (a.z + a.w)), n), finish(Scalar((b.x + b.y) + (b.z + b.w)), n1));
+    if (has_outputs) {
+        store_out_pair(row, n0, finish(Scalar((acc0.x + acc0.y) + (acc0.z + acc0.w)), n0),
+                       finish(Scalar((acc1.x + acc1.y) + (acc1.z + acc1.w)), j1));
+        if (n0 + 2u < dims.n) {
+            store_out_pair(row, n0 + 2u, finish(Scalar((acc2.x + acc2.y) + (acc2.z + acc2.w)), n0 + 2u),
+                           finish(Scalar((acc3.x + acc3.y) + (acc3.z + acc3.w)), j3));
         }
     }
 }

@@ -13,12 +13,15 @@ use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
 use dtype_policy::gpu::shaders::StorageVariant;
 use dtype_policy::quant::float8::Float8;
 
-const SHAPES: [(usize, usize, usize); 5] = [
+// The last is larger than one tile of x (2048 values) and than one
+// workgroup's outputs (256).
+const SHAPES: [(usize, usize, usize); 6] = [
     (1, 1, 1),
     (1, 37, 13),
     (3, 10, 7),
     (2, 300, 33),
     (1, 1000, 96),
+    (2, 2500, 300),
 ];
 
 /// The twin uses the same decoded values; only the summation (fused
@@ -28,6 +31,95 @@ const SHAPES: [(usize, usize, usize); 5] = [
 /// (2e-6 (1 + |y|)) may differ; 16-bit outputs one ulp more.
 fn tolerance(format: StorageFormat, k: usize, l1: f64, max_term: f64, y: f64) -> f64 {
     common::gpu::f32_kernel_tolerance(format, true, k, l1, y) + 0.125 * max_term
+}
+
+/// GPU against twin within [`tolerance`]; equal values (infinities) pass.
+fn compare(
+    gpu: &[f32],
+    cpu: &[f32],
+    (x, w): (&[f32], &[f32]),
+    (_m, k, n): (usize, usize, usize),
+    format: StorageFormat,
+    label: &str,
+) {
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        let (row, col) = (i / n, i % n);
+        let terms: Vec<f64> = (0..k)
+            .map(|t| f64::from((x[row * k + t] * w[t * n + col]).abs()))
+            .collect();
+        let tol = tolerance(
+            format,
+            k,
+            terms.iter().sum(),
+            terms.iter().copied().fold(0.0, f64::max),
+            c.to_f64(),
+        );
+        assert!(
+            g == c || (g - c).abs() as f64 <= tol,
+            "{label} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c} (tol {tol:e})"
+        );
+    }
+}
+
+/// Weights that decode to e4m3 subnormals (below 2^-6), a NaN weight (its
+/// column is NaN; the kernel takes its exact decoder), and a kernel scale
+/// too large for the fast decoder (an `Err`).
+fn edge_weights(ctx: &mut GpuContext, storage: StorageVariant) {
+    let format = storage.format();
+    let (m, k, n) = (2, 70, 9);
+    let x = common::gpu::values(m * k, 11, 3.0);
+    let mut w = common::gpu::values(k * n, 12, 0.02);
+    let scales = Float8Scales::default();
+    for with_nan in [false, true] {
+        if with_nan {
+            w[5 * n + 4] = f32::NAN;
+        }
+        let weights = ctx
+            .upload_dense_float8(storage, &w, None, (k, n), scales)
+            .unwrap();
+        let gpu = ctx
+            .dense_float8(&weights, Activation::Linear, &x, m)
+            .unwrap();
+        let cpu = dense_float8(
+            format,
+            Activation::Linear,
+            &x,
+            &w,
+            None,
+            (m, k, n),
+            (scales, Float8::E4M3Fn),
+        )
+        .unwrap();
+        for row in 0..m {
+            let (g, c) = (gpu[row * n + 4], cpu[row * n + 4]);
+            assert_eq!(g.is_nan(), with_nan, "{storage:?} NaN weight column: {g}");
+            assert_eq!(c.is_nan(), with_nan);
+        }
+        let finite = |v: &[f32]| -> Vec<f32> {
+            v.iter()
+                .enumerate()
+                .map(|(i, &y)| if i % n == 4 { 0.0 } else { y })
+                .collect()
+        };
+        let label = format!("{storage:?} small weights, NaN {with_nan}");
+        compare(
+            &finite(&gpu),
+            &finite(&cpu),
+            (&x, &w),
+            (m, k, n),
+            format,
+            &label,
+        );
+    }
+    let too_large = Float8Scales {
+        inputs: 1.0,
+        kernel: 1e31,
+    };
+    let err = ctx
+        .upload_dense_float8(storage, &w, None, (k, n), too_large)
+        .err()
+        .expect("a kernel scale above 2^100 is refused");
+    assert!(err.to_string().contains("kernel scale"), "{err}");
 }
 
 fn check(ctx: &mut GpuContext, storage: StorageVariant) {
@@ -59,19 +151,8 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
                     (scales, Float8::E4M3Fn),
                 )
                 .unwrap();
-                for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
-                    let (row, col) = (i / n, i % n);
-                    let terms: Vec<f64> = (0..k)
-                        .map(|t| f64::from((x[row * k + t] * w[t * n + col]).abs()))
-                        .collect();
-                    let l1: f64 = terms.iter().sum();
-                    let max_term = terms.iter().copied().fold(0.0, f64::max);
-                    let tol = tolerance(format, k, l1, max_term, c.to_f64());
-                    assert!(
-                        (g - c).abs() as f64 <= tol,
-                        "{storage:?} {scales:?} {activation:?} m={m} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c}"
-                    );
-                }
+                let label = format!("{storage:?} {scales:?} {activation:?}");
+                compare(&gpu, &cpu, (&x, &w), (m, k, n), format, &label);
             }
         }
     }
@@ -151,24 +232,14 @@ fn e5m2_weights(ctx: &mut GpuContext, storage: StorageVariant) {
         (scales, Float8::E5M2),
     )
     .unwrap();
-    for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
-        let (row, col) = (i / n, i % n);
-        let terms: Vec<f64> = (0..k)
-            .map(|t| f64::from((x[row * k + t] * w[t * n + col]).abs()))
-            .collect();
-        let tol = tolerance(
-            format,
-            k,
-            terms.iter().sum(),
-            terms.iter().copied().fold(0.0, f64::max),
-            c.to_f64(),
-        );
-        // f16 outputs overflow to the same infinity on both sides.
-        assert!(
-            g == c || (g - c).abs() as f64 <= tol,
-            "e5m2 {storage:?} y[{row}][{col}]: gpu {g} cpu {c}"
-        );
-    }
+    compare(
+        &gpu,
+        &cpu,
+        (&x, &w),
+        (m, k, n),
+        format,
+        &format!("e5m2 {storage:?}"),
+    );
 }
 
 #[test]
@@ -181,6 +252,7 @@ fn float8_matches_its_twin_on_lavapipe_vulkan() {
     ] {
         check(&mut ctx, storage);
         e5m2_weights(&mut ctx, storage);
+        edge_weights(&mut ctx, storage);
     }
     non_finite_activations(&mut ctx);
 }
@@ -191,6 +263,7 @@ fn float8_matches_its_twin_on_llvmpipe_gl() {
     for storage in [StorageVariant::F32, StorageVariant::BF16Packed] {
         check(&mut ctx, storage);
         e5m2_weights(&mut ctx, storage);
+        edge_weights(&mut ctx, storage);
     }
     non_finite_activations(&mut ctx);
 }

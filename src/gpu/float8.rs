@@ -29,8 +29,12 @@ struct Float8Dims {
     y_row_words: u32,
     x_scale: f32,
     w_scale: f32,
-    _pad: [u32; 2],
+    weight_nans: u32,
+    _pad: u32,
 }
+
+/// The largest kernel scale: 2^100, so that 256 times it is a finite f32.
+pub const MAX_KERNEL_SCALE: f32 = 1.267_650_6e30;
 
 /// The per-tensor scales of a float8 Dense layer (Keras's `inputs_scale`
 /// and `kernel_scale`): values are divided by them before encoding.
@@ -59,6 +63,8 @@ pub struct Float8Weights {
     k: usize,
     n: usize,
     scales: Float8Scales,
+    /// Some code is NaN (the kernel then decodes e4m3 exactly, slower).
+    nan_codes: bool,
     w: wgpu::Buffer,
     bias: wgpu::Buffer,
 }
@@ -114,6 +120,13 @@ impl GpuContext {
                 "float8 scales must be positive and finite, got {scales:?}"
             )));
         }
+        // The kernel multiplies by 256 · kernel scale (see dense_float8.wgsl).
+        if scales.kernel > MAX_KERNEL_SCALE {
+            return Err(GpuError::Unsupported(format!(
+                "float8 kernel scale {} is above {MAX_KERNEL_SCALE:e}; no float8 weights need one that large",
+                scales.kernel
+            )));
+        }
         let max = format8.max();
         // Keras reads the kernel autocast to the compute dtype and divides it
         // there by the scale cast to it.
@@ -126,6 +139,10 @@ impl GpuContext {
             format8.encode(v) as i8
         };
         let words = pack_transposed((k, n), (kp, np), code, pack_i8_words);
+        let nan_codes = format8 == Float8::E4M3Fn
+            && words
+                .iter()
+                .any(|w| w.to_le_bytes().iter().any(|b| b & 0x7f == 0x7f));
         let mut b = vec![0f32; np];
         if let Some(bias) = bias {
             for (dst, src) in b.iter_mut().zip(bias) {
@@ -139,6 +156,7 @@ impl GpuContext {
             k,
             n,
             scales,
+            nan_codes,
             w: self.storage_buffer("float8 weights", &words, usage)?,
             bias: self.storage_buffer("float8 bias", &StorageFormat::F32.encode(&b), usage)?,
         })
@@ -178,7 +196,8 @@ impl GpuContext {
             y_row_words: io.row_words as u32,
             x_scale: scale(weights.scales.inputs),
             w_scale: scale(weights.scales.kernel),
-            _pad: [0; 2],
+            weight_nans: u32::from(weights.nan_codes),
+            _pad: 0,
         };
         let dims = self.upload(
             "float8 dims",
