@@ -61,6 +61,33 @@ fn compare(
     }
 }
 
+/// A linear float8 Dense without bias, scales 1, on the GPU and its twin.
+fn run_linear(
+    ctx: &mut GpuContext,
+    (format8, storage): (Float8, StorageVariant),
+    (x, w): (&[f32], &[f32]),
+    (m, k, n): (usize, usize, usize),
+) -> (Vec<f32>, Vec<f32>) {
+    let scales = Float8Scales::default();
+    let weights = ctx
+        .upload_dense_float8_as(format8, storage, w, None, (k, n), scales)
+        .unwrap();
+    let gpu = ctx
+        .dense_float8(&weights, Activation::Linear, x, m)
+        .unwrap();
+    let cpu = dense_float8(
+        storage.format(),
+        Activation::Linear,
+        x,
+        w,
+        None,
+        (m, k, n),
+        (scales, format8),
+    )
+    .unwrap();
+    (gpu, cpu)
+}
+
 /// Weights that decode to e4m3 subnormals (below 2^-6), a NaN weight (its
 /// column is NaN; the kernel takes its exact decoder), and a kernel scale
 /// too large for the fast decoder (an `Err`).
@@ -69,27 +96,11 @@ fn edge_weights(ctx: &mut GpuContext, storage: StorageVariant) {
     let (m, k, n) = (2, 70, 9);
     let x = common::gpu::values(m * k, 11, 3.0);
     let mut w = common::gpu::values(k * n, 12, 0.02);
-    let scales = Float8Scales::default();
     for with_nan in [false, true] {
         if with_nan {
             w[5 * n + 4] = f32::NAN;
         }
-        let weights = ctx
-            .upload_dense_float8(storage, &w, None, (k, n), scales)
-            .unwrap();
-        let gpu = ctx
-            .dense_float8(&weights, Activation::Linear, &x, m)
-            .unwrap();
-        let cpu = dense_float8(
-            format,
-            Activation::Linear,
-            &x,
-            &w,
-            None,
-            (m, k, n),
-            (scales, Float8::E4M3Fn),
-        )
-        .unwrap();
+        let (gpu, cpu) = run_linear(ctx, (Float8::E4M3Fn, storage), (&x, &w), (m, k, n));
         for row in 0..m {
             let (g, c) = (gpu[row * n + 4], cpu[row * n + 4]);
             assert_eq!(g.is_nan(), with_nan, "{storage:?} NaN weight column: {g}");
@@ -215,23 +226,7 @@ fn e5m2_weights(ctx: &mut GpuContext, storage: StorageVariant) {
     let (m, k, n) = (2, 37, 13);
     let x = common::gpu::values(m * k, 5, 2.0);
     let w = common::gpu::values(k * n, 6, 50000.0);
-    let scales = Float8Scales::default();
-    let weights = ctx
-        .upload_dense_float8_as(Float8::E5M2, storage, &w, None, (k, n), scales)
-        .unwrap();
-    let gpu = ctx
-        .dense_float8(&weights, Activation::Linear, &x, m)
-        .unwrap();
-    let cpu = dense_float8(
-        format,
-        Activation::Linear,
-        &x,
-        &w,
-        None,
-        (m, k, n),
-        (scales, Float8::E5M2),
-    )
-    .unwrap();
+    let (gpu, cpu) = run_linear(ctx, (Float8::E5M2, storage), (&x, &w), (m, k, n));
     compare(
         &gpu,
         &cpu,
