@@ -3,14 +3,7 @@
 // rounds of 4 independent vec4<f32> fused multiply-adds on registers
 // (32 FLOP per round) and writes a result, so the work can't be dropped.
 
-struct ProbeDims {
-    vecs: u32,       // unused here
-    run: u32,        // unused here
-    iterations: u32, // rounds per invocation
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: ProbeDims;
+#import probe_dims
 @group(0) @binding(1) var<storage, read> seed: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> sums: array<u32>;
 

@@ -3,14 +3,7 @@
 // vec4<u32> (the widest load) and writes the sum, so no read can be dropped.
 // Bytes moved = the buffer read + 4 per invocation written.
 
-struct ProbeDims {
-    vecs: u32,       // vec4<u32> in `data`
-    run: u32,        // vec4<u32> per invocation
-    iterations: u32, // unused here
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: ProbeDims;
+#import probe_dims
 @group(0) @binding(1) var<storage, read> data: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> sums: array<u32>;
 

@@ -95,6 +95,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod cpu;
 pub mod error;
 pub mod gpu;

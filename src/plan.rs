@@ -15,6 +15,7 @@ use crate::cpu::int8::dense_int8 as cpu_dense_int8;
 use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation};
+use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::float8::{Float8Scales, Float8Weights};
 use crate::gpu::formats::HostFloat;
 use crate::gpu::int4::WeightOnlyWeights;
@@ -123,6 +124,46 @@ impl PlanRow {
         y.map_err(|e| self.error(e))
     }
 
+    /// Uploads `x` (`[rows, k]`) and binds the layer's kernel (and the int8
+    /// activation quantizer's pass), ready to run again and again.
+    pub fn prepare<T: HostFloat>(
+        &self,
+        ctx: &mut GpuContext,
+        weights: &LayerWeights,
+        x: &[T],
+    ) -> Result<PreparedLayer> {
+        let (activation, rows) = (self.spec.activation, self.spec.rows);
+        let prepared = match weights {
+            LayerWeights::Float(w) => ctx
+                .prepare_dense(w, self.choice.kernel, activation, x, rows)
+                .map(|p| PreparedLayer {
+                    passes: vec![p.dispatch],
+                    bytes: p.bytes,
+                }),
+            LayerWeights::Int8(w) => ctx
+                .prepare_dense_int8(w, self.choice.kernel, activation, x, rows)
+                .map(|p| PreparedLayer {
+                    passes: p.passes,
+                    bytes: p.bytes,
+                }),
+            LayerWeights::WeightOnly(w) => {
+                ctx.prepare_dense_int4(w, activation, x, rows)
+                    .map(|p| PreparedLayer {
+                        passes: vec![p.dispatch],
+                        bytes: p.bytes,
+                    })
+            }
+            LayerWeights::Float8(w) => {
+                ctx.prepare_dense_float8(w, activation, x, rows)
+                    .map(|p| PreparedLayer {
+                        passes: vec![p.dispatch],
+                        bytes: p.bytes,
+                    })
+            }
+        };
+        prepared.map_err(|e| self.error(e))
+    }
+
     /// Runs the layer's CPU twin on the same inputs.
     pub fn run_cpu<T: HostFloat>(&self, w: &[T], bias: Option<&[T]>, x: &[T]) -> Result<Vec<T>> {
         let s = &self.spec;
@@ -163,6 +204,15 @@ impl PlanRow {
             source: e,
         }
     }
+}
+
+/// A planned layer bound to its inputs, for timing: the passes of one call
+/// and the bytes they read plus write.
+pub struct PreparedLayer {
+    /// The dispatches of one call, in order.
+    pub passes: Vec<PreparedDispatch>,
+    /// Bytes one call reads plus writes.
+    pub bytes: u64,
 }
 
 /// A layer's weights on the GPU, in the form its kernel reads.

@@ -47,6 +47,34 @@ impl Activation {
         Activation::Sigmoid,
         Activation::Tanh,
     ];
+
+    /// Keras's name for it (`"gelu"`).
+    pub const fn keras_name(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+impl std::str::FromStr for Activation {
+    type Err = GpuError;
+
+    /// Keras's activation names (`"relu"`, `"gelu"`, ...).
+    fn from_str(s: &str) -> Result<Self, GpuError> {
+        Activation::ALL
+            .into_iter()
+            .find(|a| a.keras_name() == s)
+            .ok_or_else(|| {
+                GpuError::Unsupported(format!(
+                    "activation '{s}'; the kernels apply linear, relu, gelu, silu, sigmoid and tanh"
+                ))
+            })
+    }
 }
 
 /// `Err` unless `w` holds a `[k, n]` kernel (both at least 1) and `bias`, if

@@ -18,6 +18,15 @@ pub struct PreparedDispatch {
     groups: (u32, u32),
 }
 
+/// How long a timed run took.
+#[derive(Debug, Clone, Copy)]
+pub struct PassTiming {
+    /// From submission to completion, seen by the host.
+    pub wall: Duration,
+    /// The GPU's timestamps around the passes, where the adapter has them.
+    pub gpu: Option<Duration>,
+}
+
 impl PreparedDispatch {
     /// The pipeline it runs.
     pub fn key(&self) -> PipelineKey {
@@ -193,6 +202,79 @@ impl GpuContext {
         self.submit_all(&passes.iter().collect::<Vec<_>>())?;
         self.wait()?;
         Ok(start.elapsed())
+    }
+
+    /// Runs prepared passes once, in order in one submission, and waits;
+    /// returns the wall-clock time and, where the adapter has timestamp
+    /// queries, the GPU's own time from the first pass's start to the last
+    /// pass's end.
+    pub fn time_passes(&self, passes: &[&PreparedDispatch]) -> Result<PassTiming, GpuError> {
+        if !self.capabilities().timestamp_query || passes.is_empty() {
+            let start = Instant::now();
+            self.submit_all(passes)?;
+            self.wait()?;
+            return Ok(PassTiming {
+                wall: start.elapsed(),
+                gpu: None,
+            });
+        }
+        let (queries, resolve) = self.scoped("timestamp queries", || {
+            let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("pass timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            });
+            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            (queries, resolve)
+        })?;
+        let last = passes.len() - 1;
+        let start = Instant::now();
+        self.scoped("timed dispatch", || {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            for (i, p) in passes.iter().enumerate() {
+                let timestamp_writes = wgpu::ComputePassTimestampWrites {
+                    query_set: &queries,
+                    beginning_of_pass_write_index: (i == 0).then_some(0),
+                    end_of_pass_write_index: (i == last).then_some(1),
+                };
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: (i == 0 || i == last).then_some(timestamp_writes),
+                });
+                pass.set_pipeline(&p.pipeline);
+                pass.set_bind_group(0, &p.bind_group, &[]);
+                pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
+            }
+            encoder.resolve_query_set(&queries, 0..2, &resolve, 0);
+            self.queue.submit([encoder.finish()]);
+        })?;
+        self.wait()?;
+        let wall = start.elapsed();
+        let ticks = self.read_back(&resolve)?;
+        let begin = u64::from(ticks[0]) | (u64::from(ticks[1]) << 32);
+        let end = u64::from(ticks[2]) | (u64::from(ticks[3]) << 32);
+        let nanos = end.saturating_sub(begin) as f64 * f64::from(self.queue.get_timestamp_period());
+        Ok(PassTiming {
+            wall,
+            gpu: Some(Duration::from_secs_f64(nanos * 1e-9)),
+        })
+    }
+
+    /// Encodes one prepared dispatch in a command buffer and submits it,
+    /// without waiting: the host's cost of one kernel launch.
+    pub fn encode_and_submit(&self, prepared: &PreparedDispatch) -> Result<(), GpuError> {
+        self.submit_all(&[prepared])
+    }
+
+    /// Blocks until the GPU has finished all submitted work; for callers
+    /// that submit with [`GpuContext::encode_and_submit`].
+    pub fn finish(&self) -> Result<(), GpuError> {
+        self.wait()
     }
 
     /// Blocks until the GPU has finished all submitted work.

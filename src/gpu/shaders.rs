@@ -26,7 +26,13 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/dense_float8.wgsl"),
     ),
     ("float8", include_str!("../../shaders/shared/float8.wgsl")),
+    (
+        "probe_dims",
+        include_str!("../../shaders/shared/probe_dims.wgsl"),
+    ),
     ("dense_int4", include_str!("../../shaders/dense_int4.wgsl")),
+    ("probe_copy", include_str!("../../shaders/probe_copy.wgsl")),
+    ("probe_dot4", include_str!("../../shaders/probe_dot4.wgsl")),
     (
         "quantize_rows",
         include_str!("../../shaders/quantize_rows.wgsl"),
@@ -118,11 +124,15 @@ pub enum Kernel {
     ProbeRead,
     /// Roofline probe: fused multiply-adds on registers.
     ProbeFma,
+    /// Roofline probe: streaming copy of a buffer.
+    ProbeCopy,
+    /// Roofline probe: `dot4I8Packed` on registers.
+    ProbeDot4,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 11] = [
+    pub const ALL: [Kernel; 13] = [
         Kernel::DenseMatVec,
         Kernel::DenseTiled,
         Kernel::Cast,
@@ -134,6 +144,8 @@ impl Kernel {
         Kernel::DenseFloat8,
         Kernel::ProbeRead,
         Kernel::ProbeFma,
+        Kernel::ProbeCopy,
+        Kernel::ProbeDot4,
     ];
 
     /// The Dense kernels.
@@ -152,6 +164,8 @@ impl Kernel {
             Kernel::DenseFloat8 => "dense_float8",
             Kernel::ProbeRead => "probe_read",
             Kernel::ProbeFma => "probe_fma",
+            Kernel::ProbeCopy => "probe_copy",
+            Kernel::ProbeDot4 => "probe_dot4",
         }
     }
 
@@ -169,6 +183,8 @@ impl Kernel {
             Kernel::DenseFloat8 => "float8",
             Kernel::ProbeRead => "probe-read",
             Kernel::ProbeFma => "probe-fma",
+            Kernel::ProbeCopy => "probe-copy",
+            Kernel::ProbeDot4 => "probe-dot4",
         }
     }
 
@@ -220,7 +236,11 @@ impl Kernel {
             | Kernel::DenseFloat8 => "ACTIVATION",
             Kernel::Cast => "IN_FORMAT",
             // The probes take none; this one exists in neither and is never set.
-            Kernel::ProbeRead | Kernel::ProbeFma | Kernel::QuantizeRows => "",
+            Kernel::ProbeRead
+            | Kernel::ProbeFma
+            | Kernel::ProbeCopy
+            | Kernel::ProbeDot4
+            | Kernel::QuantizeRows => "",
         }
     }
 
@@ -229,7 +249,8 @@ impl Kernel {
     pub(crate) const fn bindings(self) -> &'static [Binding] {
         match self {
             Kernel::DenseMatVec | Kernel::DenseTiled => DENSE_BINDINGS,
-            Kernel::ProbeRead | Kernel::ProbeFma => PROBE_BINDINGS,
+            Kernel::ProbeRead | Kernel::ProbeFma | Kernel::ProbeDot4 => PROBE_BINDINGS,
+            Kernel::ProbeCopy => PROBE_COPY_BINDINGS,
             Kernel::QuantizeRows => QUANTIZE_ROWS_BINDINGS,
             Kernel::DenseInt8 | Kernel::DenseInt8Tiled => INT8_BINDINGS,
             Kernel::DenseFloat8 => FLOAT8_BINDINGS,
@@ -244,6 +265,8 @@ impl Kernel {
 const DENSE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), ro(8), rw(8)];
 // The probes read 16-byte vectors.
 const PROBE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
+// The copy probe writes 16-byte vectors too.
+const PROBE_COPY_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(16)];
 // shaders/quantize_rows.wgsl: x chunks in, packed q and scales out.
 const QUANTIZE_ROWS_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4), rw(4)];
 // shaders/shared/int8_bindings.wgsl.
