@@ -112,14 +112,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     let n0 = (wg.x * WORKGROUP_SIZE + lid) * 4u;
     let has_outputs = n0 < dims.n;
-    let last = w_rows() - 1u;
-    let j1 = min(n0 + 1u, last);
-    let j2 = min(n0 + 2u, last);
-    let j3 = min(n0 + 3u, last);
-    let r0 = min(n0, last) * dims.k_vecs;
-    let r1 = j1 * dims.k_vecs;
-    let r2 = j2 * dims.k_vecs;
-    let r3 = j3 * dims.k_vecs;
+    let j = rows4(n0);
     let exact = dims.weight_nans != 0u && !WEIGHTS_E5M2;
     let scale = select(dims.w_scale * 256.0, dims.w_scale, WEIGHTS_E5M2 || exact);
     var acc0 = vec4<f32>(0.0);
@@ -139,7 +132,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
         if (has_outputs) {
-            let first = vec4<u32>(r0, r1, r2, r3) + vec4<u32>(t0 / 16u);
+            let first = j * dims.k_vecs + vec4<u32>(t0 / 16u);
             // Two calls with constant `exact`, so the decoder's choice is
             // made once per tile, not per word.
             if (exact) {
@@ -150,11 +143,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
     }
     if (has_outputs) {
-        store_out_pair(row, n0, finish(Scalar((acc0.x + acc0.y) + (acc0.z + acc0.w)), n0),
-                       finish(Scalar((acc1.x + acc1.y) + (acc1.z + acc1.w)), j1));
-        if (n0 + 2u < dims.n) {
-            store_out_pair(row, n0 + 2u, finish(Scalar((acc2.x + acc2.y) + (acc2.z + acc2.w)), n0 + 2u),
-                           finish(Scalar((acc3.x + acc3.y) + (acc3.z + acc3.w)), j3));
-        }
+        store_outputs4(row, n0, finish(lane_sum(acc0), j.x), finish(lane_sum(acc1), j.y),
+                       finish(lane_sum(acc2), j.z), finish(lane_sum(acc3), j.w));
     }
 }

@@ -70,8 +70,8 @@ fn weights4(q: vec4<f32>, k0: u32, j: u32) -> vec4<f32> {
     return w;
 }
 
-fn output_value(acc: vec4<f32>, row: u32, j: u32) -> Scalar {
-    let sum = (acc.x + acc.y) + (acc.z + acc.w);
+fn output_value(acc: vec4<f32>, j: u32) -> Scalar {
+    let sum = lane_sum(acc);
     if (GROUPED) {
         return finish(Scalar(sum), j);
     }
@@ -129,14 +129,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (n0 >= dims.n || row >= dims.m) {
         return;
     }
-    let last = w_rows() - 1u;
-    let j1 = min(n0 + 1u, last);
-    let j2 = min(n0 + 2u, last);
-    let j3 = min(n0 + 3u, last);
-    let r0 = n0 * dims.k_vecs;
-    let r1 = j1 * dims.k_vecs;
-    let r2 = j2 * dims.k_vecs;
-    let r3 = j3 * dims.k_vecs;
+    let j = rows4(n0);
+    let r = j * dims.k_vecs;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -147,10 +141,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (WEIGHT_BITS == 8u) {
         for (var s = 0u; s < dims.k_vecs; s++) {
             let c = x_row + s * step_chunks;
-            acc0 = dot_int8_step(acc0, c, w_buf[r0 + s]);
-            acc1 = dot_int8_step(acc1, c, w_buf[r1 + s]);
-            acc2 = dot_int8_step(acc2, c, w_buf[r2 + s]);
-            acc3 = dot_int8_step(acc3, c, w_buf[r3 + s]);
+            acc0 = dot_int8_step(acc0, c, w_buf[r.x + s]);
+            acc1 = dot_int8_step(acc1, c, w_buf[r.y + s]);
+            acc2 = dot_int8_step(acc2, c, w_buf[r.z + s]);
+            acc3 = dot_int8_step(acc3, c, w_buf[r.w + s]);
         }
     } else if (!GROUPED || dims.block % 32u == 0u) {
         // The group of step s, counted rather than divided (integer division
@@ -163,10 +157,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 g += 1u;
                 group_end += steps_per_group;
             }
-            let w0 = w_buf[r0 + s];
-            let w1 = w_buf[r1 + s];
-            let w2 = w_buf[r2 + s];
-            let w3 = w_buf[r3 + s];
+            let w0 = w_buf[r.x + s];
+            let w1 = w_buf[r.y + s];
+            let w2 = w_buf[r.z + s];
+            let w3 = w_buf[r.w + s];
             let c = x_row + s * step_chunks;
             // Per channel the step adds to the accumulators; grouped it
             // sums x · q and Σx apart, then scales them.
@@ -181,10 +175,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             word4(&p0, &p1, &p2, &p3, &xs, c + 3u * X_CHUNKS_PER_STEP, vec4<u32>(w0.w, w1.w, w2.w, w3.w));
             if (GROUPED) {
                 let t = g * dims.n_padded;
-                acc0 = acc0 + scale_buf[t + n0] * (p0 - zero_point(g, n0) * xs);
-                acc1 = acc1 + scale_buf[t + j1] * (p1 - zero_point(g, j1) * xs);
-                acc2 = acc2 + scale_buf[t + j2] * (p2 - zero_point(g, j2) * xs);
-                acc3 = acc3 + scale_buf[t + j3] * (p3 - zero_point(g, j3) * xs);
+                acc0 = acc0 + scale_buf[t + j.x] * (p0 - zero_point(g, j.x) * xs);
+                acc1 = acc1 + scale_buf[t + j.y] * (p1 - zero_point(g, j.y) * xs);
+                acc2 = acc2 + scale_buf[t + j.z] * (p2 - zero_point(g, j.z) * xs);
+                acc3 = acc3 + scale_buf[t + j.w] * (p3 - zero_point(g, j.w) * xs);
             } else {
                 acc0 = p0;
                 acc1 = p1;
@@ -195,14 +189,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         for (var s = 0u; s < dims.k_vecs; s++) {
             let c = x_row + s * step_chunks;
-            acc0 = dot_step_any_block(acc0, c, s, n0);
-            acc1 = dot_step_any_block(acc1, c, s, j1);
-            acc2 = dot_step_any_block(acc2, c, s, j2);
-            acc3 = dot_step_any_block(acc3, c, s, j3);
+            acc0 = dot_step_any_block(acc0, c, s, j.x);
+            acc1 = dot_step_any_block(acc1, c, s, j.y);
+            acc2 = dot_step_any_block(acc2, c, s, j.z);
+            acc3 = dot_step_any_block(acc3, c, s, j.w);
         }
     }
-    store_out_pair(row, n0, output_value(acc0, row, n0), output_value(acc1, row, j1));
-    if (n0 + 2u < dims.n) {
-        store_out_pair(row, n0 + 2u, output_value(acc2, row, n0 + 2u), output_value(acc3, row, j3));
-    }
+    store_outputs4(row, n0, output_value(acc0, j.x), output_value(acc1, j.y),
+                   output_value(acc2, j.z), output_value(acc3, j.w));
 }

@@ -37,17 +37,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (n0 >= dims.n || row >= dims.m) {
         return;
     }
-    let last = w_rows() - 1u;
+    let j = rows4(n0);
+    let w = j * dims.k_vecs;
     let x_row = row * dims.k_vecs;
-    let w0 = n0 * dims.k_vecs;
-    let w1 = min(n0 + 1u, last) * dims.k_vecs;
-    let w2 = min(n0 + 2u, last) * dims.k_vecs;
-    let w3 = min(n0 + 3u, last) * dims.k_vecs;
     var acc = vec4<i32>(0);
     for (var i = 0u; i < dims.k_vecs; i++) {
         let x = q_buf[x_row + i];
-        acc += vec4<i32>(dot_chunk(x, w_buf[w0 + i]), dot_chunk(x, w_buf[w1 + i]),
-                         dot_chunk(x, w_buf[w2 + i]), dot_chunk(x, w_buf[w3 + i]));
+        acc += vec4<i32>(dot_chunk(x, w_buf[w.x + i]), dot_chunk(x, w_buf[w.y + i]),
+                         dot_chunk(x, w_buf[w.z + i]), dot_chunk(x, w_buf[w.w + i]));
     }
     if (WRITE_ACCUMULATOR) {
         store_accumulators(row, n0, acc.x, acc.y);
@@ -56,10 +53,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         return;
     }
-    let n1 = min(n0 + 1u, last);
-    store_out_pair(row, n0, finish(dequantize(acc.x, row, n0), n0), finish(dequantize(acc.y, row, n1), n1));
-    if (n0 + 2u < dims.n) {
-        let n3 = min(n0 + 3u, last);
-        store_out_pair(row, n0 + 2u, finish(dequantize(acc.z, row, n0 + 2u), n0 + 2u), finish(dequantize(acc.w, row, n3), n3));
-    }
+    store_outputs4(row, n0, finish(dequantize(acc.x, row, j.x), j.x), finish(dequantize(acc.y, row, j.y), j.y),
+                   finish(dequantize(acc.z, row, j.z), j.z), finish(dequantize(acc.w, row, j.w), j.w));
 }

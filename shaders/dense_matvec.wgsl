@@ -18,27 +18,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (n0 >= dims.n || row >= dims.m) {
         return;
     }
-    // W^T has an even number of rows; rows past it are read again from the
-    // last one and their results dropped.
-    let last = w_rows() - 1u;
+    let j = rows4(n0);
+    let w = j * dims.k_vecs;
     let x_row = row * dims.k_vecs;
-    let w0 = n0 * dims.k_vecs;
-    let w1 = min(n0 + 1u, last) * dims.k_vecs;
-    let w2 = min(n0 + 2u, last) * dims.k_vecs;
-    let w3 = min(n0 + 3u, last) * dims.k_vecs;
     var acc0 = acc_zero();
     var acc1 = acc_zero();
     var acc2 = acc_zero();
     var acc3 = acc_zero();
     for (var i = 0u; i < dims.k_vecs; i++) {
         let x = x_buf[x_row + i];
-        acc0 = mul_add_chunk(acc0, x, w_buf[w0 + i]);
-        acc1 = mul_add_chunk(acc1, x, w_buf[w1 + i]);
-        acc2 = mul_add_chunk(acc2, x, w_buf[w2 + i]);
-        acc3 = mul_add_chunk(acc3, x, w_buf[w3 + i]);
+        acc0 = mul_add_chunk(acc0, x, w_buf[w.x + i]);
+        acc1 = mul_add_chunk(acc1, x, w_buf[w.y + i]);
+        acc2 = mul_add_chunk(acc2, x, w_buf[w.z + i]);
+        acc3 = mul_add_chunk(acc3, x, w_buf[w.w + i]);
     }
-    store_out_pair(row, n0, finish(lane_sum(acc0), n0), finish(lane_sum(acc1), min(n0 + 1u, last)));
-    if (n0 + 2u < dims.n) {
-        store_out_pair(row, n0 + 2u, finish(lane_sum(acc2), n0 + 2u), finish(lane_sum(acc3), min(n0 + 3u, last)));
-    }
+    store_outputs4(row, n0, finish(lane_sum(acc0), j.x), finish(lane_sum(acc1), j.y),
+                   finish(lane_sum(acc2), j.z), finish(lane_sum(acc3), j.w));
 }

@@ -9,6 +9,12 @@ fn w_rows() -> u32 {
     return (dims.n + 1u) / 2u * 2u;
 }
 
+// The W^T rows of outputs n0 .. n0+3: rows past the last one are read again
+// from it, and their results dropped by store_outputs4.
+fn rows4(n0: u32) -> vec4<u32> {
+    return min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(w_rows() - 1u));
+}
+
 fn finish(acc: Scalar, n: u32) -> Scalar {
     return activate(acc + bias_buf[n]);
 }
@@ -22,5 +28,13 @@ fn store_out_pair(row: u32, n0: u32, a: Scalar, b: Scalar) {
     y_buf[base] = words.x;
     if (OUT_WORDS_PER_PAIR == 2u && has_b) {
         y_buf[base + 1u] = words.y;
+    }
+}
+
+// Stores outputs n0 .. n0+3 of a row (n0 even), those below dims.n.
+fn store_outputs4(row: u32, n0: u32, a: Scalar, b: Scalar, c: Scalar, d: Scalar) {
+    store_out_pair(row, n0, a, b);
+    if (n0 + 2u < dims.n) {
+        store_out_pair(row, n0 + 2u, c, d);
     }
 }
