@@ -37,9 +37,7 @@ struct Setup {
 }
 
 fn values(count: usize) -> Vec<f32> {
-    (0..count)
-        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-        .collect()
+    dtype_policy::bench::values(count, 1, 0.5)
 }
 
 fn prepare(
@@ -143,8 +141,7 @@ fn setup() -> Setup {
 /// The probe size for a kernel moving `bytes`: the same, or the largest
 /// buffer the adapter binds (f64 at 4096 x 4096 moves more than 128 MiB).
 fn probe_bytes(ctx: &GpuContext, bytes: u64) -> u64 {
-    let limit = ctx.capabilities().max_storage_buffer_binding_size / 16 * 16;
-    bytes.min(limit)
+    dtype_policy::bench::probe_bytes(ctx.capabilities(), bytes)
 }
 
 fn timed(ctx: &GpuContext, d: &PreparedDispatch, iters: u64) -> Duration {

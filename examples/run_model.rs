@@ -25,16 +25,7 @@ const HIDDEN: usize = 1376; // not a multiple of 32: exercises the padding
 
 /// Deterministic values in [-1, 1), scaled for a layer of `fan_in` inputs.
 fn values(count: usize, seed: u64, fan_in: usize) -> Vec<f32> {
-    let scale = 1.0 / (fan_in as f32).sqrt();
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
-    (0..count)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
-        })
-        .collect()
+    dtype_policy::bench::values(count, seed, 1.0 / (fan_in as f32).sqrt())
 }
 
 /// The model's Dense layers: per block four attention projections and a

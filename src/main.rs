@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dtype_policy::bench::{self, BenchConfig, Preset};
+use dtype_policy::bench::{self, BenchConfig, Preset, ProbeFigures};
 use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
 use dtype_policy::gpu::dense::Activation;
 use dtype_policy::plan::{DenseLayerSpec, Plan};
@@ -67,17 +67,16 @@ enum Command {
     },
 }
 
+/// `--backend`, as `WGPU_BACKEND` spells backends.
 fn backends(name: &Option<String>) -> Result<Option<wgpu::Backends>, String> {
     let Some(name) = name else { return Ok(None) };
-    match name.to_lowercase().as_str() {
-        "vulkan" => Ok(Some(wgpu::Backends::VULKAN)),
-        "metal" => Ok(Some(wgpu::Backends::METAL)),
-        "dx12" => Ok(Some(wgpu::Backends::DX12)),
-        "gl" | "opengl" => Ok(Some(wgpu::Backends::GL)),
-        other => Err(format!(
-            "unknown backend '{other}'; expected vulkan, metal, dx12 or gl"
-        )),
+    let backends = wgpu::Backends::from_comma_list(name);
+    if backends.is_empty() {
+        return Err(format!(
+            "unknown backend '{name}'; expected vulkan, metal, dx12 or gl"
+        ));
     }
+    Ok(Some(backends))
 }
 
 fn open(cli: &Cli) -> Result<GpuContext, String> {
@@ -104,22 +103,15 @@ const INFO_POLICIES: [&str; 11] = [
 ];
 
 fn info(cli: &Cli) -> Result<(), String> {
-    let backends = backends(&cli.backend)?
-        .or_else(wgpu::Backends::from_env)
-        .unwrap_or(wgpu::Backends::all());
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends,
-        ..wgpu::InstanceDescriptor::new_without_display_handle()
-    });
-    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    let backends = backends(&cli.backend)?;
+    let adapters = GpuContext::adapters(backends);
     if adapters.is_empty() {
         return Err(dtype_policy::gpu::GpuError::NoAdapter {
-            backends: format!("{backends:?}"),
+            backends: format!("{:?}", backends.unwrap_or(wgpu::Backends::all())),
         }
         .to_string());
     }
-    for adapter in adapters {
-        let info = adapter.get_info();
+    for info in adapters {
         let choice = AdapterChoice {
             backends: Some(wgpu::Backends::from(info.backend)),
             name: Some(info.name.clone()),
@@ -158,13 +150,7 @@ fn info(cli: &Cli) -> Result<(), String> {
 
 /// Times the dot4I8Packed probe against the FMA probe.
 fn dot4_verdict(ctx: &mut GpuContext) -> Result<String, dtype_policy::Error> {
-    let config = BenchConfig {
-        preset: Preset::Tiny,
-        cases: Vec::new(),
-        repetitions: 5,
-    };
-    let report = bench::run(ctx, &config, |_, _, _| {})?;
-    let p = &report.probes;
+    let p = ProbeFigures::peaks(ctx, 5)?;
     Ok(format!(
         "{} ({:.1} Gop/s against {:.1} GFLOP/s of FMA)",
         p.dot4_verdict(),

@@ -17,18 +17,11 @@ const MS: [usize; 4] = [1, 3, 64, 257];
 const KS: [usize; 4] = [1, 37, 256, 1000];
 const NS: [usize; 4] = [1, 13, 96, 1024];
 
-/// Deterministic values in [-1, 1) (a small LCG, so tests need no RNG crate).
+/// Deterministic values in [-1, 1), as f64 (exact: they have 24 bits).
 fn values(count: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..count)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f64 / (1u64 << 24) as f64) * 2.0 - 1.0
-        })
+    common::gpu::values(count, seed, 1.0)
+        .into_iter()
+        .map(f64::from)
         .collect()
 }
 

@@ -163,6 +163,18 @@ pub struct ProbeFigures {
 }
 
 impl ProbeFigures {
+    /// The arithmetic probes alone (FMA and `dot4I8Packed`), medians of
+    /// `reps` runs; the bandwidth figures are left empty.
+    pub fn peaks(ctx: &mut GpuContext, reps: usize) -> Result<ProbeFigures> {
+        let fma = ctx.prepare_probe_fma(256, 4096)?;
+        let dot4 = ctx.prepare_probe_dot4(256, 4096)?;
+        Ok(ProbeFigures {
+            fma_gflops: rate(ctx, &fma, fma.flops, reps)?,
+            dot4_gops: rate(ctx, &dot4, dot4.flops, reps)?,
+            ..ProbeFigures::default()
+        })
+    }
+
     /// Whether `dot4I8Packed` looks native. A native packed dot product
     /// does its 8 operations in about the time an FMA does 2, so it runs
     /// near 4x the FMA probe; at under 2x it costs several instructions.
@@ -236,32 +248,36 @@ pub struct BenchReport {
     pub skipped: Vec<String>,
 }
 
-/// Deterministic values in [-scale, scale].
-fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+/// Deterministic values in [-scale, scale) from `seed` (a 64-bit LCG), the
+/// inputs of benchmarks, tests and examples, so that no RNG crate is needed.
+pub fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
+    const A: u64 = 6364136223846793005;
+    const C: u64 = 1442695040888963407;
+    let mut state = seed.wrapping_mul(A).wrapping_add(C);
     (0..count)
         .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            state = state.wrapping_mul(A).wrapping_add(C);
+            (((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
         })
         .collect()
 }
 
+/// The bytes of a bandwidth probe for a kernel moving `bytes`: the same, or
+/// the adapter's largest storage binding when that is smaller.
+pub fn probe_bytes(caps: &Capabilities, bytes: u64) -> u64 {
+    bytes.min(caps.max_storage_buffer_binding_size / 32 * 32)
+}
+
 /// Median, min and max of `reps` timed runs of `passes`, after two warm-ups.
 fn time(ctx: &GpuContext, passes: &[&PreparedDispatch], reps: usize) -> Result<(f64, f64, f64)> {
-    let gpu_err = |e| Error::Gpu(e);
     for _ in 0..2 {
-        ctx.time_passes(passes).map_err(gpu_err)?;
+        ctx.time_passes(passes)?;
     }
-    let mut t: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            ctx.time_passes(passes)
-                .map(|t| t.gpu.unwrap_or(t.wall).as_secs_f64())
-                .map_err(gpu_err)
-        })
-        .collect::<Result<_>>()?;
+    let mut t = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let timing = ctx.time_passes(passes)?;
+        t.push(timing.gpu.unwrap_or(timing.wall).as_secs_f64());
+    }
     t.sort_by(f64::total_cmp);
     Ok((t[t.len() / 2], t[0], t[t.len() - 1]))
 }
@@ -287,15 +303,9 @@ pub fn run(
     let shapes = config.preset.shapes();
     let total = shapes.len() * config.cases.len() + 1;
     progress(0, total, "probes");
-    let mut probes = ProbeFigures::default();
-    let limit = caps.max_storage_buffer_binding_size / 32 * 32;
-    let memory_bytes = config.preset.memory_probe_bytes().min(limit);
-    let p = ctx.prepare_probe_read(memory_bytes)?;
+    let mut probes = ProbeFigures::peaks(ctx, reps)?;
+    let p = ctx.prepare_probe_read(probe_bytes(&caps, config.preset.memory_probe_bytes()))?;
     probes.memory_gbps = (p.bytes, rate(ctx, &p, p.bytes, reps)?);
-    let p = ctx.prepare_probe_fma(256, 4096)?;
-    probes.fma_gflops = rate(ctx, &p, p.flops, reps)?;
-    let p = ctx.prepare_probe_dot4(256, 4096)?;
-    probes.dot4_gops = rate(ctx, &p, p.flops, reps)?;
 
     let mut results = Vec::new();
     let mut skipped = Vec::new();
@@ -426,8 +436,7 @@ fn with_roofline(
     on_dot4: bool,
     reps: usize,
 ) -> Result<BenchResult> {
-    let limit = ctx.capabilities().max_storage_buffer_binding_size / 32 * 32;
-    let probe_bytes = r.bytes.min(limit);
+    let probe_bytes = probe_bytes(ctx.capabilities(), r.bytes);
     if let Entry::Vacant(slot) = probes.read_gbps.entry(probe_bytes) {
         let p = ctx.prepare_probe_read(probe_bytes)?;
         slot.insert(rate(ctx, &p, p.bytes, reps)?);

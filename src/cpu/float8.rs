@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! CPU twin of shaders/dense_float8.wgsl: Keras's float8 Dense (inference).
 
-use crate::cpu::check_dense_inputs;
-use crate::cpu::dense::{activate, lanes4_sum};
+use crate::cpu::dense::lanes4_sum;
+use crate::cpu::{check_dense_inputs, finish};
 use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::float8::{Float8Scales, float8_bias};
@@ -48,9 +48,7 @@ pub fn dense_float8<T: HostFloat>(
         for j in 0..n {
             let sum = lanes4_sum(k, |t| x[i * k + t] * w[t * n + j]);
             let b = bias.map_or(0.0, |b| float8_bias(format, b[j].to_f64()));
-            y.push(T::from_f64(
-                format.round(f64::from(activate(activation, sum + b))),
-            ));
+            y.push(finish(format, activation, sum, b));
         }
     }
     Ok(y)

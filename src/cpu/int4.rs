@@ -4,8 +4,8 @@
 
 use std::num::NonZeroU32;
 
-use crate::cpu::check_dense_inputs;
-use crate::cpu::dense::{activate, lanes4_sum};
+use crate::cpu::dense::lanes4_sum;
+use crate::cpu::{check_dense_inputs, finish, rounded_f32};
 use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::formats::{HostFloat, StorageFormat};
@@ -59,7 +59,7 @@ fn weight_only<T: HostFloat>(
     (range, block): (IntRange, Option<NonZeroU32>),
 ) -> Result<Vec<T>> {
     check_dense_inputs(x.len(), w.len(), bias.map(<[T]>::len), (m, k, n))?;
-    let x: Vec<f32> = x.iter().map(|v| format.round(v.to_f64()) as f32).collect();
+    let x = rounded_f32(format, x);
     let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
     // The sum of row i for output j, in the kernel's lanes and order.
     let sums: Box<dyn Fn(usize, usize) -> f32> = match block {
@@ -88,9 +88,7 @@ fn weight_only<T: HostFloat>(
         for j in 0..n {
             let value = sums(i, j);
             let b = bias.map_or(0.0, |b| format.round(b[j].to_f64()) as f32);
-            y.push(T::from_f64(
-                format.round(f64::from(activate(activation, value + b))),
-            ));
+            y.push(finish(format, activation, value, b));
         }
     }
     Ok(y)

@@ -2,8 +2,7 @@
 //! CPU twin of shaders/quantize_rows.wgsl + shaders/dense_int8.wgsl:
 //! Keras's int8 Dense.
 
-use crate::cpu::check_dense_inputs;
-use crate::cpu::dense::activate;
+use crate::cpu::{check_dense_inputs, finish, rounded_f32};
 use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::formats::{HostFloat, StorageFormat};
@@ -21,7 +20,7 @@ pub fn int8_accumulators<T: HostFloat>(
     (m, k, n): (usize, usize, usize),
 ) -> Result<Int8Accumulators> {
     check_dense_inputs(x.len(), w.len(), None, (m, k, n))?;
-    let x32: Vec<f32> = x.iter().map(|v| format.round(v.to_f64()) as f32).collect();
+    let x32 = rounded_f32(format, x);
     let w32: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
     let (xq, sx) = quantize_rows(&x32, m, k, IntRange::INT8)?;
     let (wq, sw) = quantize_kernel_per_column(&w32, k, n, IntRange::INT8)?;
@@ -53,7 +52,7 @@ pub fn dense_int8<T: HostFloat>(
             let (i, j) = (idx / n, idx % n);
             let y = acc[idx] as f32 / (sw[j] * sx[i]);
             let b = bias.map_or(0.0, |b| format.round(b[j].to_f64()) as f32);
-            T::from_f64(format.round(f64::from(activate(activation, y + b))))
+            finish(format, activation, y, b)
         })
         .collect())
 }

@@ -5,8 +5,13 @@
 
 pub mod cast;
 pub mod dense;
+pub mod float8;
+pub mod int4;
+pub mod int8;
 
 use crate::error::{Error, Result};
+use crate::gpu::dense::Activation;
+use crate::gpu::formats::{HostFloat, StorageFormat};
 
 /// `Err` unless `x` is `[m, k]`, `w` is `[k, n]` and `bias`, if any, `[n]`.
 pub(crate) fn check_dense_inputs(
@@ -22,6 +27,19 @@ pub(crate) fn check_dense_inputs(
     }
     Ok(())
 }
-pub mod float8;
-pub mod int4;
-pub mod int8;
+
+/// `v` rounded to `format`, as uploaded, in f32.
+pub(crate) fn rounded_f32<T: HostFloat>(format: StorageFormat, v: &[T]) -> Vec<f32> {
+    v.iter().map(|e| format.round(e.to_f64()) as f32).collect()
+}
+
+/// The end of the quantized Dense twins: `value + bias`, the activation,
+/// the result rounded to `format` (the kernels' `finish` and store).
+pub(crate) fn finish<T: HostFloat>(
+    format: StorageFormat,
+    activation: Activation,
+    value: f32,
+    bias: f32,
+) -> T {
+    T::from_f64(format.round(f64::from(dense::activate(activation, value + bias))))
+}

@@ -116,6 +116,8 @@ pub struct GpuContext {
     capabilities: Capabilities,
     pub(crate) pipelines: PipelineCache,
     lost: Arc<Mutex<Option<String>>>,
+    /// The timestamp query set and its resolve buffer, made on first use.
+    pub(crate) timestamps: std::sync::OnceLock<(wgpu::QuerySet, wgpu::Buffer)>,
 }
 
 impl GpuContext {
@@ -129,15 +131,18 @@ impl GpuContext {
         pollster::block_on(Self::open(choice))
     }
 
+    /// Every adapter on `backends` (`None`: `WGPU_BACKEND`, else all), for
+    /// listing them; open one with [`GpuContext::with_choice`].
+    pub fn adapters(backends: Option<wgpu::Backends>) -> Vec<wgpu::AdapterInfo> {
+        let (instance, backends) = instance(backends);
+        pollster::block_on(instance.enumerate_adapters(backends))
+            .iter()
+            .map(wgpu::Adapter::get_info)
+            .collect()
+    }
+
     async fn open(choice: &AdapterChoice) -> Result<Self, GpuError> {
-        let backends = choice
-            .backends
-            .or_else(wgpu::Backends::from_env)
-            .unwrap_or(wgpu::Backends::all());
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends,
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
-        });
+        let (instance, backends) = instance(choice.backends);
         let wanted = choice
             .name
             .clone()
@@ -209,6 +214,7 @@ impl GpuContext {
             capabilities,
             pipelines,
             lost,
+            timestamps: std::sync::OnceLock::new(),
         })
     }
 
@@ -244,6 +250,19 @@ impl GpuContext {
         self.check_alive()?;
         Ok(value)
     }
+}
+
+/// A wgpu instance for `backends` (`None`: `WGPU_BACKEND`, else all), and
+/// the backends it searches.
+fn instance(backends: Option<wgpu::Backends>) -> (wgpu::Instance, wgpu::Backends) {
+    let backends = backends
+        .or_else(wgpu::Backends::from_env)
+        .unwrap_or(wgpu::Backends::all());
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    (instance, backends)
 }
 
 /// Runs `f` inside validation and out-of-memory error scopes of `device`.

@@ -417,7 +417,7 @@ impl GpuContext {
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
         let run = self.prepare_dense(weights, kernel, activation, x, m)?;
-        self.submit(&run.dispatch, 1)?;
+        self.submit_all(&[&run.dispatch])?;
         self.read_dense_output(&run)
     }
 

@@ -121,7 +121,7 @@ impl GpuContext {
         groups: (u32, u32),
     ) -> Result<(), GpuError> {
         let prepared = self.prepare(key, buffers, groups)?;
-        self.submit(&prepared, 1)
+        self.submit_all(&[&prepared])
     }
 
     /// Compiles (or reuses) the pipeline and binds `buffers`, ready to run.
@@ -159,27 +159,51 @@ impl GpuContext {
         })
     }
 
-    /// Encodes `times` dispatches of `prepared` (one compute pass each) in
-    /// one command buffer and submits it, without waiting.
-    pub(crate) fn submit(&self, prepared: &PreparedDispatch, times: u32) -> Result<(), GpuError> {
-        let passes: Vec<&PreparedDispatch> = (0..times).map(|_| prepared).collect();
-        self.submit_all(&passes)
-    }
-
     /// Encodes several prepared dispatches, in order, in one command buffer
     /// and submits it (each in its own pass, so each sees the last's writes).
     pub(crate) fn submit_all(&self, prepared: &[&PreparedDispatch]) -> Result<(), GpuError> {
         let label = prepared.first().map_or("nothing", |p| p.key.kernel.file());
         self.scoped(&format!("dispatch of {label}"), || {
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            for p in prepared {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&p.pipeline);
-                pass.set_bind_group(0, &p.bind_group, &[]);
-                pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
-            }
+            let encoder = self.encode(prepared, None);
             self.queue.submit([encoder.finish()]);
         })
+    }
+
+    /// The passes in a command encoder; with `timestamps`, the first pass's
+    /// start and the last pass's end are written to queries 0 and 1.
+    fn encode(
+        &self,
+        prepared: &[&PreparedDispatch],
+        timestamps: Option<&wgpu::QuerySet>,
+    ) -> wgpu::CommandEncoder {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        let last = prepared.len().saturating_sub(1);
+        for (i, p) in prepared.iter().enumerate() {
+            let timestamp_writes = timestamps.filter(|_| i == 0 || i == last).map(|query_set| {
+                wgpu::ComputePassTimestampWrites {
+                    query_set,
+                    beginning_of_pass_write_index: (i == 0).then_some(0),
+                    end_of_pass_write_index: (i == last).then_some(1),
+                }
+            });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes,
+            });
+            pass.set_pipeline(&p.pipeline);
+            pass.set_bind_group(0, &p.bind_group, &[]);
+            pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
+        }
+        encoder
+    }
+
+    /// Submits the passes and waits; the wall-clock time from submission
+    /// to completion.
+    fn wall_clock(&self, passes: &[&PreparedDispatch]) -> Result<Duration, GpuError> {
+        let start = Instant::now();
+        self.submit_all(passes)?;
+        self.wait()?;
+        Ok(start.elapsed())
     }
 
     /// Runs a prepared dispatch `times` times and waits for the GPU; returns
@@ -189,19 +213,13 @@ impl GpuContext {
         prepared: &PreparedDispatch,
         times: u32,
     ) -> Result<Duration, GpuError> {
-        let start = Instant::now();
-        self.submit(prepared, times)?;
-        self.wait()?;
-        Ok(start.elapsed())
+        self.wall_clock(&vec![prepared; times as usize])
     }
 
     /// Runs prepared passes once, in order in one submission, and waits;
     /// returns the wall-clock time from submission to completion.
     pub fn run_prepared_passes(&self, passes: &[PreparedDispatch]) -> Result<Duration, GpuError> {
-        let start = Instant::now();
-        self.submit_all(&passes.iter().collect::<Vec<_>>())?;
-        self.wait()?;
-        Ok(start.elapsed())
+        self.wall_clock(&passes.iter().collect::<Vec<_>>())
     }
 
     /// Runs prepared passes once, in order in one submission, and waits;
@@ -210,52 +228,41 @@ impl GpuContext {
     /// pass's end.
     pub fn time_passes(&self, passes: &[&PreparedDispatch]) -> Result<PassTiming, GpuError> {
         if !self.capabilities().timestamp_query || passes.is_empty() {
-            let start = Instant::now();
-            self.submit_all(passes)?;
-            self.wait()?;
             return Ok(PassTiming {
-                wall: start.elapsed(),
+                wall: self.wall_clock(passes)?,
                 gpu: None,
             });
         }
-        let (queries, resolve) = self.scoped("timestamp queries", || {
-            let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("pass timestamps"),
-                ty: wgpu::QueryType::Timestamp,
-                count: 2,
-            });
-            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamps"),
-                size: 16,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            (queries, resolve)
-        })?;
-        let last = passes.len() - 1;
+        // One query set and resolve buffer per context, made on first use.
+        let (queries, resolve) = match self.timestamps.get() {
+            Some(made) => made,
+            None => {
+                let made = self.scoped("timestamp queries", || {
+                    let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                        label: Some("pass timestamps"),
+                        ty: wgpu::QueryType::Timestamp,
+                        count: 2,
+                    });
+                    let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("timestamps"),
+                        size: 16,
+                        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    });
+                    (queries, resolve)
+                })?;
+                self.timestamps.get_or_init(|| made)
+            }
+        };
         let start = Instant::now();
         self.scoped("timed dispatch", || {
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            for (i, p) in passes.iter().enumerate() {
-                let timestamp_writes = wgpu::ComputePassTimestampWrites {
-                    query_set: &queries,
-                    beginning_of_pass_write_index: (i == 0).then_some(0),
-                    end_of_pass_write_index: (i == last).then_some(1),
-                };
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: None,
-                    timestamp_writes: (i == 0 || i == last).then_some(timestamp_writes),
-                });
-                pass.set_pipeline(&p.pipeline);
-                pass.set_bind_group(0, &p.bind_group, &[]);
-                pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
-            }
-            encoder.resolve_query_set(&queries, 0..2, &resolve, 0);
+            let mut encoder = self.encode(passes, Some(queries));
+            encoder.resolve_query_set(queries, 0..2, resolve, 0);
             self.queue.submit([encoder.finish()]);
         })?;
         self.wait()?;
         let wall = start.elapsed();
-        let ticks = self.read_back(&resolve)?;
+        let ticks = self.read_back(resolve)?;
         let begin = u64::from(ticks[0]) | (u64::from(ticks[1]) << 32);
         let end = u64::from(ticks[2]) | (u64::from(ticks[3]) << 32);
         let nanos = end.saturating_sub(begin) as f64 * f64::from(self.queue.get_timestamp_period());

@@ -20,19 +20,9 @@ pub fn gl() -> GpuContext {
     )
 }
 
-/// Deterministic values in [-scale, scale) (a small LCG: tests need no RNG crate).
+/// Deterministic values in [-scale, scale) (the library's LCG: tests need no RNG crate).
 pub fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..count)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
-        })
-        .collect()
+    dtype_policy::bench::values(count, seed, scale)
 }
 
 /// How far an f32-accumulating kernel may be from its twin that sums the
