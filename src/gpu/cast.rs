@@ -67,11 +67,7 @@ impl GpuContext {
             count: count as u32,
             _pad: [0; 3],
         };
-        let dims_buf = self.upload(
-            "cast dims",
-            bytemuck::bytes_of(&dims),
-            wgpu::BufferUsages::UNIFORM,
-        )?;
+        let dims_buf = self.uniform_buffer("cast dims", &dims)?;
         let key = PipelineKey {
             kernel: Kernel::Cast,
             storage: writer,

@@ -461,11 +461,7 @@ impl GpuContext {
             k_vecs: (kp / format.values_per_chunk()) as u32,
             y_row_words: (y_row_words / out_word_words) as u32,
         };
-        let dims_buf = self.upload(
-            "dense dims",
-            bytemuck::bytes_of(&dims),
-            wgpu::BufferUsages::UNIFORM,
-        )?;
+        let dims_buf = self.uniform_buffer("dense dims", &dims)?;
         // At least 8 bytes: the binding's minimum, whatever the format.
         let y_buf = self.output_buffer("dense y", y_bytes.max(8))?;
         let key = PipelineKey {

@@ -79,6 +79,19 @@ impl GpuContext {
         })
     }
 
+    /// A uniform buffer holding `value` (a kernel's dims struct).
+    pub(crate) fn uniform_buffer<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        value: &T,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        self.upload(
+            label,
+            bytemuck::bytes_of(value),
+            wgpu::BufferUsages::UNIFORM,
+        )
+    }
+
     /// A storage buffer a kernel writes and the host reads back.
     pub(crate) fn output_buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
         self.check_binding(label, bytes)?;

@@ -199,11 +199,7 @@ impl GpuContext {
             weight_nans: u32::from(weights.nan_codes),
             _pad: 0,
         };
-        let dims = self.upload(
-            "float8 dims",
-            bytemuck::bytes_of(&dims),
-            wgpu::BufferUsages::UNIFORM,
-        )?;
+        let dims = self.uniform_buffer("float8 dims", &dims)?;
         let key = PipelineKey {
             kernel: Kernel::DenseFloat8,
             storage: weights.storage,

@@ -234,11 +234,7 @@ impl GpuContext {
             groups: weights.groups as u32,
             _pad: 0,
         };
-        let dims = self.upload(
-            "int4 dims",
-            bytemuck::bytes_of(&dims),
-            wgpu::BufferUsages::UNIFORM,
-        )?;
+        let dims = self.uniform_buffer("int4 dims", &dims)?;
         let key = PipelineKey {
             kernel: weights.kernel,
             storage: weights.storage,

@@ -209,7 +209,6 @@ impl GpuContext {
         let (k, n) = (weights.k, weights.n);
         let io = self.rows_io("int8", weights.storage, activation, x, (m, k, n))?;
         let kp = io.k_padded;
-        let uniform = wgpu::BufferUsages::UNIFORM;
         let q_row_words = kp / 4;
         let q_buf = self.output_buffer("int8 quantized x", (m * q_row_words * 4) as u64)?;
         let x_scale = self.output_buffer("int8 x scales", (m * 4).max(4) as u64)?;
@@ -220,7 +219,7 @@ impl GpuContext {
             c: q_row_words as u32,
             d: 0,
         };
-        let qdims = self.upload("quantize dims", bytemuck::bytes_of(&qdims), uniform)?;
+        let qdims = self.uniform_buffer("quantize dims", &qdims)?;
         let key = |kernel, specialization| PipelineKey {
             kernel,
             storage: weights.storage,
@@ -238,7 +237,7 @@ impl GpuContext {
             c: (kp / 16) as u32,
             d: io.row_words as u32,
         };
-        let dims = self.upload("int8 dims", bytemuck::bytes_of(&dims), uniform)?;
+        let dims = self.uniform_buffer("int8 dims", &dims)?;
         let buffers = [
             &dims,
             &q_buf,

@@ -141,11 +141,7 @@ impl GpuContext {
                 "a probe of {groups} workgroups is too large"
             )));
         }
-        let dims = self.upload(
-            "probe dims",
-            bytemuck::bytes_of(&dims),
-            wgpu::BufferUsages::UNIFORM,
-        )?;
+        let dims = self.uniform_buffer("probe dims", &dims)?;
         let out = self.output_buffer("probe sums", out_bytes)?;
         let key = PipelineKey {
             kernel,
