@@ -86,7 +86,13 @@ fn setup() -> Setup {
             .upload_dense_int4(StorageVariant::F32, &w, None, (4096, 4096), block)
             .unwrap();
         let run = ctx
-            .prepare_dense_int4(&weights, Activation::Linear, &values(4096), 1)
+            .prepare_dense_int4(
+                &weights,
+                Kernel::DenseInt4,
+                Activation::Linear,
+                &values(4096),
+                1,
+            )
             .unwrap();
         quantized.push((label, 4.0, run.dispatch, run.bytes));
     }
@@ -94,7 +100,13 @@ fn setup() -> Setup {
         .upload_dense_int8_weight_only(StorageVariant::F32, &w, None, (4096, 4096))
         .unwrap();
     let run = ctx
-        .prepare_dense_int4(&weights, Activation::Linear, &values(4096), 1)
+        .prepare_dense_int4(
+            &weights,
+            Kernel::DenseInt8WeightOnly,
+            Activation::Linear,
+            &values(4096),
+            1,
+        )
         .unwrap();
     quantized.push(("int8 w-only", 3.0, run.dispatch, run.bytes));
     let weights = ctx
@@ -107,7 +119,13 @@ fn setup() -> Setup {
         )
         .unwrap();
     let run = ctx
-        .prepare_dense_float8(&weights, Activation::Linear, &values(4096), 1)
+        .prepare_dense_float8(
+            &weights,
+            Kernel::DenseFloat8,
+            Activation::Linear,
+            &values(4096),
+            1,
+        )
         .unwrap();
     quantized.push(("float8", 2.5, run.dispatch, run.bytes));
     let mut sizes: Vec<u64> = matvec

@@ -13,69 +13,21 @@
 // cost more than the weights' decoding.
 
 #import storage
-
-override GROUPED: bool = false;
-// 8: the same kernel for Keras's int8 Dense without an activation quantizer
-// (weight-only int8: four per u32 along k, per-column scales, never grouped).
-override WEIGHT_BITS: u32 = 4u;
-
-struct Int4Dims {
-    m: u32,
-    n: u32,
-    k_vecs: u32,      // vec4<u32> per row of W^T: k padded / 32
-    y_row_words: u32, // OutWords per row of y
-    block: u32,       // group size along k (grouped)
-    n_padded: u32,    // row length of the scale and zero tables
-    groups: u32,      // groups along k (grouped)
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: Int4Dims;
-// x: [m, k padded] in the storage format.
-@group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
-// W^T: [n rounded up to even, k padded / 32] vectors of four words of eight int4.
-@group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
-@group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
-// Scales: [n_padded] per channel, or [groups, n_padded].
-@group(0) @binding(5) var<storage, read> scale_buf: array<f32>;
-// Zero points [groups, n_padded], int8 four per u32 (unused per channel).
-@group(0) @binding(6) var<storage, read> zero_buf: array<u32>;
-
-#import dense_output
+#import int4_weights
 
 override WORKGROUP_SIZE: u32 = 64u;
 const OUTPUTS: u32 = 4u;
 const X_CHUNKS_PER_STEP: u32 = 8u / VALUES_PER_VEC;
 
-// Nibbles 4h .. 4h+3 of a word as signed values.
-fn nibbles(word: u32, h: u32) -> vec4<f32> {
-    let s = vec4<u32>(28u, 24u, 20u, 16u) - vec4<u32>(16u * h);
-    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word) << s) >> vec4<u32>(28u));
-}
-
-fn zero_point(g: u32, j: u32) -> f32 {
-    let idx = g * dims.n_padded + j;
-    return f32((i32(zero_buf[idx / 4u] << (24u - 8u * (idx % 4u)))) >> 24u);
-}
-
 // Weights of output j for k = k0 .. k0+3 dequantized with the group of
 // each k (grouped, any block).
 fn weights4(q: vec4<f32>, k0: u32, j: u32) -> vec4<f32> {
-    var w: vec4<f32>;
-    for (var e = 0u; e < 4u; e++) {
-        let g = min((k0 + e) / dims.block, dims.groups - 1u);
-        w[e] = scale_buf[g * dims.n_padded + j] * (q[e] - zero_point(g, j));
-    }
-    return w;
+    return vec4<f32>(grouped_weight(q.x, k0, j), grouped_weight(q.y, k0 + 1u, j),
+                     grouped_weight(q.z, k0 + 2u, j), grouped_weight(q.w, k0 + 3u, j));
 }
 
 fn output_value(acc: vec4<f32>, j: u32) -> Scalar {
-    let sum = lane_sum(acc);
-    if (GROUPED) {
-        return finish(Scalar(sum), j);
-    }
-    return finish(Scalar(sum / scale_buf[j]), j);
+    return weight_only_output(lane_sum(acc), j);
 }
 
 // a + x · q over one word of eight int4 (k = 8t .. 8t+7; lane l takes k = l mod 4).

@@ -89,15 +89,15 @@ impl PlanRow {
             Kernel::DenseInt8 | Kernel::DenseInt8Tiled => ctx
                 .upload_dense_int8(storage, w, bias, k, n)
                 .map(LayerWeights::Int8),
-            Kernel::DenseInt4 => ctx
+            Kernel::DenseInt4 | Kernel::DenseInt4Tiled => ctx
                 .upload_dense_int4(storage, w, bias, (k, n), self.choice.int4_block)
                 .map(LayerWeights::WeightOnly),
-            Kernel::DenseInt8WeightOnly => ctx
+            Kernel::DenseInt8WeightOnly | Kernel::DenseInt8WeightOnlyTiled => ctx
                 .upload_dense_int8_weight_only(storage, w, bias, (k, n))
                 .map(LayerWeights::WeightOnly),
             // A freshly quantized Keras layer's scales (1.0); trained scales
             // go through `GpuContext::upload_dense_float8`.
-            Kernel::DenseFloat8 => ctx
+            Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled => ctx
                 .upload_dense_float8(storage, w, bias, (k, n), Float8Scales::default())
                 .map(LayerWeights::Float8),
             _ => ctx
@@ -118,8 +118,10 @@ impl PlanRow {
         let y = match weights {
             LayerWeights::Float(w) => ctx.dense(w, self.choice.kernel, activation, x, rows),
             LayerWeights::Int8(w) => ctx.dense_int8(w, self.choice.kernel, activation, x, rows),
-            LayerWeights::WeightOnly(w) => ctx.dense_int4(w, activation, x, rows),
-            LayerWeights::Float8(w) => ctx.dense_float8(w, activation, x, rows),
+            LayerWeights::WeightOnly(w) => {
+                ctx.dense_int4(w, self.choice.kernel, activation, x, rows)
+            }
+            LayerWeights::Float8(w) => ctx.dense_float8(w, self.choice.kernel, activation, x, rows),
         };
         y.map_err(|e| self.error(e))
     }
@@ -133,33 +135,28 @@ impl PlanRow {
         x: &[T],
     ) -> Result<PreparedLayer> {
         let (activation, rows) = (self.spec.activation, self.spec.rows);
+        let kernel = self.choice.kernel;
+        let one = |dispatch, bytes| PreparedLayer {
+            passes: vec![dispatch],
+            bytes,
+        };
         let prepared = match weights {
             LayerWeights::Float(w) => ctx
-                .prepare_dense(w, self.choice.kernel, activation, x, rows)
-                .map(|p| PreparedLayer {
-                    passes: vec![p.dispatch],
-                    bytes: p.bytes,
-                }),
-            LayerWeights::Int8(w) => ctx
-                .prepare_dense_int8(w, self.choice.kernel, activation, x, rows)
-                .map(|p| PreparedLayer {
-                    passes: p.passes,
-                    bytes: p.bytes,
-                }),
-            LayerWeights::WeightOnly(w) => {
-                ctx.prepare_dense_int4(w, activation, x, rows)
+                .prepare_dense(w, kernel, activation, x, rows)
+                .map(|p| one(p.dispatch, p.bytes)),
+            LayerWeights::Int8(w) => {
+                ctx.prepare_dense_int8(w, kernel, activation, x, rows)
                     .map(|p| PreparedLayer {
-                        passes: vec![p.dispatch],
+                        passes: p.passes,
                         bytes: p.bytes,
                     })
             }
-            LayerWeights::Float8(w) => {
-                ctx.prepare_dense_float8(w, activation, x, rows)
-                    .map(|p| PreparedLayer {
-                        passes: vec![p.dispatch],
-                        bytes: p.bytes,
-                    })
-            }
+            LayerWeights::WeightOnly(w) => ctx
+                .prepare_dense_int4(w, kernel, activation, x, rows)
+                .map(|p| one(p.dispatch, p.bytes)),
+            LayerWeights::Float8(w) => ctx
+                .prepare_dense_float8(w, kernel, activation, x, rows)
+                .map(|p| one(p.dispatch, p.bytes)),
         };
         prepared.map_err(|e| self.error(e))
     }
@@ -173,11 +170,12 @@ impl PlanRow {
             Kernel::DenseInt8 | Kernel::DenseInt8Tiled => {
                 cpu_dense_int8(format, s.activation, x, w, bias, dims)
             }
-            Kernel::DenseInt8WeightOnly => {
-                cpu_dense_int8_weight_only(format, s.activation, x, w, bias, dims)
+            kernel @ (Kernel::DenseInt8WeightOnly | Kernel::DenseInt8WeightOnlyTiled) => {
+                cpu_dense_int8_weight_only(format, kernel, s.activation, x, w, bias, dims)
             }
-            Kernel::DenseInt4 => cpu_dense_int4(
+            kernel @ (Kernel::DenseInt4 | Kernel::DenseInt4Tiled) => cpu_dense_int4(
                 format,
+                kernel,
                 s.activation,
                 x,
                 w,
@@ -185,8 +183,9 @@ impl PlanRow {
                 dims,
                 self.choice.int4_block,
             ),
-            Kernel::DenseFloat8 => cpu_dense_float8(
+            kernel @ (Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled) => cpu_dense_float8(
                 format,
+                kernel,
                 s.activation,
                 x,
                 w,

@@ -36,11 +36,16 @@ impl DenseChoice {
     pub fn layout(&self, k: usize, n: usize) -> DenseLayout {
         let format = self.storage.format();
         match self.kernel {
-            Kernel::DenseInt8 | Kernel::DenseInt8Tiled | Kernel::DenseInt8WeightOnly => {
+            Kernel::DenseInt8
+            | Kernel::DenseInt8Tiled
+            | Kernel::DenseInt8WeightOnly
+            | Kernel::DenseInt8WeightOnlyTiled => {
                 DenseLayout::quantized(format, k, n, QuantizedWeights::Int8)
             }
-            Kernel::DenseFloat8 => DenseLayout::quantized(format, k, n, QuantizedWeights::Float8),
-            Kernel::DenseInt4 => {
+            Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled => {
+                DenseLayout::quantized(format, k, n, QuantizedWeights::Float8)
+            }
+            Kernel::DenseInt4 | Kernel::DenseInt4Tiled => {
                 let groups = self.int4_block.map(|b| k.div_ceil(b.get() as usize));
                 DenseLayout::quantized(format, k, n, QuantizedWeights::Int4 { groups })
             }
@@ -74,9 +79,6 @@ pub fn select_dense_with(
         (_, None) => None,
         (_, Some(QuantizationMode::Int8)) if int8_weight_only => {
             Some((Kernel::DenseInt8WeightOnly, None))
-        }
-        (_, Some(QuantizationMode::Int8)) if rows > MATVEC_MAX_ROWS => {
-            Some((Kernel::DenseInt8Tiled, None))
         }
         (_, Some(QuantizationMode::Int8)) => Some((Kernel::DenseInt8, None)),
         (Policy::Int4(p), _) => Some((Kernel::DenseInt4, p.group_size())),
@@ -137,7 +139,12 @@ pub fn select_dense_with(
             )));
         }
     };
-    if let Some((kernel, int4_block)) = quantized {
+    if let Some((matvec, int4_block)) = quantized {
+        let kernel = if rows > MATVEC_MAX_ROWS {
+            matvec.tiled()
+        } else {
+            matvec
+        };
         if storage == StorageVariant::F64 {
             return Err(unsupported(format!(
                 "{name}: quantized Dense computes in f32, f16 or bf16, not float64"
@@ -149,8 +156,8 @@ pub fn select_dense_with(
         } else {
             storage
         };
-        let what = match (kernel, int4_block) {
-            (Kernel::DenseInt8 | Kernel::DenseInt8Tiled, _) => "int8: weights int8 per output column, activations \
+        let what = match (matvec, int4_block) {
+            (Kernel::DenseInt8, _) => "int8: weights int8 per output column, activations \
                 quantized per row on the GPU, dot4I8Packed with i32 accumulation (Keras's int8 Dense)"
                 .to_owned(),
             (Kernel::DenseInt8WeightOnly, _) => "int8 weight-only: weights int8 per output column, \
@@ -174,7 +181,7 @@ pub fn select_dense_with(
             reason: format!(
                 "{name} -> {what}, outputs in {}; rows={rows}: {}",
                 storage.name(),
-                if kernel == Kernel::DenseInt8Tiled {
+                if kernel.is_tiled() {
                     "tiled, 64 rows x 32 outputs per workgroup"
                 } else {
                     "one invocation per row and four outputs"
@@ -357,6 +364,39 @@ mod tests {
             (bytes as f64) <= 0.26 * f32_bytes as f64,
             "{bytes} vs {f32_bytes}"
         );
+    }
+
+    #[test]
+    fn quantized_policies_get_their_tiled_kernel_above_the_matvec_rows() {
+        let rows = MATVEC_MAX_ROWS + 1;
+        for (policy, kernel) in [
+            ("int8_from_float32", Kernel::DenseInt8Tiled),
+            ("int4_from_float32", Kernel::DenseInt4Tiled),
+            ("int4/128_from_float32", Kernel::DenseInt4Tiled),
+            ("float8_from_mixed_float16", Kernel::DenseFloat8Tiled),
+        ] {
+            let c = choose(policy, rows, true).unwrap();
+            assert_eq!(c.kernel, kernel, "{policy}");
+            assert!(
+                c.reason
+                    .ends_with("tiled, 64 rows x 32 outputs per workgroup"),
+                "{}",
+                c.reason
+            );
+            assert_eq!(
+                choose(policy, MATVEC_MAX_ROWS, true)
+                    .unwrap()
+                    .kernel
+                    .tiled(),
+                kernel
+            );
+        }
+        let policy = "int8_from_float32".parse().unwrap();
+        let c = select_dense_with(&policy, rows, &caps(true), true).unwrap();
+        assert_eq!(c.kernel, Kernel::DenseInt8WeightOnlyTiled);
+        // The tiled kernels read the same layout as their matrix-vector ones.
+        let one = select_dense_with(&policy, 1, &caps(true), true).unwrap();
+        assert_eq!(c.layout(4096, 11008), one.layout(4096, 11008));
     }
 
     #[test]

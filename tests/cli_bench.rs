@@ -83,7 +83,7 @@ fn bench_tiny_writes_json_of_the_documented_schema() {
         assert!(r["roofline_fraction"].as_f64().unwrap() > 0.0);
     }
     assert_eq!(report["skipped"], Value::Array(Vec::new()), "{stdout}");
-    // Every kernel variant lavapipe has, at both shapes.
+    // Every kernel variant lavapipe has, in both shapes (matrix-vector and tiled).
     let kernels: std::collections::BTreeSet<String> = results
         .iter()
         .map(|r| {
@@ -104,6 +104,12 @@ fn bench_tiny_writes_json_of_the_documented_schema() {
         "int8-w f32",
         "int4 f32",
         "float8 f32",
+        "tiled f32",
+        "tiled f16-packed",
+        "int8-tiled f32",
+        "int8-w-tiled f32",
+        "int4-tiled f32",
+        "float8-tiled f32",
     ] {
         assert!(
             kernels.contains(expected),

@@ -10,19 +10,24 @@ use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::dense::Activation;
 use dtype_policy::gpu::float8::Float8Scales;
 use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
-use dtype_policy::gpu::shaders::StorageVariant;
+use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 use dtype_policy::quant::float8::Float8;
 
-// The last is larger than one tile of x (2048 values) and than one
-// workgroup's outputs (256).
-const SHAPES: [(usize, usize, usize); 6] = [
+// (2, 2500, 300) is larger than one tile of x (2048 values) and than one
+// workgroup's outputs (256) of the matrix-vector kernel; (70, 100, 35)
+// than one workgroup's rows (64) and outputs (32) of the tiled one.
+const SHAPES: [(usize, usize, usize); 7] = [
     (1, 1, 1),
     (1, 37, 13),
     (3, 10, 7),
     (2, 300, 33),
     (1, 1000, 96),
     (2, 2500, 300),
+    (70, 100, 35),
 ];
+
+/// Both shapes of the float8 kernel run every case.
+const KERNELS: [Kernel; 2] = [Kernel::DenseFloat8, Kernel::DenseFloat8Tiled];
 
 /// The twin uses the same decoded values; only the summation (fused
 /// multiply-adds: (k + 2) · ε · Σ|x·w|), the division by the scale before
@@ -64,7 +69,7 @@ fn compare(
 /// A linear float8 Dense without bias, scales 1, on the GPU and its twin.
 fn run_linear(
     ctx: &mut GpuContext,
-    (format8, storage): (Float8, StorageVariant),
+    (format8, storage, kernel): (Float8, StorageVariant, Kernel),
     (x, w): (&[f32], &[f32]),
     (m, k, n): (usize, usize, usize),
 ) -> (Vec<f32>, Vec<f32>) {
@@ -73,10 +78,11 @@ fn run_linear(
         .upload_dense_float8_as(format8, storage, w, None, (k, n), scales)
         .unwrap();
     let gpu = ctx
-        .dense_float8(&weights, Activation::Linear, x, m)
+        .dense_float8(&weights, kernel, Activation::Linear, x, m)
         .unwrap();
     let cpu = dense_float8(
         storage.format(),
+        kernel,
         Activation::Linear,
         x,
         w,
@@ -96,14 +102,21 @@ fn edge_weights(ctx: &mut GpuContext, storage: StorageVariant) {
     let (m, k, n) = (2, 70, 9);
     let x = common::gpu::values(m * k, 11, 3.0);
     let mut w = common::gpu::values(k * n, 12, 0.02);
-    for with_nan in [false, true] {
+    for (with_nan, kernel) in [false, true]
+        .into_iter()
+        .flat_map(|b| KERNELS.map(|k| (b, k)))
+    {
         if with_nan {
             w[5 * n + 4] = f32::NAN;
         }
-        let (gpu, cpu) = run_linear(ctx, (Float8::E4M3Fn, storage), (&x, &w), (m, k, n));
+        let (gpu, cpu) = run_linear(ctx, (Float8::E4M3Fn, storage, kernel), (&x, &w), (m, k, n));
         for row in 0..m {
             let (g, c) = (gpu[row * n + 4], cpu[row * n + 4]);
-            assert_eq!(g.is_nan(), with_nan, "{storage:?} NaN weight column: {g}");
+            assert_eq!(
+                g.is_nan(),
+                with_nan,
+                "{storage:?} {kernel:?} NaN weight column: {g}"
+            );
             assert_eq!(c.is_nan(), with_nan);
         }
         let finite = |v: &[f32]| -> Vec<f32> {
@@ -112,7 +125,7 @@ fn edge_weights(ctx: &mut GpuContext, storage: StorageVariant) {
                 .map(|(i, &y)| if i % n == 4 { 0.0 } else { y })
                 .collect()
         };
-        let label = format!("{storage:?} small weights, NaN {with_nan}");
+        let label = format!("{storage:?} {kernel:?} small weights, NaN {with_nan}");
         compare(
             &finite(&gpu),
             &finite(&cpu),
@@ -150,10 +163,16 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
             let weights = ctx
                 .upload_dense_float8(storage, &w, Some(&b), (k, n), scales)
                 .unwrap();
-            for activation in [Activation::Linear, Activation::Silu] {
-                let gpu = ctx.dense_float8(&weights, activation, &x, m).unwrap();
+            for (activation, kernel) in [Activation::Linear, Activation::Silu]
+                .into_iter()
+                .flat_map(|a| KERNELS.map(|k| (a, k)))
+            {
+                let gpu = ctx
+                    .dense_float8(&weights, kernel, activation, &x, m)
+                    .unwrap();
                 let cpu = dense_float8(
                     format,
+                    kernel,
                     activation,
                     &x,
                     &w,
@@ -162,7 +181,7 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
                     (scales, Float8::E4M3Fn),
                 )
                 .unwrap();
-                let label = format!("{storage:?} {scales:?} {activation:?}");
+                let label = format!("{storage:?} {kernel:?} {scales:?} {activation:?}");
                 compare(&gpu, &cpu, (&x, &w), (m, k, n), format, &label);
             }
         }
@@ -194,30 +213,33 @@ fn non_finite_activations(ctx: &mut GpuContext) {
         1.0,
         1.0,
     ];
-    let gpu = ctx
-        .dense_float8(&weights, Activation::Linear, &x, 2)
+    for kernel in KERNELS {
+        let gpu = ctx
+            .dense_float8(&weights, kernel, Activation::Linear, &x, 2)
+            .unwrap();
+        let cpu = dense_float8(
+            StorageFormat::F32,
+            kernel,
+            Activation::Linear,
+            &x,
+            &w,
+            None,
+            (2, k, n),
+            (Float8Scales::default(), Float8::E4M3Fn),
+        )
         .unwrap();
-    let cpu = dense_float8(
-        StorageFormat::F32,
-        Activation::Linear,
-        &x,
-        &w,
-        None,
-        (2, k, n),
-        (Float8Scales::default(), Float8::E4M3Fn),
-    )
-    .unwrap();
-    for (g, c) in gpu[..n].iter().zip(&cpu[..n]) {
+        for (g, c) in gpu[..n].iter().zip(&cpu[..n]) {
+            assert!(
+                g.is_finite() && (g - c).abs() <= 1e-3 * c.abs().max(1.0),
+                "saturated row: {g} vs {c}"
+            );
+        }
         assert!(
-            g.is_finite() && (g - c).abs() <= 1e-3 * c.abs().max(1.0),
-            "saturated row: {g} vs {c}"
+            gpu[n..].iter().all(|v| v.is_nan()),
+            "a NaN activation makes its row NaN: {gpu:?}"
         );
+        assert!(cpu[n..].iter().all(|v| v.is_nan()));
     }
-    assert!(
-        gpu[n..].iter().all(|v| v.is_nan()),
-        "a NaN activation makes its row NaN: {gpu:?}"
-    );
-    assert!(cpu[n..].iter().all(|v| v.is_nan()));
 }
 
 /// The e5m2 weight storage: weights up to 50000 (beyond e4m3's 448).
@@ -226,15 +248,11 @@ fn e5m2_weights(ctx: &mut GpuContext, storage: StorageVariant) {
     let (m, k, n) = (2, 37, 13);
     let x = common::gpu::values(m * k, 5, 2.0);
     let w = common::gpu::values(k * n, 6, 50000.0);
-    let (gpu, cpu) = run_linear(ctx, (Float8::E5M2, storage), (&x, &w), (m, k, n));
-    compare(
-        &gpu,
-        &cpu,
-        (&x, &w),
-        (m, k, n),
-        format,
-        &format!("e5m2 {storage:?}"),
-    );
+    for kernel in KERNELS {
+        let (gpu, cpu) = run_linear(ctx, (Float8::E5M2, storage, kernel), (&x, &w), (m, k, n));
+        let label = format!("e5m2 {storage:?} {kernel:?}");
+        compare(&gpu, &cpu, (&x, &w), (m, k, n), format, &label);
+    }
 }
 
 #[test]

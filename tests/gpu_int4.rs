@@ -11,15 +11,18 @@ use dtype_policy::cpu::int4::dense_int4;
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::dense::Activation;
 use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
-use dtype_policy::gpu::shaders::StorageVariant;
+use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 
-const SHAPES: [(usize, usize, usize); 6] = [
+// (70, 100, 35) is larger than one workgroup's rows (64) and outputs (32)
+// of the tiled kernel.
+const SHAPES: [(usize, usize, usize); 7] = [
     (1, 1, 1),
     (1, 37, 13),
     (3, 10, 7),
     (2, 300, 33),
     (1, 1000, 96),
     (4, 64, 2),
+    (70, 100, 35),
 ];
 
 /// The twin computes the same products of the same dequantized weights in
@@ -52,10 +55,22 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
             let weights = ctx
                 .upload_dense_int4(storage, &w, Some(&b), (k, n), block)
                 .unwrap();
-            for activation in [Activation::Linear, Activation::Silu] {
-                let gpu = ctx.dense_int4(&weights, activation, &x, m).unwrap();
-                let cpu =
-                    dense_int4(format, activation, &x, &w, Some(&b), (m, k, n), block).unwrap();
+            for (activation, kernel) in [Activation::Linear, Activation::Silu]
+                .into_iter()
+                .flat_map(|a| [Kernel::DenseInt4, Kernel::DenseInt4Tiled].map(|k| (a, k)))
+            {
+                let gpu = ctx.dense_int4(&weights, kernel, activation, &x, m).unwrap();
+                let cpu = dense_int4(
+                    format,
+                    kernel,
+                    activation,
+                    &x,
+                    &w,
+                    Some(&b),
+                    (m, k, n),
+                    block,
+                )
+                .unwrap();
                 for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
                     let (row, col) = (i / n, i % n);
                     // |x|·|w| bound: int4 weights dequantize to at most about max|w| per column.
@@ -65,7 +80,7 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
                     let tol = tolerance(format, activation, k, l1, c.to_f64());
                     assert!(
                         (g - c).abs() as f64 <= tol,
-                        "{storage:?} block {block:?} {activation:?} m={m} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c} (tol {tol:e})"
+                        "{storage:?} {kernel:?} block {block:?} {activation:?} m={m} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c} (tol {tol:e})"
                     );
                 }
             }
@@ -111,20 +126,37 @@ fn check_int8_weight_only(ctx: &mut GpuContext, storage: StorageVariant) {
         let weights = ctx
             .upload_dense_int8_weight_only(storage, &w, Some(&b), (k, n))
             .unwrap();
-        let gpu = ctx.dense_int4(&weights, Activation::Linear, &x, m).unwrap();
-        let cpu = dense_int8_weight_only(format, Activation::Linear, &x, &w, Some(&b), (m, k, n))
+        for kernel in [
+            Kernel::DenseInt8WeightOnly,
+            Kernel::DenseInt8WeightOnlyTiled,
+        ] {
+            let gpu = ctx
+                .dense_int4(&weights, kernel, Activation::Linear, &x, m)
+                .unwrap();
+            let cpu = dense_int8_weight_only(
+                format,
+                kernel,
+                Activation::Linear,
+                &x,
+                &w,
+                Some(&b),
+                (m, k, n),
+            )
             .unwrap();
-        for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
-            let (row, col) = (i / n, i % n);
-            // q / s_w is w within half an int8 step: |x| (|w| + max|w| / 254) < 1.2 |x| for these values.
-            let l1: f64 = (0..k)
-                .map(|t| f64::from(x[row * k + t].abs()) * (f64::from(w[t * n + col].abs()) + 0.01))
-                .sum();
-            let tol = tolerance(format, Activation::Linear, k, l1, c.to_f64());
-            assert!(
-                (g - c).abs() as f64 <= tol,
-                "int8 weight-only {storage:?} m={m} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c}"
-            );
+            for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+                let (row, col) = (i / n, i % n);
+                // q / s_w is w within half an int8 step: |x| (|w| + max|w| / 254) < 1.2 |x| for these values.
+                let l1: f64 = (0..k)
+                    .map(|t| {
+                        f64::from(x[row * k + t].abs()) * (f64::from(w[t * n + col].abs()) + 0.01)
+                    })
+                    .sum();
+                let tol = tolerance(format, Activation::Linear, k, l1, c.to_f64());
+                assert!(
+                    (g - c).abs() as f64 <= tol,
+                    "int8 weight-only {storage:?} {kernel:?} m={m} k={k} n={n} y[{row}][{col}]: gpu {g} cpu {c}"
+                );
+            }
         }
     }
 }

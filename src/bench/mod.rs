@@ -34,7 +34,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Shapes to run: `(m, k, n)` = rows, inputs, outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
-    /// Two small shapes, seconds on a CPU adapter (for tests).
+    /// Two small shapes, one per kernel shape (matrix-vector and tiled),
+    /// seconds on a CPU adapter (for tests).
     Tiny,
     /// The decode case and a small prefill, for CI and CPU adapters.
     Quick,
@@ -47,7 +48,7 @@ impl Preset {
     /// The `(m, k, n)` shapes of the preset.
     pub fn shapes(self) -> Vec<(usize, usize, usize)> {
         match self {
-            Preset::Tiny => vec![(1, 96, 40), (5, 70, 33)],
+            Preset::Tiny => vec![(1, 96, 40), (9, 70, 33)],
             Preset::Quick => vec![(1, 4096, 4096), (64, 512, 512)],
             Preset::Llm => [1, 512]
                 .into_iter()
@@ -554,7 +555,7 @@ impl fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "{:<34} {:<16} {:<9} {:>17} {:>9} {:>9} {:>9} {:>8} {:>6}  {:<10} roof",
+            "{:<34} {:<16} {:<12} {:>14} {:>9} {:>9} {:>9} {:>8} {:>6}  {:<10} roof",
             "policy",
             "variant",
             "kernel",
@@ -569,7 +570,7 @@ impl fmt::Display for BenchReport {
         for r in &self.results {
             writeln!(
                 f,
-                "{:<34} {:<16} {:<9} {:>17} {:>9.3} {:>9.2} {:>9.2} {:>8.1e} {:>5.0}%  {:<10} {}",
+                "{:<34} {:<16} {:<12} {:>14} {:>9.3} {:>9.2} {:>9.2} {:>8.1e} {:>5.0}%  {:<10} {}",
                 r.policy,
                 r.variant,
                 r.kernel,

@@ -45,6 +45,17 @@ pub(crate) fn lanes4_sum(k: usize, product: impl Fn(usize) -> f32) -> f32 {
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
 }
 
+/// The sum of `k` f32 products as the quantized `kernel` orders it: in four
+/// lanes ([`lanes4_sum`]) for the matrix-vector kernels, k in order for the
+/// tiled ones.
+pub(crate) fn kernel_sum(kernel: Kernel, k: usize, product: impl Fn(usize) -> f32) -> f32 {
+    if kernel.is_tiled() {
+        (0..k).fold(0.0, |acc, t| acc + product(t))
+    } else {
+        lanes4_sum(k, product)
+    }
+}
+
 /// The arithmetic type of a kernel: f32, or f64 for the f64 format.
 trait Real: Copy + Default + Add<Output = Self> + Mul<Output = Self> {
     fn of(v: f64) -> Self;

@@ -1,20 +1,24 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! CPU twin of shaders/dense_float8.wgsl: Keras's float8 Dense (inference).
 
-use crate::cpu::dense::lanes4_sum;
+use crate::cpu::dense::kernel_sum;
 use crate::cpu::{check_dense_inputs, finish};
 use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::float8::{Float8Scales, float8_bias};
 use crate::gpu::formats::{HostFloat, StorageFormat};
+use crate::gpu::shaders::Kernel;
 use crate::quant::float8::{Float8, quantize_dequantize};
 
 /// `y = qdq(x, s_x) · qdq(W, s_w) + bias`, activation, rounded to `format`;
 /// the weights in `weights8` (e4m3fn as Keras, or e5m2), the activations e4m3fn;
-/// sums in four lanes (lane l takes k = l mod 4). `x` is first rounded to
-/// `format`, as uploaded.
+/// summed in `kernel`'s order ([`Kernel::DenseFloat8`]: four lanes, lane l
+/// taking k = l mod 4; [`Kernel::DenseFloat8Tiled`]: k in order). `x` is
+/// first rounded to `format`, as uploaded.
+#[allow(clippy::too_many_arguments)] // the shared twin signature plus the scales
 pub fn dense_float8<T: HostFloat>(
     format: StorageFormat,
+    kernel: Kernel,
     activation: Activation,
     x: &[T],
     w: &[T],
@@ -46,7 +50,7 @@ pub fn dense_float8<T: HostFloat>(
     let mut y = Vec::with_capacity(m * n);
     for i in 0..m {
         for j in 0..n {
-            let sum = lanes4_sum(k, |t| x[i * k + t] * w[t * n + j]);
+            let sum = kernel_sum(kernel, k, |t| x[i * k + t] * w[t * n + j]);
             let b = bias.map_or(0.0, |b| float8_bias(format, b[j].to_f64()));
             y.push(finish(format, activation, sum, b));
         }

@@ -4,20 +4,25 @@
 
 use std::num::NonZeroU32;
 
-use crate::cpu::dense::lanes4_sum;
+use crate::cpu::dense::kernel_sum;
 use crate::cpu::{check_dense_inputs, finish, rounded_f32};
 use crate::error::Result;
 use crate::gpu::dense::Activation;
 use crate::gpu::formats::{HostFloat, StorageFormat};
+use crate::gpu::shaders::Kernel;
 use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
 use crate::quant::int4::{GroupedInt4, quantize_grouped};
 
 /// Keras's int4 Dense: per channel `y = (x · q) / s_w`, grouped
-/// `y = x · ((q - zero) * scale)`; sums in four lanes (lane l takes
-/// k = l mod 4), then bias (rounded to `format`), activation, rounded to
+/// `y = x · ((q - zero) * scale)`, summed in `kernel`'s order
+/// ([`Kernel::DenseInt4`]: four lanes, lane l taking k = l mod 4, and per
+/// 32-k step for blocks that are multiples of 32; [`Kernel::DenseInt4Tiled`]:
+/// k in order), then bias (rounded to `format`), activation, rounded to
 /// `format`. `x` is first rounded to `format`, as uploaded.
+#[allow(clippy::too_many_arguments)] // the shared twin signature plus the group size
 pub fn dense_int4<T: HostFloat>(
     format: StorageFormat,
+    kernel: Kernel,
     activation: Activation,
     x: &[T],
     w: &[T],
@@ -27,6 +32,7 @@ pub fn dense_int4<T: HostFloat>(
 ) -> Result<Vec<T>> {
     weight_only(
         format,
+        kernel,
         activation,
         x,
         w,
@@ -37,20 +43,33 @@ pub fn dense_int4<T: HostFloat>(
 }
 
 /// Keras's int8 Dense without an activation quantizer (the int4 kernel with
-/// 8-bit weights): `y = (x · q) / s_w`, as [`dense_int4`] per channel.
+/// 8-bit weights): `y = (x · q) / s_w`, as [`dense_int4`] per channel
+/// ([`Kernel::DenseInt8WeightOnly`] or [`Kernel::DenseInt8WeightOnlyTiled`]).
 pub fn dense_int8_weight_only<T: HostFloat>(
     format: StorageFormat,
+    kernel: Kernel,
     activation: Activation,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
     dims: (usize, usize, usize),
 ) -> Result<Vec<T>> {
-    weight_only(format, activation, x, w, bias, dims, (IntRange::INT8, None))
+    weight_only(
+        format,
+        kernel,
+        activation,
+        x,
+        w,
+        bias,
+        dims,
+        (IntRange::INT8, None),
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn weight_only<T: HostFloat>(
     format: StorageFormat,
+    kernel: Kernel,
     activation: Activation,
     x: &[T],
     w: &[T],
@@ -65,16 +84,18 @@ fn weight_only<T: HostFloat>(
     let sums: Box<dyn Fn(usize, usize) -> f32> = match block {
         None => {
             let (q, s) = quantize_kernel_per_column(&w32, k, n, range)?;
-            Box::new(move |i, j| lanes4_sum(k, |t| x[i * k + t] * f32::from(q[t * n + j])) / s[j])
+            Box::new(move |i, j| {
+                kernel_sum(kernel, k, |t| x[i * k + t] * f32::from(q[t * n + j])) / s[j]
+            })
         }
         Some(b) => {
             let b = b.get() as usize;
             let g = quantize_grouped(&w32, k, n, b)?;
-            if b.is_multiple_of(STEP_K) {
+            if b.is_multiple_of(STEP_K) && !kernel.is_tiled() {
                 Box::new(move |i, j| grouped_by_steps(&x[i * k..(i + 1) * k], &g, (n, j, b)))
             } else {
                 Box::new(move |i, j| {
-                    lanes4_sum(k, |t| {
+                    kernel_sum(kernel, k, |t| {
                         let gj = t / b * n + j;
                         x[i * k + t]
                             * (g.scale[gj] * (f32::from(g.q[t * n + j]) - f32::from(g.zero[gj])))

@@ -183,10 +183,36 @@ impl GpuContext {
             .collect())
     }
 
-    /// The workgroups of a matrix-vector call with four outputs per invocation.
-    pub(crate) fn rows_groups(io: &RowsIo) -> (u32, u32) {
-        (io.n.div_ceil(4).div_ceil(64) as u32, io.m as u32)
+    /// The workgroups of a Dense call of `m` rows and `n` outputs: tiled,
+    /// 64 rows x 32 outputs per workgroup; matrix-vector, 64 invocations of
+    /// four outputs per workgroup and a row of workgroups per row of x.
+    pub(crate) fn dense_groups(kernel: Kernel, m: usize, n: usize) -> Result<(u32, u32), GpuError> {
+        let groups = if kernel.is_tiled() {
+            (n.div_ceil(32), m.div_ceil(64))
+        } else {
+            (n.div_ceil(4).div_ceil(64), m)
+        };
+        let max_groups = 65_535;
+        if groups.0 > max_groups || groups.1 > max_groups {
+            return Err(GpuError::Shape(format!(
+                "m={m}, n={n} needs {groups:?} workgroups with {kernel:?}, more than {max_groups} \
+                 in one dimension; split the batch"
+            )));
+        }
+        Ok((groups.0 as u32, groups.1 as u32))
     }
+}
+
+/// `Err` unless `kernel` is `family` (a matrix-vector Dense kernel) or
+/// its tiled form: the kernels that read `family`'s weights.
+pub(crate) fn check_family(family: Kernel, kernel: Kernel) -> Result<(), GpuError> {
+    if kernel == family || kernel == family.tiled() {
+        return Ok(());
+    }
+    Err(GpuError::Shape(format!(
+        "{kernel:?} cannot run weights uploaded for {family:?}; use {family:?} or {:?}",
+        family.tiled()
+    )))
 }
 
 /// `Err` for an activation the variant cannot apply: the f64 variant has
@@ -433,18 +459,8 @@ impl GpuContext {
     ) -> Result<PreparedDense, GpuError> {
         check_activation(weights.storage, activation)?;
         let (k, n) = (weights.k, weights.n);
-        let groups = match kernel {
-            Kernel::DenseMatVec => (n.div_ceil(4).div_ceil(64), m),
-            Kernel::DenseTiled => (n.div_ceil(32), m.div_ceil(64)),
-            other => return Err(GpuError::Shape(format!("{other:?} is not a Dense kernel"))),
-        };
-        let max_groups = 65_535;
-        if groups.0 > max_groups || groups.1 > max_groups {
-            return Err(GpuError::Shape(format!(
-                "m={m}, n={n} needs {groups:?} workgroups with {kernel:?}, more than {max_groups} \
-                 in one dimension; split the batch"
-            )));
-        }
+        check_family(Kernel::DenseMatVec, kernel)?;
+        let groups = GpuContext::dense_groups(kernel, m, n)?;
         let format = weights.storage.format();
         let layout = DenseLayout::new(format, k, n);
         let kp = layout.k_padded;
@@ -471,7 +487,7 @@ impl GpuContext {
             flag: false,
         };
         let buffers = [&dims_buf, &x_buf, &weights.w, &weights.bias, &y_buf];
-        let dispatch = self.prepare(key, &buffers, (groups.0 as u32, groups.1 as u32))?;
+        let dispatch = self.prepare(key, &buffers, groups)?;
         // Bytes the kernel reads and writes once: x, W^T, bias and y.
         let bytes = (m * kp * format.bytes_per_value()) as u64
             + layout.weight_bytes()

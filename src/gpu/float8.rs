@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_kernel_shape};
+use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::int8::{pack_i8_words, pack_transposed};
@@ -162,15 +162,18 @@ impl GpuContext {
         })
     }
 
-    /// Runs Keras's float8 Dense on `m` rows of `x` (`[m, k]`).
+    /// Runs Keras's float8 Dense on `m` rows of `x` (`[m, k]`) with
+    /// `kernel`: [`Kernel::DenseFloat8`] (matrix-vector) or
+    /// [`Kernel::DenseFloat8Tiled`].
     pub fn dense_float8<T: HostFloat>(
         &mut self,
         weights: &Float8Weights,
+        kernel: Kernel,
         activation: Activation,
         x: &[T],
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
-        let run = self.prepare_dense_float8(weights, activation, x, m)?;
+        let run = self.prepare_dense_float8(weights, kernel, activation, x, m)?;
         self.submit_all(&[&run.dispatch])?;
         self.read_rows(&run.io)
     }
@@ -180,10 +183,12 @@ impl GpuContext {
     pub fn prepare_dense_float8<T: HostFloat>(
         &mut self,
         weights: &Float8Weights,
+        kernel: Kernel,
         activation: Activation,
         x: &[T],
         m: usize,
     ) -> Result<PreparedFloat8, GpuError> {
+        check_family(Kernel::DenseFloat8, kernel)?;
         let (k, n) = (weights.k, weights.n);
         let io = self.rows_io("float8", weights.storage, activation, x, (m, k, n))?;
         // Keras casts the scales to the compute dtype.
@@ -201,13 +206,13 @@ impl GpuContext {
         };
         let dims = self.uniform_buffer("float8 dims", &dims)?;
         let key = PipelineKey {
-            kernel: Kernel::DenseFloat8,
+            kernel,
             storage: weights.storage,
             specialization: activation as u32,
             flag: weights.format8 == Float8::E5M2,
         };
         let buffers = [&dims, &io.x, &weights.w, &weights.bias, &io.y];
-        let dispatch = self.prepare(key, &buffers, GpuContext::rows_groups(&io))?;
+        let dispatch = self.prepare(key, &buffers, GpuContext::dense_groups(kernel, m, n)?)?;
         let bytes = io.x.size() + weights.gpu_bytes() + io.y.size();
         Ok(PreparedFloat8 {
             dispatch,

@@ -17,7 +17,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_kernel_shape};
+use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::int8::{int8_columns, pack_i8_words, pack_transposed};
@@ -194,15 +194,19 @@ impl GpuContext {
         })
     }
 
-    /// Runs Keras's int4 Dense (or weight-only int8) on `m` rows of `x` (`[m, k]`).
+    /// Runs Keras's int4 Dense (or weight-only int8) on `m` rows of `x`
+    /// (`[m, k]`) with `kernel`: the weights' matrix-vector kernel
+    /// ([`Kernel::DenseInt4`], [`Kernel::DenseInt8WeightOnly`]) or its
+    /// tiled one ([`Kernel::tiled`]).
     pub fn dense_int4<T: HostFloat>(
         &mut self,
         weights: &WeightOnlyWeights,
+        kernel: Kernel,
         activation: Activation,
         x: &[T],
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
-        let run = self.prepare_dense_int4(weights, activation, x, m)?;
+        let run = self.prepare_dense_int4(weights, kernel, activation, x, m)?;
         self.submit_all(&[&run.dispatch])?;
         self.read_rows(&run.io)
     }
@@ -212,10 +216,12 @@ impl GpuContext {
     pub fn prepare_dense_int4<T: HostFloat>(
         &mut self,
         weights: &WeightOnlyWeights,
+        kernel: Kernel,
         activation: Activation,
         x: &[T],
         m: usize,
     ) -> Result<PreparedInt4, GpuError> {
+        check_family(weights.kernel, kernel)?;
         let (k, n) = (weights.k, weights.n);
         let io = self.rows_io("int4", weights.storage, activation, x, (m, k, n))?;
         let dims = Int4Dims {
@@ -236,7 +242,7 @@ impl GpuContext {
         };
         let dims = self.uniform_buffer("int4 dims", &dims)?;
         let key = PipelineKey {
-            kernel: weights.kernel,
+            kernel,
             storage: weights.storage,
             specialization: activation as u32,
             flag: weights.block.is_some(),
@@ -250,7 +256,7 @@ impl GpuContext {
             &weights.scale,
             &weights.zero,
         ];
-        let dispatch = self.prepare(key, &buffers, GpuContext::rows_groups(&io))?;
+        let dispatch = self.prepare(key, &buffers, GpuContext::dense_groups(kernel, m, n)?)?;
         let bytes = io.x.size() + weights.gpu_bytes() + io.y.size();
         Ok(PreparedInt4 {
             dispatch,

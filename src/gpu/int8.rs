@@ -14,7 +14,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_kernel_shape};
+use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::pipelines::PipelineKey;
@@ -247,15 +247,8 @@ impl GpuContext {
             &x_scale,
             &weights.w_scale,
         ];
-        let groups = match kernel {
-            Kernel::DenseInt8 => GpuContext::rows_groups(&io),
-            Kernel::DenseInt8Tiled => (n.div_ceil(32) as u32, m.div_ceil(64) as u32),
-            other => {
-                return Err(GpuError::Shape(format!(
-                    "{other:?} is not an int8 Dense kernel"
-                )));
-            }
-        };
+        check_family(Kernel::DenseInt8, kernel)?;
+        let groups = GpuContext::dense_groups(kernel, m, n)?;
         let product = self.prepare(key(kernel, activation as u32), &buffers, groups)?;
         Ok((vec![quantize, product], io))
     }

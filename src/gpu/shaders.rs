@@ -31,6 +31,30 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/shared/probe_dims.wgsl"),
     ),
     ("dense_int4", include_str!("../../shaders/dense_int4.wgsl")),
+    (
+        "dense_int4_tiled",
+        include_str!("../../shaders/dense_int4_tiled.wgsl"),
+    ),
+    (
+        "dense_float8_tiled",
+        include_str!("../../shaders/dense_float8_tiled.wgsl"),
+    ),
+    (
+        "int4_weights",
+        include_str!("../../shaders/shared/int4_weights.wgsl"),
+    ),
+    (
+        "float8_weights",
+        include_str!("../../shaders/shared/float8_weights.wgsl"),
+    ),
+    (
+        "dense_tile",
+        include_str!("../../shaders/shared/dense_tile.wgsl"),
+    ),
+    (
+        "dense_tile_x8",
+        include_str!("../../shaders/shared/dense_tile_x8.wgsl"),
+    ),
     ("probe_copy", include_str!("../../shaders/probe_copy.wgsl")),
     ("probe_dot4", include_str!("../../shaders/probe_dot4.wgsl")),
     (
@@ -120,6 +144,12 @@ pub enum Kernel {
     /// Keras's float8 Dense: e4m3 weights decoded in the kernel, activations
     /// quantize-dequantized with a per-tensor scale.
     DenseFloat8,
+    /// Keras's int4 Dense, tiled for many rows.
+    DenseInt4Tiled,
+    /// Keras's int8 Dense without an activation quantizer, tiled for many rows.
+    DenseInt8WeightOnlyTiled,
+    /// Keras's float8 Dense, tiled for many rows.
+    DenseFloat8Tiled,
     /// Roofline probe: streaming read of a buffer.
     ProbeRead,
     /// Roofline probe: fused multiply-adds on registers.
@@ -132,7 +162,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::DenseMatVec,
         Kernel::DenseTiled,
         Kernel::Cast,
@@ -142,6 +172,9 @@ impl Kernel {
         Kernel::DenseInt4,
         Kernel::DenseInt8WeightOnly,
         Kernel::DenseFloat8,
+        Kernel::DenseInt4Tiled,
+        Kernel::DenseInt8WeightOnlyTiled,
+        Kernel::DenseFloat8Tiled,
         Kernel::ProbeRead,
         Kernel::ProbeFma,
         Kernel::ProbeCopy,
@@ -150,6 +183,31 @@ impl Kernel {
 
     /// The Dense kernels.
     pub const DENSE: [Kernel; 2] = [Kernel::DenseMatVec, Kernel::DenseTiled];
+
+    /// The tiled (many rows) kernel of a Dense family; any other kernel
+    /// is its own.
+    pub const fn tiled(self) -> Kernel {
+        match self {
+            Kernel::DenseMatVec => Kernel::DenseTiled,
+            Kernel::DenseInt8 => Kernel::DenseInt8Tiled,
+            Kernel::DenseInt4 => Kernel::DenseInt4Tiled,
+            Kernel::DenseInt8WeightOnly => Kernel::DenseInt8WeightOnlyTiled,
+            Kernel::DenseFloat8 => Kernel::DenseFloat8Tiled,
+            other => other,
+        }
+    }
+
+    /// Whether this is a tiled Dense kernel (64 rows x 32 outputs per workgroup).
+    pub const fn is_tiled(self) -> bool {
+        matches!(
+            self,
+            Kernel::DenseTiled
+                | Kernel::DenseInt8Tiled
+                | Kernel::DenseInt4Tiled
+                | Kernel::DenseInt8WeightOnlyTiled
+                | Kernel::DenseFloat8Tiled
+        )
+    }
 
     /// The file stem in `shaders/`.
     pub const fn file(self) -> &'static str {
@@ -162,6 +220,8 @@ impl Kernel {
             Kernel::DenseInt8Tiled => "dense_int8_tiled",
             Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => "dense_int4",
             Kernel::DenseFloat8 => "dense_float8",
+            Kernel::DenseInt4Tiled | Kernel::DenseInt8WeightOnlyTiled => "dense_int4_tiled",
+            Kernel::DenseFloat8Tiled => "dense_float8_tiled",
             Kernel::ProbeRead => "probe_read",
             Kernel::ProbeFma => "probe_fma",
             Kernel::ProbeCopy => "probe_copy",
@@ -181,6 +241,9 @@ impl Kernel {
             Kernel::DenseInt4 => "int4",
             Kernel::DenseInt8WeightOnly => "int8-w",
             Kernel::DenseFloat8 => "float8",
+            Kernel::DenseInt4Tiled => "int4-tiled",
+            Kernel::DenseInt8WeightOnlyTiled => "int8-w-tiled",
+            Kernel::DenseFloat8Tiled => "float8-tiled",
             Kernel::ProbeRead => "probe-read",
             Kernel::ProbeFma => "probe-fma",
             Kernel::ProbeCopy => "probe-copy",
@@ -200,7 +263,10 @@ impl Kernel {
                     | Kernel::DenseInt8Tiled
                     | Kernel::DenseInt4
                     | Kernel::DenseInt8WeightOnly
-                    | Kernel::DenseFloat8,
+                    | Kernel::DenseFloat8
+                    | Kernel::DenseInt4Tiled
+                    | Kernel::DenseInt8WeightOnlyTiled
+                    | Kernel::DenseFloat8Tiled,
                 StorageVariant::F64
             )
         )
@@ -210,8 +276,11 @@ impl Kernel {
     pub const fn flag_name(self) -> Option<&'static str> {
         match self {
             Kernel::DenseInt8 | Kernel::DenseInt8Tiled => Some("WRITE_ACCUMULATOR"),
-            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => Some("GROUPED"),
-            Kernel::DenseFloat8 => Some("WEIGHTS_E5M2"),
+            Kernel::DenseInt4
+            | Kernel::DenseInt8WeightOnly
+            | Kernel::DenseInt4Tiled
+            | Kernel::DenseInt8WeightOnlyTiled => Some("GROUPED"),
+            Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled => Some("WEIGHTS_E5M2"),
             _ => None,
         }
     }
@@ -219,7 +288,9 @@ impl Kernel {
     /// Override constants fixed for this kernel (a file shared by kernels).
     pub const fn fixed_constants(self) -> &'static [(&'static str, f64)] {
         match self {
-            Kernel::DenseInt8WeightOnly => &[("WEIGHT_BITS", 8.0)],
+            Kernel::DenseInt8WeightOnly | Kernel::DenseInt8WeightOnlyTiled => {
+                &[("WEIGHT_BITS", 8.0)]
+            }
             _ => &[],
         }
     }
@@ -233,7 +304,10 @@ impl Kernel {
             | Kernel::DenseInt8Tiled
             | Kernel::DenseInt4
             | Kernel::DenseInt8WeightOnly
-            | Kernel::DenseFloat8 => "ACTIVATION",
+            | Kernel::DenseFloat8
+            | Kernel::DenseInt4Tiled
+            | Kernel::DenseInt8WeightOnlyTiled
+            | Kernel::DenseFloat8Tiled => "ACTIVATION",
             Kernel::Cast => "IN_FORMAT",
             // The probes take none; this one exists in neither and is never set.
             Kernel::ProbeRead
@@ -253,8 +327,11 @@ impl Kernel {
             Kernel::ProbeCopy => PROBE_COPY_BINDINGS,
             Kernel::QuantizeRows => QUANTIZE_ROWS_BINDINGS,
             Kernel::DenseInt8 | Kernel::DenseInt8Tiled => INT8_BINDINGS,
-            Kernel::DenseFloat8 => FLOAT8_BINDINGS,
-            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly => INT4_BINDINGS,
+            Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled => FLOAT8_BINDINGS,
+            Kernel::DenseInt4
+            | Kernel::DenseInt8WeightOnly
+            | Kernel::DenseInt4Tiled
+            | Kernel::DenseInt8WeightOnlyTiled => INT4_BINDINGS,
             Kernel::Cast => CAST_BINDINGS,
         }
     }
@@ -279,9 +356,9 @@ const INT8_BINDINGS: &[Binding] = &[
     ro(4),
     ro(4),
 ];
-// shaders/dense_float8.wgsl.
+// shaders/shared/float8_weights.wgsl.
 const FLOAT8_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(16), ro(4), rw(4)];
-// shaders/dense_int4.wgsl.
+// shaders/shared/int4_weights.wgsl.
 const INT4_BINDINGS: &[Binding] = &[
     Binding::Uniform(32),
     ro(16),
