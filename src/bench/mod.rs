@@ -151,7 +151,8 @@ pub struct BenchConfig {
 /// The roofline probes' figures, measured in the run.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeFigures {
-    /// Streaming read, GB/s, by the bytes moved.
+    /// Streaming read, GB/s, by the bytes moved: the median of the
+    /// figures timed beside the results of that size.
     pub read_gbps: BTreeMap<u64, f64>,
     /// Streaming copy (read + written), GB/s, by the bytes moved.
     pub copy_gbps: BTreeMap<u64, f64>,
@@ -219,6 +220,9 @@ pub struct BenchResult {
     pub roofline_fraction: f64,
     /// Which probes made the roofline.
     pub roof: String,
+    /// The streaming-read probe over the same bytes, GB/s (median), timed
+    /// alternately with this result's runs.
+    pub read_gbps: f64,
     /// Largest |GPU − CPU twin| over the rows checked.
     pub max_abs_err: f64,
     /// Bytes one call moves.
@@ -269,23 +273,43 @@ pub fn probe_bytes(caps: &Capabilities, bytes: u64) -> u64 {
     bytes.min(caps.max_storage_buffer_binding_size / 32 * 32)
 }
 
-/// Median, min and max of `reps` timed runs of `passes`, after two warm-ups.
-fn time(ctx: &GpuContext, passes: &[&PreparedDispatch], reps: usize) -> Result<(f64, f64, f64)> {
-    for _ in 0..2 {
-        ctx.time_passes(passes)?;
+/// Median, min and max of timed runs.
+type Spread = (f64, f64, f64);
+
+/// Median, min and max of `reps` timed runs of each submission in `runs`
+/// (each a list of passes), after two warm-ups. The runs alternate (a, b,
+/// a, b, ...), so that a kernel and the probe it is set against see the
+/// same state of the machine: on a shared CPU adapter the speed drifts by
+/// up to 2x over seconds.
+fn time_alternating(
+    ctx: &GpuContext,
+    runs: &[&[&PreparedDispatch]],
+    reps: usize,
+) -> Result<Vec<Spread>> {
+    for passes in runs {
+        for _ in 0..2 {
+            ctx.time_passes(passes)?;
+        }
     }
-    let mut t = Vec::with_capacity(reps.max(1));
+    let mut samples = vec![Vec::with_capacity(reps.max(1)); runs.len()];
     for _ in 0..reps.max(1) {
-        let timing = ctx.time_passes(passes)?;
-        t.push(timing.gpu.unwrap_or(timing.wall).as_secs_f64());
+        for (passes, t) in runs.iter().zip(&mut samples) {
+            let timing = ctx.time_passes(passes)?;
+            t.push(timing.gpu.unwrap_or(timing.wall).as_secs_f64());
+        }
     }
-    t.sort_by(f64::total_cmp);
-    Ok((t[t.len() / 2], t[0], t[t.len() - 1]))
+    Ok(samples
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            (t[t.len() / 2], t[0], t[t.len() - 1])
+        })
+        .collect())
 }
 
 /// `amount` (bytes or operations) per median run of a probe, in giga per second.
 fn rate(ctx: &GpuContext, probe: &PreparedProbe, amount: u64, reps: usize) -> Result<f64> {
-    let (t, _, _) = time(ctx, &[&probe.dispatch], reps)?;
+    let t = time_alternating(ctx, &[&[&probe.dispatch]], reps)?[0].0;
     Ok(amount as f64 / t / 1e9)
 }
 
@@ -310,13 +334,14 @@ pub fn run(
 
     let mut results = Vec::new();
     let mut skipped = Vec::new();
+    let mut read_probes = BTreeMap::new();
     let mut done = 1;
     for &(m, k, n) in &shapes {
         for case in &config.cases {
             let what = format!("{} {m}x{k}x{n}", case.label);
             progress(done, total, &what);
             done += 1;
-            match run_one(ctx, case, (m, k, n), reps) {
+            match run_one(ctx, &mut read_probes, case, (m, k, n), reps) {
                 Ok((result, on_dot4)) => {
                     let result = with_roofline(ctx, &mut probes, result, on_dot4, reps)?;
                     results.push(result);
@@ -326,6 +351,15 @@ pub fn run(
         }
     }
     progress(total, total, "done");
+    let mut read_figures: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for r in &results {
+        let size = probe_bytes(&caps, r.bytes);
+        read_figures.entry(size).or_default().push(r.read_gbps);
+    }
+    for (size, mut figures) in read_figures {
+        figures.sort_by(f64::total_cmp);
+        probes.read_gbps.insert(size, figures[figures.len() / 2]);
+    }
     Ok(BenchReport {
         timing: if caps.timestamp_query {
             "gpu-timestamps"
@@ -366,6 +400,7 @@ fn plan_row(
 
 fn run_one(
     ctx: &mut GpuContext,
+    read_probes: &mut BTreeMap<u64, PreparedProbe>,
     case: &BenchCase,
     (m, k, n): (usize, usize, usize),
     reps: usize,
@@ -381,7 +416,16 @@ fn run_one(
     let x = values(m * k, (m * 7 + k) as u64, 1.0);
     let weights = row.upload(ctx, &w, Some(&b))?;
     let PreparedLayer { passes, bytes } = row.prepare(ctx, &weights, &x)?;
-    let (median, min, max) = time(ctx, &passes.iter().collect::<Vec<_>>(), reps)?;
+    // The read probe over as many bytes, timed alternately with the kernel.
+    let probe_size = probe_bytes(ctx.capabilities(), bytes);
+    let probe = match read_probes.entry(probe_size) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert(ctx.prepare_probe_read(probe_size)?),
+    };
+    let kernel_passes: Vec<&PreparedDispatch> = passes.iter().collect();
+    let spreads = time_alternating(ctx, &[&kernel_passes, &[&probe.dispatch]], reps)?;
+    let (median, min, max) = spreads[0];
+    let read_gbps = probe.bytes as f64 / spreads[1].0 / 1e9;
     // A fast wrong kernel is not a result: compare with the twin.
     let y = row.run(ctx, &weights, &x)?;
     let rows = m.min(CHECKED_ROWS);
@@ -421,6 +465,7 @@ fn run_one(
             gbps: bytes as f64 / median / 1e9,
             roofline_fraction: 0.0,
             roof: String::new(),
+            read_gbps,
             max_abs_err,
             bytes,
         },
@@ -428,8 +473,9 @@ fn run_one(
     ))
 }
 
-/// Fills the roofline fields, measuring the read and copy probes at the
-/// result's byte count the first time it is seen.
+/// Fills the roofline fields from the read probe timed beside the result,
+/// and measures the copy probe at the result's byte count the first time it
+/// is seen.
 fn with_roofline(
     ctx: &mut GpuContext,
     probes: &mut ProbeFigures,
@@ -438,15 +484,11 @@ fn with_roofline(
     reps: usize,
 ) -> Result<BenchResult> {
     let probe_bytes = probe_bytes(ctx.capabilities(), r.bytes);
-    if let Entry::Vacant(slot) = probes.read_gbps.entry(probe_bytes) {
-        let p = ctx.prepare_probe_read(probe_bytes)?;
-        slot.insert(rate(ctx, &p, p.bytes, reps)?);
+    if let Entry::Vacant(slot) = probes.copy_gbps.entry(probe_bytes) {
         let p = ctx.prepare_probe_copy(probe_bytes)?;
-        probes
-            .copy_gbps
-            .insert(probe_bytes, rate(ctx, &p, p.bytes, reps)?);
+        slot.insert(rate(ctx, &p, p.bytes, reps)?);
     }
-    let bandwidth = probes.read_gbps[&probe_bytes];
+    let bandwidth = r.read_gbps;
     let (peak, peak_name) = if on_dot4 {
         (probes.dot4_gops, "probe-dot4")
     } else {
@@ -502,6 +544,7 @@ impl BenchReport {
                     "bytes": r.bytes,
                     "roofline_fraction": r.roofline_fraction,
                     "roof": r.roof,
+                    "read_gbps": r.read_gbps,
                     "max_abs_err": r.max_abs_err,
                     "timing": self.timing,
                 })
