@@ -3,90 +3,77 @@
 // activation. W is stored as e4m3fn (or, by choice, e5m2) codes, four per
 // u32 along k (lowest k in the lowest byte), already quantized on the host
 // as clip(W / s_w); the kernel decodes them and multiplies by s_w. The
-// activations are quantize-dequantized here, per element, with the
-// per-tensor scale s_x: a tile of the row at a time, by the whole workgroup
-// into workgroup memory, so each value is converted once, not once per
-// invocation. One invocation per (row, four outputs); lane l of each
-// accumulator takes k = l (mod 4). CPU twin: `cpu::float8::dense_float8`.
+// activations are quantize-dequantized here with the per-tensor scale s_x,
+// a quarter of each step per invocation where subgroups share them
+// (x_share). One invocation per (row, eight outputs), 32 k per step; lane l
+// of each accumulator takes k = l (mod 4). CPU twin:
+// `cpu::float8::dense_float8`.
 
 #import storage
 #import float8_weights
+#import x_share
 
 override WORKGROUP_SIZE: u32 = 64u;
-const X_CHUNKS_PER_8: u32 = 8u / VALUES_PER_VEC;
-// x values quantize-dequantized per tile (8 KiB of workgroup memory; a
-// multiple of the 32 the rows are padded to).
-const X_TILE: u32 = 2048u;
-var<workgroup> x_tile: array<vec4<f32>, 512>;
+const OUTPUTS: u32 = 8u;
 
-// Word t of a step for four outputs (`words`: word t of each) with the
-// four x values it meets.
-fn word4(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, a2: ptr<function, vec4<f32>>,
-         a3: ptr<function, vec4<f32>>, x: vec4<f32>, words: vec4<u32>, scale: f32, exact: bool) {
-    *a0 = *a0 + x * weights4(words.x, scale, exact);
-    *a1 = *a1 + x * weights4(words.y, scale, exact);
-    *a2 = *a2 + x * weights4(words.z, scale, exact);
-    *a3 = *a3 + x * weights4(words.w, scale, exact);
+fn prepared_x(v: vec4<f32>) -> vec4<f32> {
+    return qdq4(v);
 }
 
-// `steps` steps of 16 k over the tile in workgroup memory, for the four
-// outputs whose W^T rows start (at this tile) at `first`.
-fn tile_steps(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, a2: ptr<function, vec4<f32>>,
-              a3: ptr<function, vec4<f32>>, first: vec4<u32>, steps: u32, scale: f32, exact: bool) {
+// a + x · w over a step (two vec4 of codes) of one output.
+fn float8_step(a: vec4<f32>, x: array<vec4<f32>, 8>, w: vec4<u32>, v: vec4<u32>, scale: f32,
+               exact: bool) -> vec4<f32> {
+    let a1 = ((a + x[0] * weights4(w.x, scale, exact)) + x[1] * weights4(w.y, scale, exact))
+        + x[2] * weights4(w.z, scale, exact);
+    let a2 = ((a1 + x[3] * weights4(w.w, scale, exact)) + x[4] * weights4(v.x, scale, exact))
+        + x[5] * weights4(v.y, scale, exact);
+    return (a2 + x[6] * weights4(v.z, scale, exact)) + x[7] * weights4(v.w, scale, exact);
+}
+
+// Every step for the eight outputs whose W^T rows start at r.
+fn float8_rows(acc: ptr<function, array<vec4<f32>, 8>>, inv: Invocation, r: array<u32, 8>,
+               x_row: u32, scale: f32, exact: bool) {
+    let steps = dims.k_vecs / 2u;
+    let step_chunks = 32u / VALUES_PER_VEC;
     for (var s = 0u; s < steps; s++) {
-        let w0 = w_buf[first.x + s];
-        let w1 = w_buf[first.y + s];
-        let w2 = w_buf[first.z + s];
-        let w3 = w_buf[first.w + s];
-        word4(a0, a1, a2, a3, x_tile[4u * s], vec4<u32>(w0.x, w1.x, w2.x, w3.x), scale, exact);
-        word4(a0, a1, a2, a3, x_tile[4u * s + 1u], vec4<u32>(w0.y, w1.y, w2.y, w3.y), scale, exact);
-        word4(a0, a1, a2, a3, x_tile[4u * s + 2u], vec4<u32>(w0.z, w1.z, w2.z, w3.z), scale, exact);
-        word4(a0, a1, a2, a3, x_tile[4u * s + 3u], vec4<u32>(w0.w, w1.w, w2.w, w3.w), scale, exact);
+        let x = x_step(inv, x_row + s * step_chunks);
+        let v = 2u * s;
+        (*acc)[0] = float8_step((*acc)[0], x, w_buf[r[0] + v], w_buf[r[0] + v + 1u], scale, exact);
+        (*acc)[1] = float8_step((*acc)[1], x, w_buf[r[1] + v], w_buf[r[1] + v + 1u], scale, exact);
+        (*acc)[2] = float8_step((*acc)[2], x, w_buf[r[2] + v], w_buf[r[2] + v + 1u], scale, exact);
+        (*acc)[3] = float8_step((*acc)[3], x, w_buf[r[3] + v], w_buf[r[3] + v + 1u], scale, exact);
+        (*acc)[4] = float8_step((*acc)[4], x, w_buf[r[4] + v], w_buf[r[4] + v + 1u], scale, exact);
+        (*acc)[5] = float8_step((*acc)[5], x, w_buf[r[5] + v], w_buf[r[5] + v + 1u], scale, exact);
+        (*acc)[6] = float8_step((*acc)[6], x, w_buf[r[6] + v], w_buf[r[6] + v + 1u], scale, exact);
+        (*acc)[7] = float8_step((*acc)[7], x, w_buf[r[7] + v], w_buf[r[7] + v + 1u], scale, exact);
     }
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    // The row is the workgroup's (uniform), so every invocation reaches the
-    // barriers; invocations past the last output only help with the tiles.
-    let row = wg.y;
-    if (row >= dims.m) {
-        return;
-    }
-    let n0 = (wg.x * WORKGROUP_SIZE + lid) * 4u;
-    let has_outputs = n0 < dims.n;
-    let j = rows4(n0);
+fn main(inv: Invocation) {
+    // No early return: every invocation of a subgroup takes part in x_step.
+    // Outputs past the last are computed on the last W^T row, not stored.
+    let n0 = inv.gid.x * OUTPUTS;
+    let row = inv.gid.y;
+    let ja = rows4(n0);
+    let jb = rows4(n0 + 4u);
+    let ra = ja * dims.k_vecs;
+    let rb = jb * dims.k_vecs;
+    let r = array<u32, 8>(ra.x, ra.y, ra.z, ra.w, rb.x, rb.y, rb.z, rb.w);
     let exact = exact_decoding();
     let scale = decode_scale(exact);
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    let k_values = dims.k_vecs * 16u;
-    let x_row = row * k_values / 8u * X_CHUNKS_PER_8;
-    for (var t0 = 0u; t0 < k_values; t0 += X_TILE) {
-        let len = min(X_TILE, k_values - t0);
-        workgroupBarrier();
-        for (var v = 8u * lid; v < len; v += 8u * WORKGROUP_SIZE) {
-            let c = x_row + (t0 + v) / 8u * X_CHUNKS_PER_8;
-            let x = chunk8(x_buf[c], x_buf[c + X_CHUNKS_PER_8 - 1u]);
-            x_tile[v / 4u] = qdq4(x[0]);
-            x_tile[v / 4u + 1u] = qdq4(x[1]);
-        }
-        workgroupBarrier();
-        if (has_outputs) {
-            let first = j * dims.k_vecs + vec4<u32>(t0 / 16u);
-            // Two calls with constant `exact`, so the decoder's choice is
-            // made once per tile, not per word.
-            if (exact) {
-                tile_steps(&acc0, &acc1, &acc2, &acc3, first, len / 16u, scale, true);
-            } else {
-                tile_steps(&acc0, &acc1, &acc2, &acc3, first, len / 16u, scale, false);
-            }
-        }
+    let x_row = row * dims.k_vecs * 16u / VALUES_PER_VEC;
+    var acc: array<vec4<f32>, 8>;
+    // Two calls with constant `exact`, so the decoder's choice is made
+    // once, not per word.
+    if (exact) {
+        float8_rows(&acc, inv, r, x_row, scale, true);
+    } else {
+        float8_rows(&acc, inv, r, x_row, scale, false);
     }
-    if (has_outputs) {
-        store_outputs4(row, n0, finish(lane_sum(acc0), j.x), finish(lane_sum(acc1), j.y),
-                       finish(lane_sum(acc2), j.z), finish(lane_sum(acc3), j.w));
-    }
+    store_outputs8(row, n0, array<Scalar, 8>(
+        finish(lane_sum(acc[0]), ja.x), finish(lane_sum(acc[1]), ja.y),
+        finish(lane_sum(acc[2]), ja.z), finish(lane_sum(acc[3]), ja.w),
+        finish(lane_sum(acc[4]), jb.x), finish(lane_sum(acc[5]), jb.y),
+        finish(lane_sum(acc[6]), jb.z), finish(lane_sum(acc[7]), jb.w)));
 }

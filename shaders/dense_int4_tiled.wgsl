@@ -29,7 +29,7 @@ fn stage_tile(kt: u32, row0: u32, n_base: u32, lid: u32) {
         let word = w_buf[addr / 4u][addr % 4u];
         let kk0 = t * word_values;
         if (WEIGHT_BITS == 8u) {
-            let q = vec4<f32>(unpack4xI8(word));
+            let q = bytes_i8(word);
             for (var e = 0u; e < 4u; e++) {
                 put_w(kk0 + e, r, q[e]);
             }

@@ -3,13 +3,14 @@
 //! translates to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL
 //! (OpenGL): a broken or unportable shader fails here, without an adapter.
 
-use dtype_policy::gpu::shaders::{Kernel, StorageVariant, compose};
+use dtype_policy::gpu::shaders::{Kernel, StorageVariant, XShare, compose};
 use naga::back::{glsl, hlsl, msl, spv};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
-fn validate(kernel: Kernel, storage: StorageVariant) -> Result<(), String> {
-    let label = format!("{kernel:?}/{storage:?}");
-    let source = compose(kernel, storage).map_err(|e| e.to_string())?;
+fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<(), String> {
+    let label = format!("{kernel:?}/{storage:?}/{x_share:?}");
+    let source = compose(kernel, storage, x_share).map_err(|e| e.to_string())?;
+    let subgroups = x_share == XShare::Subgroup;
     let module = naga::front::wgsl::parse_str(&source)
         .map_err(|e| format!("{label}: {}", e.emit_to_string(&source)))?;
     // wgpu grants pack/unpack2x16float on every backend it runs compute on.
@@ -20,7 +21,17 @@ fn validate(kernel: Kernel, storage: StorageVariant) -> Result<(), String> {
     if storage.needs_shader_f64() {
         caps |= Capabilities::FLOAT64;
     }
-    let info = Validator::new(ValidationFlags::all(), caps)
+    // What wgpu grants with Features::SUBGROUP.
+    if subgroups {
+        caps |= Capabilities::SUBGROUP;
+    }
+    let mut validator = Validator::new(ValidationFlags::all(), caps);
+    if subgroups {
+        validator
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all());
+    }
+    let info = validator
         .validate(&module)
         .map_err(|e| format!("{label}: {}", e.emit_to_string(&source)))?;
     // Overrides take their defaults for translation, as a pipeline without constants would.
@@ -49,8 +60,11 @@ fn validate(kernel: Kernel, storage: StorageVariant) -> Result<(), String> {
 
     let mut hlsl_out = String::new();
     let hlsl_options = hlsl::Options {
+        // Wave intrinsics need shader model 6.0, f16 types 6.2.
         shader_model: if storage.needs_shader_f16() {
             hlsl::ShaderModel::V6_2
+        } else if subgroups {
+            hlsl::ShaderModel::V6_0
         } else {
             hlsl::ShaderModel::V5_1
         },
@@ -94,8 +108,10 @@ fn every_kernel_variant_validates_and_translates_to_every_backend() {
             .into_iter()
             .filter(|s| kernel.supports(*s))
         {
-            if let Err(e) = validate(kernel, storage) {
-                failures.push(e);
+            for x_share in XShare::ALL {
+                if let Err(e) = validate(kernel, storage, x_share) {
+                    failures.push(e);
+                }
             }
         }
     }

@@ -38,3 +38,13 @@ fn store_outputs4(row: u32, n0: u32, a: Scalar, b: Scalar, c: Scalar, d: Scalar)
         store_out_pair(row, n0 + 2u, c, d);
     }
 }
+
+// Stores outputs n0 .. n0+7 of a row (n0 even), those below dims.n.
+fn store_outputs8(row: u32, n0: u32, v: array<Scalar, 8>) {
+    if (n0 < dims.n) {
+        store_outputs4(row, n0, v[0], v[1], v[2], v[3]);
+    }
+    if (n0 + 4u < dims.n) {
+        store_outputs4(row, n0 + 4u, v[4], v[5], v[6], v[7]);
+    }
+}

@@ -41,6 +41,11 @@ fn nibbles(word: u32, h: u32) -> vec4<f32> {
     return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word) << s) >> vec4<u32>(28u));
 }
 
+// The four int8 of a word (lowest byte first) as f32.
+fn bytes_i8(word: u32) -> vec4<f32> {
+    return vec4<f32>(unpack4xI8(word));
+}
+
 fn zero_point(g: u32, j: u32) -> f32 {
     let idx = g * dims.n_padded + j;
     return f32((i32(zero_buf[idx / 4u] << (24u - 8u * (idx % 4u)))) >> 24u);

@@ -26,6 +26,11 @@ fn chunk8(a: Chunk, b: Chunk) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(chunk_lo(a), chunk_hi(a));
 }
 
+// Values 4 part .. 4 part + 3 of a chunk (part 0 or 1).
+fn chunk_part(v: Chunk, part: u32) -> vec4<f32> {
+    return select(chunk_lo(v), chunk_hi(v), part == 1u);
+}
+
 fn lane_sum(acc: Acc) -> Scalar {
     return (acc.x + acc.y) + (acc.z + acc.w);
 }

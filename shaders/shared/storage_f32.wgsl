@@ -6,7 +6,8 @@
 // Chunk and VALUES_PER_VEC (the 16-byte load unit), Scalar (the arithmetic
 // type), Acc / acc_zero / mul_add_chunk / lane_sum (the dot product in
 // lanes), chunk_value, OutWord / OUT_WORDS_PER_PAIR / pack_out_pair (the
-// output), and `activate` (through its activation helper).
+// output), and `activate` (through its activation helper); the formats with
+// f32 arithmetic also chunk8 and chunk_part (values as vec4<f32>).
 
 #import activation
 
@@ -36,6 +37,11 @@ fn round_compute(v: f32) -> f32 {
 // Eight consecutive values from two chunks (the int4 kernel's step).
 fn chunk8(a: Chunk, b: Chunk) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(bitcast<vec4<f32>>(a), bitcast<vec4<f32>>(b));
+}
+
+// Values 4 part .. 4 part + 3 of a chunk (part 0: the whole chunk).
+fn chunk_part(v: Chunk, part: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(v);
 }
 
 fn chunk_value(v: Chunk, j: u32) -> Scalar {

@@ -15,8 +15,8 @@ use crate::quant::int4::{GroupedInt4, quantize_grouped};
 
 /// Keras's int4 Dense: per channel `y = (x · q) / s_w`, grouped
 /// `y = x · ((q - zero) * scale)`, summed in `kernel`'s order
-/// ([`Kernel::DenseInt4`]: four lanes, lane l taking k = l mod 4, and per
-/// 32-k step for blocks that are multiples of 32; [`Kernel::DenseInt4Tiled`]:
+/// ([`Kernel::DenseInt4`]: four lanes, lane l taking k = l mod 4, grouped
+/// weights scaled per group for blocks that are multiples of 32; [`Kernel::DenseInt4Tiled`]:
 /// k in order), then bias (rounded to `format`), activation, rounded to
 /// `format`. `x` is first rounded to `format`, as uploaded.
 #[allow(clippy::too_many_arguments)] // the shared twin signature plus the group size
@@ -92,7 +92,7 @@ fn weight_only<T: HostFloat>(
             let b = b.get() as usize;
             let g = quantize_grouped(&w32, k, n, b)?;
             if b.is_multiple_of(STEP_K) && !kernel.is_tiled() {
-                Box::new(move |i, j| grouped_by_steps(&x[i * k..(i + 1) * k], &g, (n, j, b)))
+                Box::new(move |i, j| grouped_by_blocks(&x[i * k..(i + 1) * k], &g, (n, j, b)))
             } else {
                 Box::new(move |i, j| {
                     kernel_sum(kernel, k, |t| {
@@ -118,19 +118,19 @@ fn weight_only<T: HostFloat>(
 /// k per step of the int4 kernel: one `vec4<u32>` of eight-nibble words.
 const STEP_K: usize = 32;
 
-/// Grouped int4 with a block that is a multiple of [`STEP_K`]: per step and
-/// lane, `x · q` and `Σx` apart, then `acc += scale · (x·q - zero · Σx)`
+/// Grouped int4 with a block that is a multiple of [`STEP_K`]: per group
+/// and lane, `x · q` and `Σx` apart, then `acc += scale · (x·q - zero · Σx)`
 /// (the kernel's order; the same value as `x · ((q - zero) · scale)`).
-fn grouped_by_steps(x: &[f32], g: &GroupedInt4, (n, j, block): (usize, usize, usize)) -> f32 {
+fn grouped_by_blocks(x: &[f32], g: &GroupedInt4, (n, j, block): (usize, usize, usize)) -> f32 {
     let mut acc = [0f32; 4];
-    for (s, xs_step) in x.chunks(STEP_K).enumerate() {
+    for (b, xs_block) in x.chunks(block).enumerate() {
         let (mut p, mut xs) = ([0f32; 4], [0f32; 4]);
-        for (e, &xv) in xs_step.iter().enumerate() {
-            let t = s * STEP_K + e;
+        for (e, &xv) in xs_block.iter().enumerate() {
+            let t = b * block + e;
             p[e % 4] += xv * f32::from(g.q[t * n + j]);
             xs[e % 4] += xv;
         }
-        let gj = s * STEP_K / block * n + j;
+        let gj = b * n + j;
         let (scale, zero) = (g.scale[gj], f32::from(g.zero[gj]));
         for l in 0..4 {
             acc[l] += scale * (p[l] - zero * xs[l]);

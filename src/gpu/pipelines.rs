@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::gpu::GpuError;
 use crate::gpu::context::Capabilities;
-use crate::gpu::shaders::{Binding, Kernel, StorageVariant, compose};
+use crate::gpu::shaders::{Binding, Kernel, StorageVariant, XShare, compose};
 
 /// What distinguishes one compiled pipeline from another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,6 +40,8 @@ pub(crate) struct PipelineCache {
     layouts: HashMap<Kernel, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     /// wgpu's driver-level cache, where the adapter has one.
     driver_cache: Option<wgpu::PipelineCache>,
+    /// How the quantized matrix-vector kernels share activations here.
+    x_share: XShare,
     stats: PipelineStats,
 }
 
@@ -63,6 +65,7 @@ impl PipelineCache {
             pipelines: HashMap::new(),
             layouts,
             driver_cache,
+            x_share: XShare::for_adapter(caps),
             stats: PipelineStats::default(),
         }
     }
@@ -88,7 +91,7 @@ impl PipelineCache {
             return Ok(Arc::clone(pipeline));
         }
         let label = format!("{}/{}", key.kernel.file(), key.storage.name());
-        let source = compose(key.kernel, key.storage)?;
+        let source = compose(key.kernel, key.storage, self.x_share)?;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(&label),
             source: wgpu::ShaderSource::Wgsl(source.into()),

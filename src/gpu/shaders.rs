@@ -3,12 +3,15 @@
 //!
 //! Each kernel is one file in `shaders/`; helpers live in `shaders/shared/`
 //! and are pulled in with `#import name`. A kernel imports `storage`, which
-//! each variant binds to one storage helper: that is the only thing that
-//! differs between the variants of a kernel. An unknown import is an error.
+//! each variant binds to one storage helper, and the quantized
+//! matrix-vector kernels `x_share`, which the adapter binds (subgroups or
+//! not): those are the only things that differ between the variants of a
+//! kernel. An unknown import is an error.
 
 use std::collections::BTreeSet;
 
 use crate::gpu::GpuError;
+use crate::gpu::context::Capabilities;
 use crate::gpu::formats::StorageFormat;
 
 /// Every WGSL file, by the name `#import` uses (kernels by file stem).
@@ -39,6 +42,15 @@ const SOURCES: &[(&str, &str)] = &[
         "dense_float8_tiled",
         include_str!("../../shaders/dense_float8_tiled.wgsl"),
     ),
+    (
+        "x_share_subgroup",
+        include_str!("../../shaders/shared/x_share_subgroup.wgsl"),
+    ),
+    (
+        "x_share_plain",
+        include_str!("../../shaders/shared/x_share_plain.wgsl"),
+    ),
+    ("x_quarter", include_str!("../../shaders/shared/x_quarter.wgsl")),
     (
         "int4_weights",
         include_str!("../../shaders/shared/int4_weights.wgsl"),
@@ -194,6 +206,16 @@ impl Kernel {
             Kernel::DenseInt8WeightOnly => Kernel::DenseInt8WeightOnlyTiled,
             Kernel::DenseFloat8 => Kernel::DenseFloat8Tiled,
             other => other,
+        }
+    }
+
+    /// Outputs one invocation of a matrix-vector Dense kernel computes: 8
+    /// for the weight-decoding kernels (int4, weight-only int8, float8),
+    /// which share each step's activations between them, else 4.
+    pub const fn matvec_outputs(self) -> usize {
+        match self {
+            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly | Kernel::DenseFloat8 => 8,
+            _ => 4,
         }
     }
 
@@ -469,20 +491,59 @@ impl StorageVariant {
     }
 }
 
-/// The complete WGSL of one (kernel, storage) variant.
-pub fn compose(kernel: Kernel, storage: StorageVariant) -> Result<String, GpuError> {
-    compose_from(SOURCES, kernel.file(), storage)
+/// How the quantized matrix-vector kernels share each 32-k step of the
+/// activations between the invocations of a subgroup (`#import x_share`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum XShare {
+    /// Each invocation loads a quarter, `subgroupBroadcast` hands it to
+    /// the others (shaders/shared/x_share_subgroup.wgsl). Needs SUBGROUP
+    /// with subgroups of at least 8 invocations.
+    Subgroup,
+    /// Each invocation loads the whole step (shaders/shared/x_share_plain.wgsl).
+    Plain,
+}
+
+impl XShare {
+    /// Both ways.
+    pub const ALL: [XShare; 2] = [XShare::Subgroup, XShare::Plain];
+
+    /// [`XShare::Subgroup`] where the adapter's subgroups are at least 8
+    /// invocations wide, else [`XShare::Plain`].
+    pub fn for_adapter(caps: &Capabilities) -> XShare {
+        match caps.subgroup_size {
+            Some((min, _)) if caps.subgroups && min >= 8 => XShare::Subgroup,
+            _ => XShare::Plain,
+        }
+    }
+
+    /// The helper `#import x_share` resolves to.
+    const fn helper(self) -> &'static str {
+        match self {
+            XShare::Subgroup => "x_share_subgroup",
+            XShare::Plain => "x_share_plain",
+        }
+    }
+}
+
+/// The complete WGSL of one (kernel, storage) variant, with the
+/// activations shared as `x_share` says.
+pub fn compose(
+    kernel: Kernel,
+    storage: StorageVariant,
+    x_share: XShare,
+) -> Result<String, GpuError> {
+    compose_from(SOURCES, kernel.file(), (storage, x_share))
 }
 
 fn compose_from(
     sources: &[(&str, &str)],
     name: &str,
-    storage: StorageVariant,
+    variant: (StorageVariant, XShare),
 ) -> Result<String, GpuError> {
     let mut out = String::new();
     let mut enables = BTreeSet::new();
     let mut seen = BTreeSet::new();
-    append(sources, name, storage, &mut out, &mut enables, &mut seen)?;
+    append(sources, name, variant, &mut out, &mut enables, &mut seen)?;
     // WGSL wants `enable` directives before every declaration.
     let head: String = enables.into_iter().map(|e| e + "\n").collect();
     Ok(head + &out)
@@ -491,15 +552,15 @@ fn compose_from(
 fn append(
     sources: &[(&str, &str)],
     name: &str,
-    storage: StorageVariant,
+    variant: (StorageVariant, XShare),
     out: &mut String,
     enables: &mut BTreeSet<String>,
     seen: &mut BTreeSet<String>,
 ) -> Result<(), GpuError> {
-    let name = if name == "storage" {
-        storage.helper()
-    } else {
-        name
+    let name = match name {
+        "storage" => variant.0.helper(),
+        "x_share" => variant.1.helper(),
+        other => other,
     };
     if !seen.insert(name.to_owned()) {
         return Ok(()); // each helper once
@@ -517,7 +578,7 @@ fn append(
     for line in source.lines() {
         let trimmed = line.trim();
         if let Some(import) = trimmed.strip_prefix("#import ") {
-            append(sources, import.trim(), storage, out, enables, seen)?;
+            append(sources, import.trim(), variant, out, enables, seen)?;
         } else if trimmed.starts_with("enable ") {
             enables.insert(trimmed.to_owned());
         } else {
@@ -538,7 +599,7 @@ mod tests {
             ("k", "#import storage\n#import nowhere\n"),
             ("storage_f32", "// f32\n"),
         ];
-        let err = compose_from(&sources, "k", StorageVariant::F32).unwrap_err();
+        let err = compose_from(&sources, "k", (StorageVariant::F32, XShare::Plain)).unwrap_err();
         assert!(
             err.to_string().contains("unknown #import 'nowhere'"),
             "{err}"
@@ -555,7 +616,7 @@ mod tests {
             ("storage_f16", "enable f16;\n#import common\nfn s() {}\n"),
             ("common", "fn c() {}\n"),
         ];
-        let wgsl = compose_from(&sources, "k", StorageVariant::F16Native).unwrap();
+        let wgsl = compose_from(&sources, "k", (StorageVariant::F16Native, XShare::Plain)).unwrap();
         assert!(wgsl.starts_with("enable f16;\n"), "{wgsl}");
         assert_eq!(wgsl.matches("fn c()").count(), 1, "{wgsl}");
     }
@@ -564,8 +625,10 @@ mod tests {
     fn every_shipped_variant_composes() {
         for kernel in Kernel::ALL {
             for storage in StorageVariant::ALL {
-                let wgsl = compose(kernel, storage).unwrap();
-                assert!(!wgsl.contains("#import"), "{kernel:?}/{storage:?}");
+                for x_share in XShare::ALL {
+                    let wgsl = compose(kernel, storage, x_share).unwrap();
+                    assert!(!wgsl.contains("#import"), "{kernel:?}/{storage:?}");
+                }
             }
         }
     }
