@@ -155,9 +155,15 @@ fn check(ctx: &mut GpuContext, storage: StorageVariant) {
         let b = common::gpu::values(n, 9, 1.0);
         for scales in [
             Float8Scales::default(),
+            // Power-of-two kernel scales let the matrix-vector kernel scale
+            // sums instead of weights; 0.3 does not.
             Float8Scales {
                 inputs: 0.3,
                 kernel: 0.0625,
+            },
+            Float8Scales {
+                inputs: 1.0,
+                kernel: 0.3,
             },
         ] {
             let weights = ctx

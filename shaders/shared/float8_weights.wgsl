@@ -18,7 +18,10 @@ struct Float8Dims {
     w_scale: f32,
     // 1 when some e4m3 weight code is NaN: decode exactly (slower) then.
     weight_nans: u32,
-    _pad: u32,
+    // 1 when s_w is a power of two the compute dtype holds (2^-15 .. 2^7):
+    // decoded weights times s_w are then exact, so the matrix-vector
+    // kernel may multiply the sums by s_w instead of every weight.
+    fold_scale: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: Float8Dims;

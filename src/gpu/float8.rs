@@ -30,7 +30,7 @@ struct Float8Dims {
     x_scale: f32,
     w_scale: f32,
     weight_nans: u32,
-    _pad: u32,
+    fold_scale: u32,
 }
 
 /// The largest kernel scale: 2^100, so that 256 times it is a finite f32.
@@ -202,7 +202,10 @@ impl GpuContext {
             x_scale: scale(weights.scales.inputs),
             w_scale: scale(weights.scales.kernel),
             weight_nans: u32::from(weights.nan_codes),
-            _pad: 0,
+            fold_scale: u32::from(exact_in_any_format(
+                weights.format8,
+                scale(weights.scales.kernel),
+            )),
         };
         let dims = self.uniform_buffer("float8 dims", &dims)?;
         let key = PipelineKey {
@@ -231,6 +234,19 @@ pub struct PreparedFloat8 {
     pub bytes: u64,
 }
 
+/// Whether every `format8` value times `s` is exact in f32, f16 and bf16,
+/// so that the kernel may scale sums instead of weights: `s` is a power of
+/// two within f16's range for the format (e4m3: 448 · 2^7 < 65504 and
+/// 2^-9 · 2^-15 = 2^-24; e5m2: 57344 · 2^0, 2^-16 · 2^-8).
+fn exact_in_any_format(format8: Float8, s: f32) -> bool {
+    let exponent = ((s.to_bits() >> 23) & 0xff) as i32 - 127;
+    let range = match format8 {
+        Float8::E4M3Fn => -15..=7,
+        Float8::E5M2 => -8..=0,
+    };
+    s > 0.0 && s.to_bits() & 0x7f_ffff == 0 && range.contains(&exponent)
+}
+
 /// Keras's float8 bias: rounded through bfloat16 when the compute dtype is
 /// float32 (for XLA's bias-add fusion), else to the compute dtype.
 pub fn float8_bias(format: StorageFormat, b: f64) -> f32 {
@@ -238,5 +254,22 @@ pub fn float8_bias(format: StorageFormat, b: f64) -> f32 {
         StorageFormat::BF16.round(b) as f32
     } else {
         format.round(b) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_powers_of_two_in_f16_range_fold() {
+        assert!(exact_in_any_format(Float8::E4M3Fn, 1.0));
+        assert!(exact_in_any_format(Float8::E4M3Fn, 128.0));
+        assert!(exact_in_any_format(Float8::E4M3Fn, 2f32.powi(-15)));
+        assert!(!exact_in_any_format(Float8::E4M3Fn, 256.0));
+        assert!(!exact_in_any_format(Float8::E4M3Fn, 2f32.powi(-16)));
+        assert!(!exact_in_any_format(Float8::E4M3Fn, 0.3));
+        assert!(!exact_in_any_format(Float8::E5M2, 2.0));
+        assert!(exact_in_any_format(Float8::E5M2, 0.25));
     }
 }

@@ -50,7 +50,10 @@ const SOURCES: &[(&str, &str)] = &[
         "x_share_plain",
         include_str!("../../shaders/shared/x_share_plain.wgsl"),
     ),
-    ("x_quarter", include_str!("../../shaders/shared/x_quarter.wgsl")),
+    (
+        "x_quarter",
+        include_str!("../../shaders/shared/x_quarter.wgsl"),
+    ),
     (
         "int4_weights",
         include_str!("../../shaders/shared/int4_weights.wgsl"),
