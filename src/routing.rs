@@ -8,7 +8,7 @@ use crate::gpu::context::Capabilities;
 use std::num::NonZeroU32;
 
 use crate::gpu::dense::{DenseLayout, QuantizedWeights};
-use crate::gpu::shaders::{Kernel, StorageVariant};
+use crate::gpu::shaders::{Kernel, StorageVariant, XShare};
 use crate::policy::any::Policy;
 use crate::policy::dtype::DType;
 use crate::policy::quantized::QuantizationMode;
@@ -181,11 +181,7 @@ pub fn select_dense_with(
             reason: format!(
                 "{name} -> {what}, outputs in {}; rows={rows}: {}",
                 storage.name(),
-                if kernel.is_tiled() {
-                    "tiled, 64 rows x 32 outputs per workgroup"
-                } else {
-                    "one invocation per row and four outputs"
-                }
+                shape_reason(kernel, caps)
             ),
             int4_block,
         });
@@ -207,6 +203,20 @@ pub fn select_dense_with(
         reason: format!("{name} -> {}: {why}; {shape_why}", storage.name()),
         int4_block: None,
     })
+}
+
+/// How a quantized kernel's shape divides the work, in words.
+fn shape_reason(kernel: Kernel, caps: &Capabilities) -> String {
+    if kernel.is_tiled() {
+        return "tiled, 64 rows x 32 outputs per workgroup".to_owned();
+    }
+    let outputs = kernel.matvec_outputs();
+    let shared = match XShare::for_adapter(caps) {
+        _ if outputs == 4 => "",
+        XShare::Subgroup => ", x shared by subgroup broadcast",
+        XShare::Plain => ", x read by every invocation (no subgroups of 8)",
+    };
+    format!("one invocation per row and {outputs} outputs{shared}")
 }
 
 #[cfg(test)]
@@ -397,6 +407,40 @@ mod tests {
         // The tiled kernels read the same layout as their matrix-vector ones.
         let one = select_dense_with(&policy, 1, &caps(true), true).unwrap();
         assert_eq!(c.layout(4096, 11008), one.layout(4096, 11008));
+    }
+
+    #[test]
+    fn the_reason_says_how_quantized_kernels_share_activations() {
+        let policy = "int4_from_float32".parse().unwrap();
+        let with = Capabilities {
+            subgroups: true,
+            subgroup_size: Some((8, 8)),
+            ..caps(false)
+        };
+        let c = select_dense(&policy, 1, &with).unwrap();
+        assert!(
+            c.reason
+                .ends_with("one invocation per row and 8 outputs, x shared by subgroup broadcast"),
+            "{}",
+            c.reason
+        );
+        let narrow = Capabilities {
+            subgroup_size: Some((4, 8)),
+            ..with.clone()
+        };
+        let c = select_dense(&policy, 1, &narrow).unwrap();
+        assert!(
+            c.reason
+                .ends_with("x read by every invocation (no subgroups of 8)"),
+            "{}",
+            c.reason
+        );
+        let c = select_dense(&"int8_from_float32".parse().unwrap(), 1, &with).unwrap();
+        assert!(
+            c.reason.ends_with("one invocation per row and 4 outputs"),
+            "{}",
+            c.reason
+        );
     }
 
     #[test]
