@@ -13,10 +13,10 @@ use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
 use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 use dtype_policy::quant::float8::Float8;
 
-// (2, 2500, 300) is larger than one tile of x (2048 values) and than one
-// workgroup's outputs (256) of the matrix-vector kernel; (70, 100, 35)
-// than one workgroup's rows (64) and outputs (32) of the tiled one.
-const SHAPES: [(usize, usize, usize); 7] = [
+// (1, 40, 530) is larger than one workgroup's outputs (512) of the
+// matrix-vector kernel; (70, 100, 35) than one workgroup's rows (64) and
+// outputs (32) of the tiled one.
+const SHAPES: [(usize, usize, usize); 8] = [
     (1, 1, 1),
     (1, 37, 13),
     (3, 10, 7),
@@ -24,6 +24,7 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (1, 1000, 96),
     (2, 2500, 300),
     (70, 100, 35),
+    (1, 40, 530),
 ];
 
 /// Both shapes of the float8 kernel run every case.

@@ -14,8 +14,9 @@ use dtype_policy::gpu::formats::{HostFloat, StorageFormat};
 use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 
 // (70, 100, 35) is larger than one workgroup's rows (64) and outputs (32)
-// of the tiled kernel.
-const SHAPES: [(usize, usize, usize); 7] = [
+// of the tiled kernel, (1, 40, 530) than one workgroup's outputs (512) of
+// the matrix-vector kernel.
+const SHAPES: [(usize, usize, usize); 8] = [
     (1, 1, 1),
     (1, 37, 13),
     (3, 10, 7),
@@ -23,6 +24,7 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (1, 1000, 96),
     (4, 64, 2),
     (70, 100, 35),
+    (1, 40, 530),
 ];
 
 /// The twin computes the same products of the same dequantized weights in

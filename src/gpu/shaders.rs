@@ -217,7 +217,10 @@ impl Kernel {
     /// which share each step's activations between them, else 4.
     pub const fn matvec_outputs(self) -> usize {
         match self {
-            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly | Kernel::DenseFloat8 => 8,
+            Kernel::DenseMatVec
+            | Kernel::DenseInt4
+            | Kernel::DenseInt8WeightOnly
+            | Kernel::DenseFloat8 => 8,
             _ => 4,
         }
     }
