@@ -8,7 +8,7 @@ use crate::gpu::context::Capabilities;
 use std::num::NonZeroU32;
 
 use crate::gpu::dense::{DenseLayout, QuantizedWeights};
-use crate::gpu::shaders::{Kernel, StorageVariant, XShare};
+use crate::gpu::shaders::{Kernel, MATVEC_OUTPUTS, StorageVariant, XShare};
 use crate::policy::any::Policy;
 use crate::policy::dtype::DType;
 use crate::policy::quantized::QuantizationMode;
@@ -210,9 +210,9 @@ fn shape_reason(kernel: Kernel, caps: &Capabilities) -> String {
     if kernel.is_tiled() {
         return "tiled, 64 rows x 32 outputs per workgroup".to_owned();
     }
-    let outputs = kernel.matvec_outputs();
+    let outputs = MATVEC_OUTPUTS;
     let shared = match XShare::for_adapter(caps) {
-        _ if outputs == 4 => "",
+        _ if !kernel.shares_x() => "",
         XShare::Subgroup => ", x shared by subgroup broadcast",
         XShare::Plain => ", x read by every invocation (no subgroups of 8)",
     };
@@ -437,7 +437,7 @@ mod tests {
         );
         let c = select_dense(&"int8_from_float32".parse().unwrap(), 1, &with).unwrap();
         assert!(
-            c.reason.ends_with("one invocation per row and 4 outputs"),
+            c.reason.ends_with("one invocation per row and 8 outputs"),
             "{}",
             c.reason
         );

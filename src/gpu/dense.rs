@@ -13,7 +13,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::pipelines::PipelineKey;
-use crate::gpu::shaders::{Kernel, StorageVariant};
+use crate::gpu::shaders::{Kernel, MATVEC_OUTPUTS, StorageVariant};
 
 /// K is padded to a multiple of this: the tiled kernel's tile depth, and a
 /// whole number of `vec4<u32>` for every storage format.
@@ -185,13 +185,13 @@ impl GpuContext {
 
     /// The workgroups of a Dense call of `m` rows and `n` outputs: tiled,
     /// 64 rows x 32 outputs per workgroup; matrix-vector, 64 invocations of
-    /// [`Kernel::matvec_outputs`] outputs per workgroup and a row of
+    /// [`MATVEC_OUTPUTS`] outputs per workgroup and a row of
     /// workgroups per row of x.
     pub(crate) fn dense_groups(kernel: Kernel, m: usize, n: usize) -> Result<(u32, u32), GpuError> {
         let groups = if kernel.is_tiled() {
             (n.div_ceil(32), m.div_ceil(64))
         } else {
-            (n.div_ceil(kernel.matvec_outputs()).div_ceil(64), m)
+            (n.div_ceil(MATVEC_OUTPUTS).div_ceil(64), m)
         };
         let max_groups = 65_535;
         if groups.0 > max_groups || groups.1 > max_groups {

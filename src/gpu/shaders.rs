@@ -135,6 +135,10 @@ const SOURCES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Outputs one invocation of every matrix-vector Dense kernel computes
+/// (they share each load of the activations).
+pub const MATVEC_OUTPUTS: usize = 8;
+
 /// A kernel family: one WGSL file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kernel {
@@ -212,17 +216,13 @@ impl Kernel {
         }
     }
 
-    /// Outputs one invocation of a matrix-vector Dense kernel computes: 8
-    /// for the weight-decoding kernels (int4, weight-only int8, float8),
-    /// which share each step's activations between them, else 4.
-    pub const fn matvec_outputs(self) -> usize {
-        match self {
-            Kernel::DenseMatVec
-            | Kernel::DenseInt4
-            | Kernel::DenseInt8WeightOnly
-            | Kernel::DenseFloat8 => 8,
-            _ => 4,
-        }
+    /// Whether the kernel shares each step of the activations between the
+    /// invocations of a subgroup where it can (`#import x_share`).
+    pub const fn shares_x(self) -> bool {
+        matches!(
+            self,
+            Kernel::DenseInt4 | Kernel::DenseInt8WeightOnly | Kernel::DenseFloat8
+        )
     }
 
     /// Whether this is a tiled Dense kernel (64 rows x 32 outputs per workgroup).
