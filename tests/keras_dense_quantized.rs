@@ -2,7 +2,8 @@
 //! Dense layers that released Keras 3.15.1 quantized (int8, int4 per
 //! channel, int4 in groups of 128 and of 4, float8, int8 weight-only) and ran
 //! (tests/data/keras_quant_reference.json, `dense_outputs`), run here through
-//! a policy map, the plan and the GPU on both adapters.
+//! a policy map, the plan and the GPU on both adapters, with the
+//! matrix-vector and the tiled kernel of each family.
 
 mod common;
 
@@ -83,19 +84,26 @@ fn check(ctx: &mut GpuContext) {
             int8_weight_only: weight_only,
         };
         let plan = Plan::new(&map, &[spec], ctx.capabilities()).unwrap();
-        let row = &plan.rows[0];
-        assert_eq!(row.policy.name(), policy);
-        let weights = row.upload(ctx, &w, Some(&b)).unwrap();
-        let got = row.run(ctx, &weights, &x).unwrap();
-        for i in 0..m {
-            for j in 0..n {
-                let l1: f32 = (0..k).map(|t| (x[i * k + t] * w[t * n + j]).abs()).sum();
-                let (g, y) = (got[i * n + j], want[i * n + j]);
-                let tol = tolerance(policy, weight_only, k, y, l1);
-                assert!(
-                    (g - y).abs() <= tol,
-                    "{policy} {act:?} m={m} k={k} n={n} y[{i}][{j}]: ours {g}, Keras {y} (tolerance {tol:e})"
-                );
+        let routed = &plan.rows[0];
+        assert_eq!(routed.policy.name(), policy);
+        // The fixtures have few rows (the matrix-vector kernel); the tiled
+        // kernel, which more rows get, runs them too.
+        let mut tiled = routed.clone();
+        tiled.choice.kernel = routed.choice.kernel.tiled();
+        for row in [routed, &tiled] {
+            let kernel = row.choice.kernel;
+            let weights = row.upload(ctx, &w, Some(&b)).unwrap();
+            let got = row.run(ctx, &weights, &x).unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let l1: f32 = (0..k).map(|t| (x[i * k + t] * w[t * n + j]).abs()).sum();
+                    let (g, y) = (got[i * n + j], want[i * n + j]);
+                    let tol = tolerance(policy, weight_only, k, y, l1);
+                    assert!(
+                        (g - y).abs() <= tol,
+                        "{policy} {kernel:?} {act:?} m={m} k={k} n={n} y[{i}][{j}]: ours {g}, Keras {y} (tolerance {tol:e})"
+                    );
+                }
             }
         }
     }
