@@ -8,9 +8,16 @@
 //! - `matmul_1024x1024x1024`: the tiled kernel. Throughput is FLOP
 //!   (2·M·N·K, criterion's "elem/s"); beside it the FMA probe.
 //!
-//! Times are wall clock from submission to completion of one dispatch
-//! (inputs uploaded and pipelines compiled beforehand). After criterion, a
-//! summary prints each variant as a fraction of its probe and the targets.
+//! Criterion's times are wall clock from submission to completion of one
+//! dispatch (inputs uploaded and pipelines compiled beforehand), each
+//! variant run back to back. After criterion, a summary (GPU timestamps
+//! where the adapter has them) runs every variant and its probe in turn,
+//! three times in a row per round, and prints each as a fraction of its
+//! probe and against the targets, cold (first run: the caches hold the
+//! previous variant's data, as when a model's layers follow each other)
+//! and warm (third run: weights that fit the last-level cache stay there).
+//! `cargo bench --bench dense_kernels -- none` skips criterion and prints
+//! the summary alone (about 25 s on lavapipe).
 //!
 //! Run: `cargo bench --bench dense_kernels`
 
@@ -233,95 +240,74 @@ fn median(ctx: &GpuContext, d: &PreparedDispatch, n: usize) -> f64 {
     t[n / 2]
 }
 
+/// One matrix-vector row of the summary: its passes, bytes and read probe.
+struct Entry<'a> {
+    label: String,
+    /// The speed-up over f32 it must reach, if any.
+    target: Option<f64>,
+    passes: Vec<&'a PreparedDispatch>,
+    bytes: u64,
+    probe: &'a PreparedProbe,
+}
+
 fn summary(s: &Setup) {
     let caps = s.ctx.capabilities();
     println!(
-        "\nsummary on {} ({}, {}), medians of 15 runs",
+        "\nsummary on {} ({}, {}): medians of 15 rounds, each running every variant and its \
+         probe three times in a row, in turn (so that drift hits all alike)",
         caps.adapter_name, caps.backend, caps.device_type
     );
     let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
-    let mut f32_time = None;
-    let mut rows = Vec::new();
-    for (variant, run) in &s.matvec {
-        let t = median(&s.ctx, &run.dispatch, 15);
-        let probe = &s
-            .read_probes
-            .iter()
-            .find(|(b, _)| *b == probe_bytes(&s.ctx, run.bytes))
-            .unwrap()
-            .1;
-        let tp = median(&s.ctx, &probe.dispatch, 15);
-        let (gbps, probe_gbps) = (run.bytes as f64 / t / 1e9, probe.bytes as f64 / tp / 1e9);
-        if *variant == StorageVariant::F32 {
-            f32_time = Some(t);
-        }
-        rows.push((*variant, t, gbps, probe_gbps, run.bytes));
-    }
-    println!(
-        "matvec 1x4096x4096: variant, ms, GB/s, probe-read GB/s (same bytes), fraction (target >= 0.7), speed-up over f32 (target >= 1.7 for 16-bit)"
-    );
-    for (variant, t, gbps, probe_gbps, bytes) in rows {
-        let fraction = gbps / probe_gbps;
-        let speedup = f32_time.map_or(1.0, |f| f / t);
-        let speed_note = if matches!(variant, StorageVariant::F32 | StorageVariant::F64) {
-            String::new()
-        } else {
-            format!("  x{speedup:.2} ({})", verdict(speedup >= 1.7))
-        };
-        println!(
-            "  {:<12} {:>7.2} ms {:>7.2} GB/s {:>7.2} GB/s  {:.2} ({}){}  [{} MiB]",
-            variant.name(),
-            t * 1e3,
-            gbps,
-            probe_gbps,
-            fraction,
-            verdict(fraction >= 0.7),
-            speed_note,
-            bytes >> 20
-        );
-    }
-    let mut t8: Vec<f64> = (0..15)
-        .map(|_| {
-            s.ctx
-                .run_prepared_passes(&s.int8.passes)
-                .unwrap()
-                .as_secs_f64()
+    let probe_for = |bytes: u64| {
+        let size = probe_bytes(&s.ctx, bytes);
+        &s.read_probes.iter().find(|(b, _)| *b == size).unwrap().1
+    };
+    let mut entries: Vec<Entry> = s
+        .matvec
+        .iter()
+        .map(|(variant, run)| Entry {
+            label: variant.name().to_owned(),
+            target: (!matches!(variant, StorageVariant::F32 | StorageVariant::F64)).then_some(1.7),
+            passes: vec![&run.dispatch],
+            bytes: run.bytes,
+            probe: probe_for(run.bytes),
         })
         .collect();
-    t8.sort_by(f64::total_cmp);
-    let t8 = t8[7];
-    let probe8 = &s
-        .read_probes
-        .iter()
-        .find(|(b, _)| *b == probe_bytes(&s.ctx, s.int8.bytes))
-        .unwrap()
-        .1;
-    let tp8 = median(&s.ctx, &probe8.dispatch, 15);
-    let speed8 = f32_time.map_or(1.0, |f| f / t8);
-    println!(
-        "  {:<12} {:>7.2} ms {:>7.2} GB/s {:>7.2} GB/s  {:.2}  x{speed8:.2} (target >= 3: {})  [both passes, {} MiB]",
-        "int8",
-        t8 * 1e3,
-        s.int8.bytes as f64 / t8 / 1e9,
-        probe8.bytes as f64 / tp8 / 1e9,
-        (s.int8.bytes as f64 / t8) / (probe8.bytes as f64 / tp8),
-        verdict(speed8 >= 3.0),
-        s.int8.bytes >> 20
-    );
+    entries.push(Entry {
+        label: "int8".to_owned(),
+        target: Some(3.0),
+        passes: s.int8.passes.iter().collect(),
+        bytes: s.int8.bytes,
+        probe: probe_for(s.int8.bytes),
+    });
     for (label, target, dispatch, bytes) in &s.quantized {
-        let t = median(&s.ctx, dispatch, 15);
-        let size = probe_bytes(&s.ctx, *bytes);
-        let probe = &s.read_probes.iter().find(|(b, _)| *b == size).unwrap().1;
-        let tp = median(&s.ctx, &probe.dispatch, 15);
-        let speed = f32_time.map_or(1.0, |f| f / t);
-        let (gbps, probe_gbps) = (*bytes as f64 / t / 1e9, probe.bytes as f64 / tp / 1e9);
-        println!(
-            "  {label:<12} {:>7.2} ms {gbps:>7.2} GB/s {probe_gbps:>7.2} GB/s  {:.2}  x{speed:.2} (target >= {target}: {})  [{} MiB]",
-            t * 1e3,
-            gbps / probe_gbps,
-            verdict(speed >= *target),
-            bytes >> 20
-        );
+        entries.push(Entry {
+            label: (*label).to_owned(),
+            target: Some(*target),
+            passes: vec![dispatch],
+            bytes: *bytes,
+            probe: probe_for(*bytes),
+        });
+    }
+    let probe_passes: Vec<[&PreparedDispatch; 1]> =
+        entries.iter().map(|e| [&e.probe.dispatch]).collect();
+    let runs: Vec<&[&PreparedDispatch]> = entries
+        .iter()
+        .zip(&probe_passes)
+        .flat_map(|(e, p)| [e.passes.as_slice(), p.as_slice()])
+        .collect();
+    let (cold, warm) = cold_and_warm(&s.ctx, &runs, 15);
+    for (regime, medians) in [
+        (
+            "cold: the first run of three (the caches hold the previous variant's data, as in a model's decode)",
+            cold,
+        ),
+        (
+            "warm: the third run of three (weights that fit the last-level cache stay there)",
+            warm,
+        ),
+    ] {
+        matvec_rows(regime, &entries, &medians);
     }
     let fma_t = median(&s.ctx, &s.fma.dispatch, 9);
     let fma = s.fma.flops as f64 / fma_t / 1e9;
@@ -342,6 +328,73 @@ fn summary(s: &Setup) {
             } else {
                 String::new()
             }
+        );
+    }
+}
+
+/// Medians over `reps` rounds; each round runs every submission of `runs`
+/// three times in a row, in turn (so that drift over seconds hits all
+/// alike). The first run of three finds the caches holding the previous
+/// submission's data (cold), the third its own (warm).
+fn cold_and_warm(
+    ctx: &GpuContext,
+    runs: &[&[&PreparedDispatch]],
+    reps: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let time = |passes: &[&PreparedDispatch]| {
+        let t = ctx.time_passes(passes).unwrap();
+        t.gpu.unwrap_or(t.wall).as_secs_f64()
+    };
+    let mut cold = vec![Vec::new(); runs.len()];
+    let mut warm = vec![Vec::new(); runs.len()];
+    for _ in 0..reps {
+        for (i, passes) in runs.iter().enumerate() {
+            cold[i].push(time(passes));
+            time(passes);
+            warm[i].push(time(passes));
+        }
+    }
+    let medians = |samples: Vec<Vec<f64>>| -> Vec<f64> {
+        samples
+            .into_iter()
+            .map(|mut t| {
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            })
+            .collect()
+    };
+    (medians(cold), medians(warm))
+}
+
+/// The summary's rows for one regime: `medians` holds (variant, probe) pairs.
+fn matvec_rows(regime: &str, entries: &[Entry], medians: &[f64]) {
+    let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
+    let f32_time = medians[0];
+    println!(
+        "matvec 1x4096x4096, {regime}: variant, ms, GB/s, probe-read GB/s (same bytes), fraction of it, speed-up over f32 (target)"
+    );
+    for (e, t) in entries.iter().zip(medians.chunks(2)) {
+        let (gbps, probe_gbps) = (
+            e.bytes as f64 / t[0] / 1e9,
+            e.probe.bytes as f64 / t[1] / 1e9,
+        );
+        let speedup = f32_time / t[0];
+        let speed_note = e.target.map_or(String::new(), |target| {
+            format!(
+                "  x{speedup:.2} (>= {target}: {})",
+                verdict(speedup >= target)
+            )
+        });
+        println!(
+            "  {:<12} {:>7.2} ms {:>7.2} GB/s {:>7.2} GB/s  {:.2} (>= 0.7: {}){}  [{} MiB]",
+            e.label,
+            t[0] * 1e3,
+            gbps,
+            probe_gbps,
+            gbps / probe_gbps,
+            verdict(gbps / probe_gbps >= 0.7),
+            speed_note,
+            e.bytes >> 20
         );
     }
 }

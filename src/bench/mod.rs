@@ -273,7 +273,7 @@ pub fn probe_bytes(caps: &Capabilities, bytes: u64) -> u64 {
     bytes.min(caps.max_storage_buffer_binding_size / 32 * 32)
 }
 
-/// Median, min and max of timed runs.
+/// Median, min and max of timed runs, seconds.
 type Spread = (f64, f64, f64);
 
 /// Median, min and max of `reps` timed runs of each submission in `runs`
