@@ -14,8 +14,9 @@
 //! where the adapter has them) runs every variant and its probe in turn,
 //! three times in a row per round, and prints each as a fraction of its
 //! probe and against the targets, cold (first run: the caches hold the
-//! previous variant's data, as when a model's layers follow each other)
-//! and warm (third run: weights that fit the last-level cache stay there).
+//! previous submission's data, another variant's or probe's, as when a
+//! model's layers follow each other) and warm (third run: weights that
+//! fit the last-level cache stay there).
 //! `cargo bench --bench dense_kernels -- none` skips criterion and prints
 //! the summary alone (about 25 s on lavapipe).
 //!
@@ -299,7 +300,7 @@ fn summary(s: &Setup) {
     let (cold, warm) = cold_and_warm(&s.ctx, &runs, 15);
     for (regime, medians) in [
         (
-            "cold: the first run of three (the caches hold the previous variant's data, as in a model's decode)",
+            "cold: the first run of three (the caches hold the previous submission's data, as in a model's decode)",
             cold,
         ),
         (

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// The tiled matrix-matrix shape shared by every Dense family (many rows:
-// the prefill case). A workgroup of 8 x 8 invocations computes a 64-row x
+// The tiled matrix-matrix shape of the float, int4, weight-only int8 and
+// float8 Dense kernels (many rows: the prefill case; the int8 kernel with
+// dot4I8Packed keeps its own tiles of packed words, dense_int8_tiled.wgsl). A workgroup of 8 x 8 invocations computes a 64-row x
 // 32-output block of y; each invocation 8 rows x 4 outputs. Tiles of x and
 // of W^T, 32 k deep and already in the arithmetic type (unpacked,
 // dequantized, decoded), are staged in workgroup memory k-major, so that at

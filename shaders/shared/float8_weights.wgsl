@@ -18,9 +18,12 @@ struct Float8Dims {
     w_scale: f32,
     // 1 when some e4m3 weight code is NaN: decode exactly (slower) then.
     weight_nans: u32,
-    // 1 when s_w is a power of two the compute dtype holds (2^-15 .. 2^7):
-    // decoded weights times s_w are then exact, so the matrix-vector
-    // kernel may multiply the sums by s_w instead of every weight.
+    // 1 when every decoded weight times s_w is exact in f32, f16 and bf16
+    // (s_w a power of two in f16's range for the format) and s_x keeps
+    // every product and sum normal and finite either way (2^-60 .. 2^60):
+    // the matrix-vector kernel then multiplies the sums by the decoder's
+    // scale (s_w, or 256 · s_w for e4m3) instead of every weight, with the
+    // same result. Set by `fold_scale` in src/gpu/float8.rs.
     fold_scale: u32,
 }
 

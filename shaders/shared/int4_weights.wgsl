@@ -13,7 +13,7 @@ override WEIGHT_BITS: u32 = 4u;
 struct Int4Dims {
     m: u32,
     n: u32,
-    k_vecs: u32,      // vec4<u32> per row of W^T: k padded / 32
+    k_vecs: u32,      // vec4<u32> per row of W^T: k padded / 32 (int8: / 16)
     y_row_words: u32, // OutWords per row of y
     block: u32,       // group size along k (grouped)
     n_padded: u32,    // row length of the scale and zero tables
@@ -24,7 +24,8 @@ struct Int4Dims {
 @group(0) @binding(0) var<uniform> dims: Int4Dims;
 // x: [m, k padded] in the storage format.
 @group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
-// W^T: [n rounded up to even, k padded / 32] vectors of four words of eight int4.
+// W^T: [n rounded up to even, k_vecs] vectors of four words of eight int4
+// (or four int8).
 @group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 @group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;

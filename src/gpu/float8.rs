@@ -202,9 +202,10 @@ impl GpuContext {
             x_scale: scale(weights.scales.inputs),
             w_scale: scale(weights.scales.kernel),
             weight_nans: u32::from(weights.nan_codes),
-            fold_scale: u32::from(exact_in_any_format(
+            fold_scale: u32::from(fold_scale(
                 weights.format8,
                 scale(weights.scales.kernel),
+                scale(weights.scales.inputs),
             )),
         };
         let dims = self.uniform_buffer("float8 dims", &dims)?;
@@ -232,6 +233,16 @@ pub struct PreparedFloat8 {
     io: RowsIo,
     /// Bytes one run reads plus writes.
     pub bytes: u64,
+}
+
+/// Whether the matrix-vector kernel may multiply its sums by the kernel
+/// scale `s_w` instead of every weight, with the same result: every
+/// weight times `s_w` is exact ([`exact_in_any_format`]) and `s_x` keeps
+/// every product and partial sum normal and finite both ways (|x| is at
+/// most 448 · s_x, and no smaller than 2^-9 · s_x when not zero; decoded
+/// weights lie between 2^-17 and 57344).
+fn fold_scale(format8: Float8, s_w: f32, s_x: f32) -> bool {
+    exact_in_any_format(format8, s_w) && (2f32.powi(-60)..=2f32.powi(60)).contains(&s_x)
 }
 
 /// Whether every `format8` value times `s` is exact in f32, f16 and bf16,
@@ -271,5 +282,8 @@ mod tests {
         assert!(!exact_in_any_format(Float8::E4M3Fn, 0.3));
         assert!(!exact_in_any_format(Float8::E5M2, 2.0));
         assert!(exact_in_any_format(Float8::E5M2, 0.25));
+        assert!(fold_scale(Float8::E4M3Fn, 1.0, 0.3));
+        assert!(!fold_scale(Float8::E4M3Fn, 1.0, 1e30));
+        assert!(!fold_scale(Float8::E4M3Fn, 1.0, 1e-30));
     }
 }
