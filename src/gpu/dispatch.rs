@@ -327,13 +327,7 @@ impl GpuContext {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Wgpu {
-                during: "wait for the GPU".to_owned(),
-                message: e.to_string(),
-            })?;
-        self.check_alive()?;
+        self.wait()?;
         rx.recv()
             .map_err(|_| GpuError::DeviceLost("the read-back never completed".to_owned()))?
             .map_err(|e| GpuError::Wgpu {
