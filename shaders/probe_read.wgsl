@@ -1,35 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// Roofline probe: streaming read. Each invocation sums a contiguous run of
-// vec4<u32> (the widest load) and writes the sum, so no read can be dropped.
-// Bytes moved = the buffer read + 4 per invocation written.
+// Roofline probe: streaming read with 16-byte loads (vec4<u32>, the widest
+// in core WGSL). Bytes moved = the buffer read + 4 per invocation written.
+// Where the adapter has SHADER_INT64, probe_read_wide.wgsl is used instead.
 
-#import probe_dims
-@group(0) @binding(1) var<storage, read> data: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> sums: array<u32>;
+alias Word = u32;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let start = gid.x * dims.run;
-    if (start >= dims.vecs) {
-        return;
-    }
-    let end = min(start + dims.run, dims.vecs);
-    // Four consecutive loads per iteration into four sums (one stream per
-    // invocation: on lavapipe, more streams per invocation read slower).
-    var a0 = vec4<u32>(0u);
-    var a1 = vec4<u32>(0u);
-    var a2 = vec4<u32>(0u);
-    var a3 = vec4<u32>(0u);
-    var i = start;
-    for (; i + 4u <= end; i += 4u) {
-        a0 += data[i];
-        a1 += data[i + 1u];
-        a2 += data[i + 2u];
-        a3 += data[i + 3u];
-    }
-    for (; i < end; i++) {
-        a0 += data[i];
-    }
-    let acc = (a0 ^ a1) ^ (a2 ^ a3);
-    sums[gid.x] = acc.x ^ acc.y ^ acc.z ^ acc.w;
+fn fold_word(w: Word) -> u32 {
+    return w;
 }
+
+#import probe_read_body

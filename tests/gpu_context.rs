@@ -18,7 +18,7 @@ fn adapters_capabilities_and_environment_variables() {
     let caps = vulkan.capabilities();
     assert_eq!(caps.backend, "Vulkan");
     assert!(
-        caps.shader_f16 && caps.shader_f64 && caps.subgroups,
+        caps.shader_f16 && caps.shader_f64 && caps.shader_int64 && caps.subgroups,
         "{caps}"
     );
     assert_eq!(caps.subgroup_size, Some((8, 8)), "lavapipe runs 8 lanes");
@@ -33,7 +33,7 @@ fn adapters_capabilities_and_environment_variables() {
     let caps = gl.capabilities();
     assert_eq!(caps.backend, "Gl");
     assert!(
-        !caps.shader_f16 && !caps.subgroups && caps.subgroup_size.is_none(),
+        !caps.shader_f16 && !caps.shader_int64 && !caps.subgroups && caps.subgroup_size.is_none(),
         "{caps}"
     );
 

@@ -21,6 +21,11 @@ fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<
     if storage.needs_shader_f64() {
         caps |= Capabilities::FLOAT64;
     }
+    // What wgpu grants with Features::SHADER_INT64 (the wide read probe).
+    let int64 = kernel == Kernel::ProbeReadWide;
+    if int64 {
+        caps |= Capabilities::SHADER_INT64;
+    }
     // What wgpu grants with Features::SUBGROUP.
     if subgroups {
         caps |= Capabilities::SUBGROUP;
@@ -61,9 +66,10 @@ fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<
     let mut hlsl_out = String::new();
     let hlsl_options = hlsl::Options {
         // Wave intrinsics need shader model 6.0, f16 types 6.2.
+        // 64-bit integers 6.0.
         shader_model: if storage.needs_shader_f16() {
             hlsl::ShaderModel::V6_2
-        } else if subgroups {
+        } else if subgroups || int64 {
             hlsl::ShaderModel::V6_0
         } else {
             hlsl::ShaderModel::V5_1
@@ -74,8 +80,9 @@ fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<
         .write(&module, &info, None)
         .map_err(|e| format!("{label}: HLSL: {e}"))?;
 
-    // GL has no f16 storage in wgpu: the native f16 variant never runs there.
-    if !storage.needs_shader_f16() {
+    // GL has no f16 storage and no SHADER_INT64 in wgpu: the native f16
+    // variant and the wide read probe never run there.
+    if !storage.needs_shader_f16() && !int64 {
         let mut glsl_out = String::new();
         let options = glsl::Options {
             version: glsl::Version::Desktop(430),

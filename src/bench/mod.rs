@@ -589,9 +589,10 @@ impl fmt::Display for BenchReport {
         let p = &self.probes;
         writeln!(
             f,
-            "probes: memory {:.1} GB/s ({} MiB read), FMA {:.1} GFLOP/s, dot4I8Packed {:.1} Gop/s: {}",
+            "probes: memory {:.1} GB/s ({} MiB read, {}-byte loads), FMA {:.1} GFLOP/s, dot4I8Packed {:.1} Gop/s: {}",
             p.memory_gbps.1,
             p.memory_gbps.0 >> 20,
+            if a.shader_int64 { 32 } else { 16 },
             p.fma_gflops,
             p.dot4_gops,
             p.dot4_verdict()

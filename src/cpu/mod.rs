@@ -8,6 +8,7 @@ pub mod dense;
 pub mod float8;
 pub mod int4;
 pub mod int8;
+pub mod probes;
 
 use crate::error::{Error, Result};
 use crate::gpu::dense::Activation;

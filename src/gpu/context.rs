@@ -24,6 +24,9 @@ pub struct Capabilities {
     pub shader_f16: bool,
     /// `wgpu::Features::SHADER_F64`: f64 in shaders.
     pub shader_f64: bool,
+    /// `wgpu::Features::SHADER_INT64`: u64 in shaders (the 32-byte loads of
+    /// the wide read probe).
+    pub shader_int64: bool,
     /// `wgpu::Features::SUBGROUP`.
     pub subgroups: bool,
     /// Smallest and largest subgroup size, when subgroups exist.
@@ -53,6 +56,7 @@ impl Capabilities {
             device_type: "Cpu".to_owned(),
             shader_f16: false,
             shader_f64: false,
+            shader_int64: false,
             subgroups: false,
             subgroup_size: None,
             timestamp_query: false,
@@ -75,9 +79,10 @@ impl fmt::Display for Capabilities {
         )?;
         writeln!(
             f,
-            "  shader f16: {}   f64: {}",
+            "  shader f16: {}   f64: {}   int64: {}",
             yes(self.shader_f16),
-            yes(self.shader_f64)
+            yes(self.shader_f64),
+            yes(self.shader_int64)
         )?;
         match self.subgroup_size {
             Some((lo, hi)) => writeln!(f, "  subgroups: yes, size {lo}..={hi}")?,
@@ -183,7 +188,8 @@ impl GpuContext {
             | wgpu::Features::SHADER_F64
             | wgpu::Features::SUBGROUP
             | wgpu::Features::TIMESTAMP_QUERY
-            | wgpu::Features::PIPELINE_CACHE;
+            | wgpu::Features::PIPELINE_CACHE
+            | wgpu::Features::SHADER_INT64;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("dtype-policy"),
@@ -299,6 +305,7 @@ fn read_capabilities(instance: &wgpu::Instance, adapter: &wgpu::Adapter) -> Capa
         device_type: format!("{:?}", info.device_type),
         shader_f16: features.contains(wgpu::Features::SHADER_F16),
         shader_f64: features.contains(wgpu::Features::SHADER_F64),
+        shader_int64: features.contains(wgpu::Features::SHADER_INT64),
         subgroups,
         subgroup_size: subgroups.then_some((info.subgroup_min_size, info.subgroup_max_size)),
         timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),

@@ -32,45 +32,91 @@ pub struct PreparedProbe {
     pub bytes: u64,
     /// Floating-point operations one run does.
     pub flops: u64,
+    /// How the streaming-read probe walks its data (`None` for the others),
+    /// for its CPU twin [`crate::cpu::probes::read_sums`].
+    pub read_shape: Option<ReadShape>,
+    /// What the probe writes (sums, copies), so that no work is dropped.
+    out: wgpu::Buffer,
+}
+
+/// Word `i` of a streaming probe's buffer: distinct words whose xor over a
+/// vector does not cancel (as `i` itself would), so that the read probe's
+/// sums show every vector it read.
+pub fn probe_word(i: u64) -> u32 {
+    (i as u32).wrapping_mul(0x9E37_79B1)
+}
+
+/// How a streaming-read probe walks its data ([`probe_word`]): invocation
+/// `g` sums vectors `g · run ..` up to `vecs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadShape {
+    /// Vectors in the buffer.
+    pub vecs: u64,
+    /// Vectors per invocation (the last invocation may have fewer).
+    pub run: u64,
+    /// Whether the vectors are `vec4<u64>` (32-byte loads) rather than `vec4<u32>`.
+    pub wide: bool,
 }
 
 impl GpuContext {
-    /// A streaming read of `bytes` (rounded up to 16): each of up to 4096
-    /// invocations sums a contiguous run of `vec4<u32>`.
+    /// A streaming read of `bytes` (rounded up to the load size): each of up
+    /// to 4096 invocations sums a contiguous run of vectors, with the widest
+    /// loads the adapter has ([`Kernel::ProbeReadWide`], 32 bytes, where it
+    /// has SHADER_INT64, else [`Kernel::ProbeRead`], 16 bytes), so that the
+    /// memory roof is the fastest read.
     pub fn prepare_probe_read(&mut self, bytes: u64) -> Result<PreparedProbe, GpuError> {
-        let vecs = bytes.div_ceil(16).max(1);
-        let (dispatch, invocations) =
-            self.prepare_streaming(Kernel::ProbeRead, vecs, |invocations| invocations * 4)?;
-        Ok(PreparedProbe {
-            dispatch,
-            bytes: vecs * 16 + invocations * 4,
-            flops: 0,
-        })
+        let kernel = self.read_probe_kernel();
+        let vec_bytes = if kernel == Kernel::ProbeReadWide {
+            32
+        } else {
+            16
+        };
+        let vecs = bytes.div_ceil(vec_bytes).max(1);
+        let (mut probe, shape) =
+            self.prepare_streaming(kernel, (vecs, vec_bytes), |invocations| invocations * 4)?;
+        probe.read_shape = Some(ReadShape {
+            wide: kernel == Kernel::ProbeReadWide,
+            ..shape
+        });
+        Ok(probe)
+    }
+
+    /// What a probe wrote in its last run (the read probe: one sum per
+    /// invocation, to compare with [`crate::cpu::probes::read_sums`]).
+    pub fn probe_output(&self, probe: &PreparedProbe) -> Result<Vec<u32>, GpuError> {
+        self.read_back(&probe.out)
+    }
+
+    /// The read probe this adapter gets: [`Kernel::ProbeReadWide`] where it
+    /// has SHADER_INT64, else [`Kernel::ProbeRead`].
+    pub fn read_probe_kernel(&self) -> Kernel {
+        if self.capabilities().shader_int64 {
+            Kernel::ProbeReadWide
+        } else {
+            Kernel::ProbeRead
+        }
     }
 
     /// A streaming copy moving `bytes` in all (rounded up to 32): half read,
     /// half written, each of up to 4096 invocations copying a contiguous run.
     pub fn prepare_probe_copy(&mut self, bytes: u64) -> Result<PreparedProbe, GpuError> {
         let vecs = (bytes / 2).div_ceil(16).max(1);
-        let (dispatch, _) = self.prepare_streaming(Kernel::ProbeCopy, vecs, |_| vecs * 16)?;
-        Ok(PreparedProbe {
-            dispatch,
-            bytes: vecs * 32,
-            flops: 0,
-        })
+        let (probe, _) = self.prepare_streaming(Kernel::ProbeCopy, (vecs, 16), |_| vecs * 16)?;
+        Ok(probe)
     }
 
-    /// A streaming probe over `vecs` vectors of 16 bytes, in contiguous runs
-    /// per invocation; `out_bytes(invocations)` sizes its output.
+    /// A streaming probe over `vecs` vectors of `vec_bytes` bytes, in
+    /// contiguous runs per invocation; `out_bytes(invocations)` sizes its
+    /// output. Bytes moved: the vectors read plus the output.
     fn prepare_streaming(
         &mut self,
         kernel: Kernel,
-        vecs: u64,
+        (vecs, vec_bytes): (u64, u64),
         out_bytes: impl Fn(u64) -> u64,
-    ) -> Result<(PreparedDispatch, u64), GpuError> {
+    ) -> Result<(PreparedProbe, ReadShape), GpuError> {
         let run = vecs.div_ceil(READ_INVOCATIONS);
         let invocations = vecs.div_ceil(run);
-        let data: Vec<u32> = (0..vecs * 4).map(|i| i as u32).collect();
+        let data: Vec<u32> = (0..vecs * vec_bytes / 4).map(probe_word).collect();
         let data = self.storage_buffer("probe data", &data, wgpu::BufferUsages::STORAGE)?;
         let dims = ProbeDims {
             vecs: vecs as u32,
@@ -79,8 +125,21 @@ impl GpuContext {
             _pad: 0,
         };
         let groups = invocations.div_ceil(64) as u32;
-        let prepared = self.prepare_probe(kernel, dims, &data, out_bytes(invocations), groups)?;
-        Ok((prepared, invocations))
+        let written = out_bytes(invocations);
+        let (dispatch, out) = self.prepare_probe(kernel, dims, &data, written, groups)?;
+        let probe = PreparedProbe {
+            dispatch,
+            bytes: vecs * vec_bytes + written,
+            flops: 0,
+            read_shape: None,
+            out,
+        };
+        let shape = ReadShape {
+            vecs,
+            run,
+            wide: false,
+        };
+        Ok((probe, shape))
     }
 
     /// `workgroups` x 64 invocations of `iterations` rounds of four
@@ -120,11 +179,14 @@ impl GpuContext {
             _pad: 0,
         };
         let invocations = u64::from(workgroups) * 64;
-        let prepared = self.prepare_probe(kernel, dims, &seed, invocations * 4, workgroups)?;
+        let (dispatch, out) =
+            self.prepare_probe(kernel, dims, &seed, invocations * 4, workgroups)?;
         Ok(PreparedProbe {
-            dispatch: prepared,
+            dispatch,
             bytes: 16 + invocations * 4,
             flops: invocations * u64::from(iterations) * 32,
+            read_shape: None,
+            out,
         })
     }
 
@@ -135,7 +197,7 @@ impl GpuContext {
         input: &wgpu::Buffer,
         out_bytes: u64,
         groups: u32,
-    ) -> Result<PreparedDispatch, GpuError> {
+    ) -> Result<(PreparedDispatch, wgpu::Buffer), GpuError> {
         if groups > 65_535 {
             return Err(GpuError::Shape(format!(
                 "a probe of {groups} workgroups is too large"
@@ -149,6 +211,7 @@ impl GpuContext {
             specialization: 0,
             flag: false,
         };
-        self.prepare(key, &[&dims, input, &out], (groups, 1))
+        let dispatch = self.prepare(key, &[&dims, input, &out], (groups, 1))?;
+        Ok((dispatch, out))
     }
 }

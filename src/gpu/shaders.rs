@@ -55,6 +55,14 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/shared/x_quarter.wgsl"),
     ),
     (
+        "probe_read_body",
+        include_str!("../../shaders/shared/probe_read_body.wgsl"),
+    ),
+    (
+        "probe_read_wide",
+        include_str!("../../shaders/probe_read_wide.wgsl"),
+    ),
+    (
         "int4_weights",
         include_str!("../../shaders/shared/int4_weights.wgsl"),
     ),
@@ -169,8 +177,11 @@ pub enum Kernel {
     DenseInt8WeightOnlyTiled,
     /// Keras's float8 Dense, tiled for many rows.
     DenseFloat8Tiled,
-    /// Roofline probe: streaming read of a buffer.
+    /// Roofline probe: streaming read of a buffer, 16-byte loads.
     ProbeRead,
+    /// Roofline probe: streaming read of a buffer, 32-byte loads (`vec4<u64>`,
+    /// needs SHADER_INT64); faster than 16-byte loads on CPU drivers.
+    ProbeReadWide,
     /// Roofline probe: fused multiply-adds on registers.
     ProbeFma,
     /// Roofline probe: streaming copy of a buffer.
@@ -181,7 +192,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 17] = [
         Kernel::DenseMatVec,
         Kernel::DenseTiled,
         Kernel::Cast,
@@ -195,6 +206,7 @@ impl Kernel {
         Kernel::DenseInt8WeightOnlyTiled,
         Kernel::DenseFloat8Tiled,
         Kernel::ProbeRead,
+        Kernel::ProbeReadWide,
         Kernel::ProbeFma,
         Kernel::ProbeCopy,
         Kernel::ProbeDot4,
@@ -251,6 +263,7 @@ impl Kernel {
             Kernel::DenseInt4Tiled | Kernel::DenseInt8WeightOnlyTiled => "dense_int4_tiled",
             Kernel::DenseFloat8Tiled => "dense_float8_tiled",
             Kernel::ProbeRead => "probe_read",
+            Kernel::ProbeReadWide => "probe_read_wide",
             Kernel::ProbeFma => "probe_fma",
             Kernel::ProbeCopy => "probe_copy",
             Kernel::ProbeDot4 => "probe_dot4",
@@ -273,6 +286,7 @@ impl Kernel {
             Kernel::DenseInt8WeightOnlyTiled => "int8-w-tiled",
             Kernel::DenseFloat8Tiled => "float8-tiled",
             Kernel::ProbeRead => "probe-read",
+            Kernel::ProbeReadWide => "probe-read-wide",
             Kernel::ProbeFma => "probe-fma",
             Kernel::ProbeCopy => "probe-copy",
             Kernel::ProbeDot4 => "probe-dot4",
@@ -339,6 +353,7 @@ impl Kernel {
             Kernel::Cast => "IN_FORMAT",
             // The probes take none; this one exists in neither and is never set.
             Kernel::ProbeRead
+            | Kernel::ProbeReadWide
             | Kernel::ProbeFma
             | Kernel::ProbeCopy
             | Kernel::ProbeDot4
@@ -352,6 +367,7 @@ impl Kernel {
         match self {
             Kernel::DenseMatVec | Kernel::DenseTiled => DENSE_BINDINGS,
             Kernel::ProbeRead | Kernel::ProbeFma | Kernel::ProbeDot4 => PROBE_BINDINGS,
+            Kernel::ProbeReadWide => PROBE_WIDE_BINDINGS,
             Kernel::ProbeCopy => PROBE_COPY_BINDINGS,
             Kernel::QuantizeRows => QUANTIZE_ROWS_BINDINGS,
             Kernel::DenseInt8 | Kernel::DenseInt8Tiled => INT8_BINDINGS,
@@ -370,6 +386,8 @@ impl Kernel {
 const DENSE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), ro(8), rw(8)];
 // The probes read 16-byte vectors.
 const PROBE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
+// The wide read probe reads 32-byte vectors.
+const PROBE_WIDE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(32), rw(4)];
 // The copy probe writes 16-byte vectors too.
 const PROBE_COPY_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(16)];
 // shaders/quantize_rows.wgsl: x chunks in, packed q and scales out.
