@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Dense forward, matrix-vector shape (few rows: the decode case, memory
 // bound). One invocation per (row, eight outputs): it streams the eight
-// weight rows once with the widest loads (16-byte chunks) and shares each
+// weight rows once with 16-byte loads (the widest in core WGSL) and shares each
 // x chunk, and its unpacking, between them (on CPU drivers each load costs
 // a scalar load per component and invocation, so x's share matters). CPU
 // twin: the `DenseMatVec` order of src/cpu/dense.rs.

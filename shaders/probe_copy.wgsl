@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Roofline probe: streaming copy. Each invocation copies a contiguous run
-// of vec4<u32> (the widest load and store). Bytes moved = read + written.
+// of vec4<u32> (the widest load and store in core WGSL). Bytes moved =
+// read + written.
 
 #import probe_dims
 @group(0) @binding(1) var<storage, read> data: array<vec4<u32>>;

@@ -2,7 +2,7 @@
 //! The streaming-read probe reads every byte it claims: its sums equal its
 //! CPU twin's on both adapters, with 32-byte loads where the adapter has
 //! SHADER_INT64 (lavapipe) and 16-byte loads where it has not (llvmpipe
-//! GL), for sizes of one vector, odd counts, counts that are not a multiple
+//! GL), for sizes of one vector, odd counts, runs that are not a multiple
 //! of the four loads per iteration, and more invocations than a workgroup.
 
 mod common;
@@ -15,27 +15,41 @@ use dtype_policy::gpu::shaders::Kernel;
 fn check_read_probe(mut ctx: GpuContext, expected_kernel: Kernel) {
     let adapter = ctx.capabilities().adapter_name.clone();
     assert_eq!(ctx.read_probe_kernel(), expected_kernel, "{adapter}");
-    // Bytes: one vector, odd counts of either size, a tail after the
-    // four-load loop, and more vectors than invocations (runs > 1).
-    for bytes in [1, 48, 16 * 7, 32 * 9 + 5, 4096 * 16 * 3 + 16 * 5, 5 << 20] {
+    let vec_bytes = expected_kernel.probe_vector_bytes();
+    // Bytes: one vector, odd counts of either size, more vectors than
+    // invocations (runs of 2 to 6 and of 11 with a tail after the four-load
+    // loop), and runs of 40 to 80 vectors.
+    let sizes = [
+        1,
+        48,
+        16 * 7,
+        32 * 9 + 5,
+        4096 * 16 * 3 + 16 * 5,
+        4096 * 32 * 5 + 32 * 3,
+        5 << 20,
+    ];
+    let mut loop_then_tail = false;
+    for bytes in sizes {
         let probe = ctx.prepare_probe_read(bytes).unwrap();
         let shape = probe.read_shape.expect("the read probe has a shape");
         assert_eq!(shape.wide, expected_kernel == Kernel::ProbeReadWide);
-        let vec_bytes = if shape.wide { 32 } else { 16 };
         assert!(shape.vecs * vec_bytes >= bytes, "{adapter}: {bytes} bytes");
+        let invocations = shape.vecs.div_ceil(shape.run);
+        assert_eq!(
+            probe.bytes,
+            shape.vecs * vec_bytes + 4 * invocations,
+            "{adapter}: bytes counted for {bytes}"
+        );
+        loop_then_tail |= shape.run > 4 && !shape.run.is_multiple_of(4);
         ctx.run_prepared(&probe.dispatch, 1).unwrap();
         let got = ctx.probe_output(&probe).unwrap();
-        let want = read_sums(shape);
-        assert!(
-            want.len() > 1 || bytes <= 4096 * 16,
-            "{adapter}: {bytes} bytes"
-        );
         assert_eq!(
-            &got[..want.len()],
-            &want[..],
+            got,
+            read_sums(shape),
             "{adapter}: read probe of {bytes} bytes ({shape:?})"
         );
     }
+    assert!(loop_then_tail, "{adapter}: no size ran the loop and a tail");
 }
 
 #[test]

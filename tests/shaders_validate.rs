@@ -22,7 +22,7 @@ fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<
         caps |= Capabilities::FLOAT64;
     }
     // What wgpu grants with Features::SHADER_INT64 (the wide read probe).
-    let int64 = kernel == Kernel::ProbeReadWide;
+    let int64 = kernel.needs_shader_int64();
     if int64 {
         caps |= Capabilities::SHADER_INT64;
     }

@@ -3,8 +3,8 @@
 // src/gpu/probes.rs.
 
 struct ProbeDims {
-    vecs: u32,       // vec4<u32> in the input (streaming probes)
-    run: u32,        // vec4<u32> per invocation (streaming probes)
+    vecs: u32,       // vectors in the input (streaming probes; vec4<u32>, or vec4<u64> for the wide read)
+    run: u32,        // vectors per invocation (streaming probes)
     iterations: u32, // rounds per invocation (arithmetic probes)
     _pad: u32,
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // The streaming-read probe over vectors of four `Word`s (the includer's
 // alias, with `fold_word(Word) -> u32`): each invocation sums a contiguous
-// run and writes the sum, so no read can be dropped.
+// run and writes the sum, so no read can be dropped. CPU twin:
+// `cpu::probes::read_sums`.
 
 #import probe_dims
 @group(0) @binding(1) var<storage, read> data: array<vec4<Word>>;

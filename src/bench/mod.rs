@@ -22,14 +22,14 @@ use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::Activation;
 use crate::gpu::dispatch::PreparedDispatch;
-use crate::gpu::probes::PreparedProbe;
+use crate::gpu::probes::{PreparedProbe, read_probe_for};
 use crate::gpu::shaders::{Kernel, StorageVariant};
 use crate::plan::{DenseLayerSpec, Plan, PlanRow, PreparedLayer};
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
 
 /// The version of the JSON layout ([`BenchReport::to_json`]).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Shapes to run: `(m, k, n)` = rows, inputs, outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -567,6 +567,7 @@ impl BenchReport {
                 "read": by_bytes(&self.probes.read_gbps),
                 "copy": by_bytes(&self.probes.copy_gbps),
                 "memory": {"bytes": self.probes.memory_gbps.0, "gbps": self.probes.memory_gbps.1},
+                "read_load_bytes": read_probe_for(a).probe_vector_bytes(),
                 "fma_gflops": self.probes.fma_gflops,
                 "dot4_gops": self.probes.dot4_gops,
                 "dot4_verdict": self.probes.dot4_verdict(),
@@ -592,7 +593,7 @@ impl fmt::Display for BenchReport {
             "probes: memory {:.1} GB/s ({} MiB read, {}-byte loads), FMA {:.1} GFLOP/s, dot4I8Packed {:.1} Gop/s: {}",
             p.memory_gbps.1,
             p.memory_gbps.0 >> 20,
-            if a.shader_int64 { 32 } else { 16 },
+            read_probe_for(a).probe_vector_bytes(),
             p.fma_gflops,
             p.dot4_gops,
             p.dot4_verdict()

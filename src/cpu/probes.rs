@@ -8,7 +8,7 @@ use crate::gpu::probes::{ReadShape, probe_word};
 /// (word `i` is [`probe_word`]`(i)`): four accumulators of four lanes, each wrapping in
 /// the load's word size, fed four vectors at a time, the tail into the
 /// first; then every lane and accumulator xor-ed, the halves of a 64-bit
-/// word folded.
+/// word folded. A `run` of 0 is taken as 1.
 pub fn read_sums(shape: ReadShape) -> Vec<u32> {
     let ReadShape { vecs, run, wide } = shape;
     let run = run.max(1);

@@ -6,7 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
-use crate::gpu::context::GpuContext;
+use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
@@ -39,11 +39,28 @@ pub struct PreparedProbe {
     out: wgpu::Buffer,
 }
 
-/// Word `i` of a streaming probe's buffer: distinct words whose xor over a
-/// vector does not cancel (as `i` itself would), so that the read probe's
-/// sums show every vector it read.
+/// Word `i` of a streaming probe's buffer: a non-linear hash of `i`, so
+/// that neither the xor over a vector cancels (as with `i` itself) nor
+/// different runs of vectors share a sum (as with any linear map), and the
+/// read probe's sums show which vectors it read.
 pub fn probe_word(i: u64) -> u32 {
-    (i as u32).wrapping_mul(0x9E37_79B1)
+    // The "lowbias32" integer mixer.
+    let mut x = (i as u32) ^ ((i >> 32) as u32);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+/// The read probe an adapter gets: [`Kernel::ProbeReadWide`] (32-byte
+/// loads) where it has SHADER_INT64, else [`Kernel::ProbeRead`] (16 bytes).
+pub fn read_probe_for(caps: &Capabilities) -> Kernel {
+    if caps.shader_int64 {
+        Kernel::ProbeReadWide
+    } else {
+        Kernel::ProbeRead
+    }
 }
 
 /// How a streaming-read probe walks its data ([`probe_word`]): invocation
@@ -66,18 +83,11 @@ impl GpuContext {
     /// memory roof is the fastest read.
     pub fn prepare_probe_read(&mut self, bytes: u64) -> Result<PreparedProbe, GpuError> {
         let kernel = self.read_probe_kernel();
-        let vec_bytes = if kernel == Kernel::ProbeReadWide {
-            32
-        } else {
-            16
-        };
+        let vec_bytes = kernel.probe_vector_bytes();
         let vecs = bytes.div_ceil(vec_bytes).max(1);
         let (mut probe, shape) =
             self.prepare_streaming(kernel, (vecs, vec_bytes), |invocations| invocations * 4)?;
-        probe.read_shape = Some(ReadShape {
-            wide: kernel == Kernel::ProbeReadWide,
-            ..shape
-        });
+        probe.read_shape = Some(shape);
         Ok(probe)
     }
 
@@ -90,11 +100,7 @@ impl GpuContext {
     /// The read probe this adapter gets: [`Kernel::ProbeReadWide`] where it
     /// has SHADER_INT64, else [`Kernel::ProbeRead`].
     pub fn read_probe_kernel(&self) -> Kernel {
-        if self.capabilities().shader_int64 {
-            Kernel::ProbeReadWide
-        } else {
-            Kernel::ProbeRead
-        }
+        read_probe_for(self.capabilities())
     }
 
     /// A streaming copy moving `bytes` in all (rounded up to 32): half read,
@@ -114,22 +120,28 @@ impl GpuContext {
         (vecs, vec_bytes): (u64, u64),
         out_bytes: impl Fn(u64) -> u64,
     ) -> Result<(PreparedProbe, ReadShape), GpuError> {
+        // The limit first, so that no host buffer is built for a size the
+        // adapter cannot bind (and no count overflows).
+        let data_bytes = vecs.saturating_mul(vec_bytes);
+        self.check_binding("probe data", data_bytes)?;
         let run = vecs.div_ceil(READ_INVOCATIONS);
         let invocations = vecs.div_ceil(run);
-        let data: Vec<u32> = (0..vecs * vec_bytes / 4).map(probe_word).collect();
-        let data = self.storage_buffer("probe data", &data, wgpu::BufferUsages::STORAGE)?;
+        let too_many =
+            |what: &str| GpuError::Shape(format!("a probe of {vecs} vectors has too many {what}"));
         let dims = ProbeDims {
-            vecs: vecs as u32,
-            run: run as u32,
+            vecs: u32::try_from(vecs).map_err(|_| too_many("vectors"))?,
+            run: u32::try_from(run).map_err(|_| too_many("vectors per invocation"))?,
             iterations: 0,
             _pad: 0,
         };
+        let data: Vec<u32> = (0..data_bytes / 4).map(probe_word).collect();
+        let data = self.storage_buffer("probe data", &data, wgpu::BufferUsages::STORAGE)?;
         let groups = invocations.div_ceil(64) as u32;
         let written = out_bytes(invocations);
         let (dispatch, out) = self.prepare_probe(kernel, dims, &data, written, groups)?;
         let probe = PreparedProbe {
             dispatch,
-            bytes: vecs * vec_bytes + written,
+            bytes: data_bytes + written,
             flops: 0,
             read_shape: None,
             out,
@@ -137,7 +149,7 @@ impl GpuContext {
         let shape = ReadShape {
             vecs,
             run,
-            wide: false,
+            wide: vec_bytes == 32,
         };
         Ok((probe, shape))
     }

@@ -237,6 +237,20 @@ impl Kernel {
         )
     }
 
+    /// Whether the shader needs `wgpu::Features::SHADER_INT64` (u64 loads).
+    pub const fn needs_shader_int64(self) -> bool {
+        matches!(self, Kernel::ProbeReadWide)
+    }
+
+    /// Bytes per vector a streaming probe reads: 32 for
+    /// [`Kernel::ProbeReadWide`] (`vec4<u64>`), else 16.
+    pub const fn probe_vector_bytes(self) -> u64 {
+        match self {
+            Kernel::ProbeReadWide => 32,
+            _ => 16,
+        }
+    }
+
     /// Whether this is a tiled Dense kernel (64 rows x 32 outputs per workgroup).
     pub const fn is_tiled(self) -> bool {
         matches!(
