@@ -21,8 +21,10 @@ struct QuantDims {
 
 var<workgroup> partial: array<f32, 64>;
 
-fn x_value(row: u32, i: u32) -> f32 {
-    return f32(chunk_value(x_buf[row * qdims.k_vecs + i / VALUES_PER_VEC], i % VALUES_PER_VEC));
+// Chunk i of a row of x. Each chunk is loaded once and all its values used:
+// loads are costly on CPU drivers (lavapipe loops over the lanes).
+fn x_chunk(row: u32, i: u32) -> Chunk {
+    return x_buf[row * qdims.k_vecs + i];
 }
 
 @compute @workgroup_size(64)
@@ -31,9 +33,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (row >= qdims.m) {
         return;
     }
+    // Values 4 part .. 4 part + 3 of a chunk: parts per chunk 1 (f32), 2 (16-bit formats).
+    let chunk_parts = VALUES_PER_VEC / 4u;
     var amax = 0.0;
-    for (var c = lid; c < qdims.k_vecs * VALUES_PER_VEC; c += 64u) {
-        amax = max(amax, abs(x_value(row, c)));
+    for (var c = lid; c < qdims.k_vecs; c += 64u) {
+        let chunk = x_chunk(row, c);
+        for (var part = 0u; part < chunk_parts; part++) {
+            let v = abs(chunk_part(chunk, part));
+            amax = max(amax, max(max(v.x, v.y), max(v.z, v.w)));
+        }
     }
     partial[lid] = amax;
     workgroupBarrier();
@@ -44,12 +52,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
     }
     let scale = 127.0 / (partial[0] + 1e-7);
-    for (var w = lid; w < qdims.q_row_words; w += 64u) {
-        var q: vec4<i32>;
-        for (var t = 0u; t < 4u; t++) {
-            q[t] = i32(clamp(round(x_value(row, 4u * w + t) * scale), -127.0, 127.0));
+    // One word of q per part.
+    for (var c = lid; c < qdims.k_vecs; c += 64u) {
+        let chunk = x_chunk(row, c);
+        for (var part = 0u; part < chunk_parts; part++) {
+            let q = clamp(round(chunk_part(chunk, part) * scale), vec4<f32>(-127.0), vec4<f32>(127.0));
+            q_buf[row * qdims.q_row_words + c * chunk_parts + part] = pack4xI8(vec4<i32>(q));
         }
-        q_buf[row * qdims.q_row_words + w] = pack4xI8(q);
     }
     if (lid == 0u) {
         scale_buf[row] = scale;
