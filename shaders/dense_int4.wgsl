@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Keras's int4 Dense (and weight-only int8, WEIGHT_BITS 8): activations
 // stay in the compute dtype; weights are int4, eight per u32 along k (lowest
-// k in the lowest nibble), dequantized in the kernel. Per channel (GROUPED
-// false): y = (x · q) / s_w. Grouped (GROUPED true): y = x · ((q - zero[g]) *
-// scale[g]) with g = k / block, computed per group as
-// scale · (x · q - zero · Σx) when the block is a multiple of 32, else per k.
+// k in the lowest nibble), dequantized in the kernel. Per channel
+// (GROUPING PER_CHANNEL): y = (x · q) / s_w. Grouped: y = x · ((q - zero[g])
+// * scale[g]) with g = k / block, computed per group as
+// scale · (x · q - zero · Σx) when the block is a multiple of 32
+// (GROUPS_OF_STEPS), else per k (GROUPS_ANY).
 // Then bias and activation.
 //
 // One invocation per (row, eight outputs), 32 k per step; lane l of each
@@ -69,10 +70,10 @@ fn x_sum(xs: vec4<f32>, x: array<vec4<f32>, 8>) -> vec4<f32> {
     return (((((((xs + x[0]) + x[1]) + x[2]) + x[3]) + x[4]) + x[5]) + x[6]) + x[7];
 }
 
-// Adds one group's sums to the accumulator of output j:
+// Adds one group's sums to the accumulator of an output:
 // scale · (x · q - zero · Σx).
-fn add_group(acc: vec4<f32>, p: vec4<f32>, xs: vec4<f32>, g: u32, j: u32) -> vec4<f32> {
-    return acc + scale_buf[g * dims.n_padded + j] * (p - zero_point(g, j) * xs);
+fn add_group(acc: vec4<f32>, p: vec4<f32>, xs: vec4<f32>, scale: f32, zero: f32) -> vec4<f32> {
+    return acc + scale * (p - zero * xs);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -111,7 +112,7 @@ fn main(inv: Invocation) {
             acc6 = int8_step(acc6, x, w_buf[rb.z + v], w_buf[rb.z + v + 1u]);
             acc7 = int8_step(acc7, x, w_buf[rb.w + v], w_buf[rb.w + v + 1u]);
         }
-    } else if (!GROUPED) {
+    } else if (GROUPING == PER_CHANNEL) {
         for (var s = 0u; s < steps; s++) {
             let x = x_step(inv, x_row + s * step_chunks);
             acc0 = int4_step(acc0, x, w_buf[ra.x + s]);
@@ -123,7 +124,7 @@ fn main(inv: Invocation) {
             acc6 = int4_step(acc6, x, w_buf[rb.z + s]);
             acc7 = int4_step(acc7, x, w_buf[rb.w + s]);
         }
-    } else if (dims.block % 32u == 0u) {
+    } else if (GROUPING == GROUPS_OF_STEPS) {
         // A group at a time: x · q and Σx over its steps, then scaled once.
         let group_steps = dims.block / 32u;
         var g = 0u;
@@ -149,14 +150,15 @@ fn main(inv: Invocation) {
                 p7 = int4_step(p7, x, w_buf[rb.w + s]);
                 xs = x_sum(xs, x);
             }
-            acc0 = add_group(acc0, p0, xs, g, ja.x);
-            acc1 = add_group(acc1, p1, xs, g, ja.y);
-            acc2 = add_group(acc2, p2, xs, g, ja.z);
-            acc3 = add_group(acc3, p3, xs, g, ja.w);
-            acc4 = add_group(acc4, p4, xs, g, jb.x);
-            acc5 = add_group(acc5, p5, xs, g, jb.y);
-            acc6 = add_group(acc6, p6, xs, g, jb.z);
-            acc7 = add_group(acc7, p7, xs, g, jb.w);
+            let t = group_tables8(g, n0);
+            acc0 = add_group(acc0, p0, xs, t.scale_a.x, t.zero_a.x);
+            acc1 = add_group(acc1, p1, xs, t.scale_a.y, t.zero_a.y);
+            acc2 = add_group(acc2, p2, xs, t.scale_a.z, t.zero_a.z);
+            acc3 = add_group(acc3, p3, xs, t.scale_a.w, t.zero_a.w);
+            acc4 = add_group(acc4, p4, xs, t.scale_b.x, t.zero_b.x);
+            acc5 = add_group(acc5, p5, xs, t.scale_b.y, t.zero_b.y);
+            acc6 = add_group(acc6, p6, xs, t.scale_b.z, t.zero_b.z);
+            acc7 = add_group(acc7, p7, xs, t.scale_b.w, t.zero_b.w);
             g += 1u;
         }
     } else {

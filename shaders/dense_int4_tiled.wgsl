@@ -39,7 +39,7 @@ fn stage_tile(kt: u32, row0: u32, n_base: u32, lid: u32) {
             for (var e = 0u; e < 4u; e++) {
                 var a = lo[e];
                 var b = hi[e];
-                if (GROUPED) {
+                if (GROUPING != PER_CHANNEL) {
                     let k0 = kt * TILE_K + kk0 + e;
                     a = grouped_weight(a, k0, j);
                     b = grouped_weight(b, k0 + 4u, j);

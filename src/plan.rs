@@ -18,7 +18,7 @@ use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation}
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::float8::{Float8Scales, Float8Weights};
 use crate::gpu::formats::HostFloat;
-use crate::gpu::int4::WeightOnlyWeights;
+use crate::gpu::int4::{WeightOnlyWeights, grouping};
 use crate::gpu::int8::Int8Weights;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::Kernel;
@@ -68,7 +68,7 @@ impl PlanRow {
             kernel: self.choice.kernel,
             storage: self.choice.storage,
             specialization: self.spec.activation as u32,
-            flag: false,
+            mode: grouping(self.choice.kernel, self.choice.int4_block),
         }
     }
 
@@ -227,6 +227,19 @@ pub enum LayerWeights {
     Float8(Float8Weights),
 }
 
+impl LayerWeights {
+    /// Bytes the layer's buffers take on the GPU (weights, scales, zero
+    /// points, bias).
+    pub fn gpu_bytes(&self) -> u64 {
+        match self {
+            LayerWeights::Float(w) => w.gpu_bytes(),
+            LayerWeights::Int8(w) => w.gpu_bytes(),
+            LayerWeights::WeightOnly(w) => w.gpu_bytes(),
+            LayerWeights::Float8(w) => w.gpu_bytes(),
+        }
+    }
+}
+
 /// The plan of a whole model on one adapter.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -284,17 +297,17 @@ impl Plan {
     /// whatever the number of layers that run it.
     pub fn pipelines(&self) -> BTreeSet<PipelineKey> {
         let mut keys: BTreeSet<PipelineKey> = self.rows.iter().map(PlanRow::pipeline).collect();
-        // The int8 kernel runs after the activation quantizer's pass.
+        // Both int8 kernels run after the activation quantizer's pass.
         for row in self
             .rows
             .iter()
-            .filter(|r| r.choice.kernel == Kernel::DenseInt8)
+            .filter(|r| matches!(r.choice.kernel, Kernel::DenseInt8 | Kernel::DenseInt8Tiled))
         {
             keys.insert(PipelineKey {
                 kernel: Kernel::QuantizeRows,
                 storage: row.choice.storage,
                 specialization: 0,
-                flag: false,
+                mode: 0,
             });
         }
         keys

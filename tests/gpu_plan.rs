@@ -116,3 +116,59 @@ fn a_24_layer_model_compiles_one_pipeline_per_distinct_variant_on_lavapipe() {
     assert_eq!(stats.compiled, 8, "{stats:?}");
     assert_eq!(stats.compiled + stats.reused, 48);
 }
+
+/// The pipelines a plan lists are the ones running it compiles: the
+/// quantizer's pass of both int8 kernels, and one weight-only pipeline per
+/// grouping (per channel, blocks of whole 32-k steps, any other block). The
+/// bytes it lists are the buffers' sizes, odd shapes included.
+#[test]
+fn a_quantized_plan_lists_exactly_the_pipelines_and_bytes_it_uses_on_lavapipe() {
+    let mut map = DTypePolicyMap::with_default_name("float32").unwrap();
+    map.insert(r"block_0/.*", "int8_from_float32").unwrap();
+    map.insert(r"block_1/(q|k|v)", "int4_from_float32").unwrap();
+    map.insert(r"block_1/(o|up)", "int4/32_from_float32")
+        .unwrap();
+    map.insert(r"block_1/down", "int4/24_from_float32").unwrap();
+    map.insert(r"block_2/.*", "float8_from_float32").unwrap();
+    map.insert(r"odd/int8.*", "int8_from_float32").unwrap();
+    map.insert(r"odd/int4", "int4_from_float32").unwrap();
+    map.insert(r"odd/int4_grouped", "int4/32_from_float32")
+        .unwrap();
+    map.insert(r"odd/float8", "float8_from_float32").unwrap();
+    for rows in [1, 40] {
+        let mut ctx = common::gpu::vulkan();
+        let mut layers = model(rows);
+        for (name, int8_weight_only) in [
+            ("int8", false),
+            ("int8_weight_only", true),
+            ("int4", false),
+            ("int4_grouped", false),
+            ("float8", false),
+            ("float32", false),
+        ] {
+            layers.push(DenseLayerSpec {
+                path: format!("odd/{name}"),
+                rows,
+                k: 37,
+                n: 13,
+                activation: Activation::Linear,
+                int8_weight_only,
+            });
+        }
+        let plan = Plan::new(&map, &layers, ctx.capabilities()).unwrap();
+        for row in plan.rows.iter() {
+            let s = &row.spec;
+            let w: Vec<f32> = (0..s.k * s.n)
+                .map(|j| (j % 13) as f32 / 13.0 - 0.5)
+                .collect();
+            let x: Vec<f32> = (0..s.rows * s.k)
+                .map(|j| (j % 11) as f32 / 11.0 - 0.5)
+                .collect();
+            let weights = row.upload(&ctx, &w, None).unwrap();
+            assert_eq!(weights.gpu_bytes(), row.weight_bytes(), "{}", s.path);
+            row.run(&mut ctx, &weights, &x).unwrap();
+        }
+        let planned = plan.pipelines().len();
+        assert_eq!(ctx.pipeline_stats().compiled, planned, "rows {rows}");
+    }
+}

@@ -72,7 +72,7 @@ impl GpuContext {
             kernel: Kernel::Cast,
             storage: writer,
             specialization: from_code,
-            flag: false,
+            mode: 0,
         };
         let output = self.output_buffer("cast output", out_bytes)?;
         self.dispatch(key, &[&dims_buf, &input, &output], (groups as u32, 1))?;

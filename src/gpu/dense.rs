@@ -257,6 +257,14 @@ pub enum QuantizedWeights {
     },
 }
 
+/// Columns of the scale and zero-point tables of an `n`-output layer: n
+/// rounded up to a multiple of 8, one kernel invocation's outputs, so that
+/// its eight scales are two `vec4<f32>` and its zero points one `vec2<u32>`
+/// (int4, weight-only int8 and int8 scales alike).
+pub const fn table_columns(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
 /// Where a Dense layer's values sit in GPU buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DenseLayout {
@@ -289,18 +297,22 @@ impl DenseLayout {
         }
     }
 
-    /// Bytes of the transposed weights on the GPU, with their scales.
+    /// Bytes of the transposed weights on the GPU, with their scales and
+    /// zero points (the buffers' sizes).
     pub fn weight_bytes(&self) -> u64 {
         let (kp, np) = (self.k_padded, self.n_padded);
+        // Scale and zero-point tables have a column per output, padded.
+        let columns = table_columns(np);
         match self.quantized {
             None => (np * kp * self.format.bytes_per_value()) as u64,
             // int8 weights and an f32 scale per output.
-            Some(QuantizedWeights::Int8) => (np * kp + np * 4) as u64,
+            Some(QuantizedWeights::Int8) => (np * kp + columns * 4) as u64,
             Some(QuantizedWeights::Float8) => (np * kp) as u64,
-            // int4 weights; f32 scales per output (and group); int8 zero points per group.
-            Some(QuantizedWeights::Int4 { groups: None }) => (np * kp / 2 + np * 4) as u64,
+            // int4 weights and an f32 scale per output.
+            Some(QuantizedWeights::Int4 { groups: None }) => (np * kp / 2 + columns * 4) as u64,
+            // int4 weights; per group, f32 scales and int8 zero points.
             Some(QuantizedWeights::Int4 { groups: Some(g) }) => {
-                (np * kp / 2 + g * np * 4 + (g * np).div_ceil(4) * 4) as u64
+                (np * kp / 2 + g * columns * 5) as u64
             }
         }
     }
@@ -485,7 +497,7 @@ impl GpuContext {
             kernel,
             storage: weights.storage,
             specialization: activation as u32,
-            flag: false,
+            mode: 0,
         };
         let buffers = [&dims_buf, &x_buf, &weights.w, &weights.bias, &y_buf];
         let dispatch = self.prepare(key, &buffers, groups)?;

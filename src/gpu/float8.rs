@@ -213,7 +213,7 @@ impl GpuContext {
             kernel,
             storage: weights.storage,
             specialization: activation as u32,
-            flag: weights.format8 == Float8::E5M2,
+            mode: u32::from(weights.format8 == Float8::E5M2),
         };
         let buffers = [&dims, &io.x, &weights.w, &weights.bias, &io.y];
         let dispatch = self.prepare(key, &buffers, GpuContext::dense_groups(kernel, m, n)?)?;

@@ -9,7 +9,9 @@
 //! `[1, -2, 3, -4, 0, 0, 0, 7]` of one column pack to `0x7000_c3e1`.
 //! K is padded with zeros to a multiple of [`K_ALIGN`]; W is transposed, N
 //! rounded up to even. Scales are f32, `[n]` or `[groups, n]`; zero points
-//! int8, four per u32 along n.
+//! int8, four per u32 along n. Both tables have [`table_columns`] columns,
+//! so that the kernel reads eight outputs' scales and zero points with
+//! three vector loads.
 
 use std::num::NonZeroU32;
 
@@ -17,7 +19,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape};
+use crate::gpu::dense::{
+    Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape, table_columns,
+};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::int8::{int8_columns, pack_i8_words, pack_transposed};
@@ -64,30 +68,31 @@ pub struct WeightOnlyWeights {
     groups: usize,
     w: wgpu::Buffer,
     scale: wgpu::Buffer,
-    zero: wgpu::Buffer,
+    /// Grouped only; per channel the binding gets `scale`, never read.
+    zero: Option<wgpu::Buffer>,
     bias: wgpu::Buffer,
 }
 
 impl WeightOnlyWeights {
     /// Bytes of weights, scales, zero points and bias on the GPU.
     pub fn gpu_bytes(&self) -> u64 {
-        self.w.size() + self.scale.size() + self.zero.size() + self.bias.size()
+        let zero = self.zero.as_ref().map_or(0, wgpu::Buffer::size);
+        self.w.size() + self.scale.size() + zero + self.bias.size()
     }
 }
 
-/// Bytes an int4 `[k, n]` layer takes on the GPU (weights, scales, zero
-/// points when grouped, f32 bias).
-pub fn int4_weight_bytes(k: usize, n: usize, block: Option<NonZeroU32>) -> u64 {
-    let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
-    let weights = np * kp / 2;
-    let tables = match block {
-        None => np * 4,
-        Some(b) => {
-            let groups = k.div_ceil(b.get() as usize);
-            groups * np * 4 + (groups * np).div_ceil(4) * 4
-        }
-    };
-    (weights + tables + np * 4) as u64
+/// The `GROUPING` override of the weight-only kernels for `kernel` and a
+/// group size along k (`None`: per channel): 0 per channel; 2 grouped with
+/// blocks that are whole steps of the matrix-vector kernel (32 k), scaled
+/// once per group; 1 any other grouping, each weight dequantized with its
+/// group (the tiled kernel always). Separate pipelines, because a CPU driver
+/// runs the code of a branch it does not take (lavapipe masks both sides).
+pub fn grouping(kernel: Kernel, block: Option<NonZeroU32>) -> u32 {
+    match block {
+        None => 0,
+        Some(b) if b.get().is_multiple_of(32) && !kernel.is_tiled() => 2,
+        Some(_) => 1,
+    }
 }
 
 impl GpuContext {
@@ -124,20 +129,19 @@ impl GpuContext {
         };
         let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
         let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i4_words);
-        // Tables padded from n to np columns per group.
+        // Tables padded from n to table_columns(n) per group.
+        let nt = table_columns(n);
         let pad = |table: &[f32], fill: f32| -> Vec<f32> {
             table
                 .chunks(n)
-                .flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(fill, np - n)))
+                .flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(fill, nt - n)))
                 .collect()
         };
         let scales = pad(&scale, 1.0);
-        let zeros: Vec<i8> = if zero.is_empty() {
-            vec![0; 4]
-        } else {
+        let zeros: Option<Vec<i8>> = (!zero.is_empty()).then(|| {
             let z: Vec<f32> = zero.iter().map(|&v| f32::from(v)).collect();
             pad(&z, 0.0).iter().map(|&v| v as i8).collect()
-        };
+        });
         let format = storage.format();
         let mut b = vec![0f32; np];
         if let Some(bias) = bias {
@@ -156,7 +160,9 @@ impl GpuContext {
             groups,
             w: self.storage_buffer("int4 weights", &words, usage)?,
             scale: self.storage_buffer("int4 scales", &f32_words(&scales), usage)?,
-            zero: self.storage_buffer("int4 zero points", &pack_i8_words(&zeros), usage)?,
+            zero: zeros
+                .map(|z| self.storage_buffer("int4 zero points", &pack_i8_words(&z), usage))
+                .transpose()?,
             bias: self.storage_buffer("int4 bias", &f32_words(&b), usage)?,
         })
     }
@@ -189,7 +195,7 @@ impl GpuContext {
                 &StorageFormat::F32.encode(&scales),
                 usage,
             )?,
-            zero: self.storage_buffer("unused zero points", &[0u32], usage)?,
+            zero: None,
             bias: self.storage_buffer("int8 bias", &StorageFormat::F32.encode(&b), usage)?,
         })
     }
@@ -236,7 +242,7 @@ impl GpuContext {
                 }) as u32,
             y_row_words: io.row_words as u32,
             block: weights.block.map_or(1, NonZeroU32::get),
-            n_padded: n.div_ceil(2) as u32 * 2,
+            n_padded: table_columns(n) as u32,
             groups: weights.groups as u32,
             _pad: 0,
         };
@@ -245,7 +251,7 @@ impl GpuContext {
             kernel,
             storage: weights.storage,
             specialization: activation as u32,
-            flag: weights.block.is_some(),
+            mode: grouping(kernel, weights.block),
         };
         let buffers = [
             &dims,
@@ -254,7 +260,7 @@ impl GpuContext {
             &weights.bias,
             &io.y,
             &weights.scale,
-            &weights.zero,
+            weights.zero.as_ref().unwrap_or(&weights.scale),
         ];
         let dispatch = self.prepare(key, &buffers, GpuContext::dense_groups(kernel, m, n)?)?;
         let bytes = io.x.size() + weights.gpu_bytes() + io.y.size();

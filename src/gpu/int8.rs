@@ -14,7 +14,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape};
+use crate::gpu::dense::{
+    Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape, table_columns,
+};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::pipelines::PipelineKey;
@@ -99,7 +101,7 @@ pub(crate) fn int8_columns<T: HostFloat>(
         .map_err(|e| GpuError::Shape(e.to_string()))?;
     let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
     let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
-    scales.resize(np, 1.0);
+    scales.resize(table_columns(n), 1.0);
     let format = storage.format();
     let b = (0..np)
         .map(|j| {
@@ -206,6 +208,7 @@ impl GpuContext {
         x: &[T],
         m: usize,
     ) -> Result<(Vec<PreparedDispatch>, RowsIo), GpuError> {
+        check_family(Kernel::DenseInt8, kernel)?;
         let (k, n) = (weights.k, weights.n);
         let io = self.rows_io("int8", weights.storage, activation, x, (m, k, n))?;
         let kp = io.k_padded;
@@ -220,17 +223,13 @@ impl GpuContext {
             d: 0,
         };
         let qdims = self.uniform_buffer("quantize dims", &qdims)?;
-        let key = |kernel, specialization| PipelineKey {
-            kernel,
+        let quantize = PipelineKey {
+            kernel: Kernel::QuantizeRows,
             storage: weights.storage,
-            specialization,
-            flag: write_accumulator,
+            specialization: 0,
+            mode: 0,
         };
-        let quantize = self.prepare(
-            key(Kernel::QuantizeRows, 0),
-            &[&qdims, &io.x, &q_buf, &x_scale],
-            (m as u32, 1),
-        )?;
+        let quantize = self.prepare(quantize, &[&qdims, &io.x, &q_buf, &x_scale], (m as u32, 1))?;
         let dims = Dims4 {
             a: m as u32,
             b: n as u32,
@@ -247,9 +246,14 @@ impl GpuContext {
             &x_scale,
             &weights.w_scale,
         ];
-        check_family(Kernel::DenseInt8, kernel)?;
+        let key = PipelineKey {
+            kernel,
+            storage: weights.storage,
+            specialization: activation as u32,
+            mode: u32::from(write_accumulator),
+        };
         let groups = GpuContext::dense_groups(kernel, m, n)?;
-        let product = self.prepare(key(kernel, activation as u32), &buffers, groups)?;
+        let product = self.prepare(key, &buffers, groups)?;
         Ok((vec![quantize, product], io))
     }
 

@@ -19,10 +19,13 @@ pub struct PipelineKey {
     /// The value of the kernel's override constant ([`Kernel::override_name`]):
     /// the activation of a Dense kernel, the input format of a cast.
     pub specialization: u32,
-    /// The kernel's boolean override, if it has one: `WRITE_ACCUMULATOR`
-    /// of the int8 kernel (raw i32 sums instead of y, for comparing with the
-    /// CPU twin bit for bit), `GROUPED` of the int4 kernel.
-    pub flag: bool,
+    /// The value of the kernel's mode override constant
+    /// ([`Kernel::mode_name`]): `WRITE_ACCUMULATOR` (0 or 1) of the int8
+    /// kernels (raw i32 sums instead of y, for comparing with the CPU twin
+    /// bit for bit), `GROUPING` of the weight-only kernels
+    /// ([`crate::gpu::int4::grouping`]), `WEIGHTS_E5M2` (0 or 1) of float8.
+    /// 0 for the kernels without one.
+    pub mode: u32,
 }
 
 /// How often pipelines were compiled and reused.
@@ -102,8 +105,8 @@ impl PipelineCache {
             constants.push((name, f64::from(key.specialization)));
         }
         constants.extend_from_slice(key.kernel.fixed_constants());
-        if let Some(flag) = key.kernel.flag_name() {
-            constants.push((flag, f64::from(u8::from(key.flag))));
+        if let Some(name) = key.kernel.mode_name() {
+            constants.push((name, f64::from(key.mode)));
         }
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&label),

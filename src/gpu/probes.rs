@@ -221,7 +221,7 @@ impl GpuContext {
             kernel,
             storage: StorageVariant::F32,
             specialization: 0,
-            flag: false,
+            mode: 0,
         };
         let dispatch = self.prepare(key, &[&dims, input, &out], (groups, 1))?;
         Ok((dispatch, out))

@@ -328,14 +328,15 @@ impl Kernel {
         )
     }
 
-    /// The name of the kernel's boolean override constant, if any.
-    pub const fn flag_name(self) -> Option<&'static str> {
+    /// The name of the kernel's mode override constant
+    /// ([`crate::gpu::pipelines::PipelineKey::mode`]), if any.
+    pub const fn mode_name(self) -> Option<&'static str> {
         match self {
             Kernel::DenseInt8 | Kernel::DenseInt8Tiled => Some("WRITE_ACCUMULATOR"),
             Kernel::DenseInt4
             | Kernel::DenseInt8WeightOnly
             | Kernel::DenseInt4Tiled
-            | Kernel::DenseInt8WeightOnlyTiled => Some("GROUPED"),
+            | Kernel::DenseInt8WeightOnlyTiled => Some("GROUPING"),
             Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled => Some("WEIGHTS_E5M2"),
             _ => None,
         }
@@ -425,8 +426,8 @@ const INT4_BINDINGS: &[Binding] = &[
     ro(16),
     ro(4),
     rw(4),
-    ro(4),
-    ro(4),
+    ro(16),
+    ro(8),
 ];
 // shaders/cast.wgsl.
 const CAST_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(4), rw(4)];
