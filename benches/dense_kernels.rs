@@ -30,7 +30,7 @@ use dtype_policy::gpu::dense::{Activation, PreparedDense};
 use dtype_policy::gpu::dispatch::PreparedDispatch;
 use dtype_policy::gpu::float8::Float8Scales;
 use dtype_policy::gpu::int8::PreparedInt8;
-use dtype_policy::gpu::probes::PreparedProbe;
+use dtype_policy::gpu::probes::{ARITHMETIC_PROBE_SIZE, PreparedProbe};
 use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
 
 struct Setup {
@@ -152,7 +152,8 @@ fn setup() -> Setup {
         .into_iter()
         .map(|b| (b, ctx.prepare_probe_read(b).unwrap()))
         .collect();
-    let fma = ctx.prepare_probe_fma(256, 4096).unwrap();
+    let (workgroups, rounds) = ARITHMETIC_PROBE_SIZE;
+    let fma = ctx.prepare_probe_fma(workgroups, rounds).unwrap();
     Setup {
         int8,
         quantized,

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::Activation;
 use crate::gpu::dispatch::PreparedDispatch;
-use crate::gpu::probes::{PreparedProbe, read_probe_for};
+use crate::gpu::probes::{ARITHMETIC_PROBE_SIZE, PreparedProbe, read_probe_for};
 use crate::gpu::shaders::{Kernel, StorageVariant};
 use crate::plan::{DenseLayerSpec, Plan, PlanRow, PreparedLayer};
 use crate::policy::any::Policy;
@@ -168,8 +168,9 @@ impl ProbeFigures {
     /// The arithmetic probes alone (FMA and `dot4I8Packed`), medians of
     /// `reps` runs; the bandwidth figures are left empty.
     pub fn peaks(ctx: &mut GpuContext, reps: usize) -> Result<ProbeFigures> {
-        let fma = ctx.prepare_probe_fma(256, 4096)?;
-        let dot4 = ctx.prepare_probe_dot4(256, 4096)?;
+        let (workgroups, rounds) = ARITHMETIC_PROBE_SIZE;
+        let fma = ctx.prepare_probe_fma(workgroups, rounds)?;
+        let dot4 = ctx.prepare_probe_dot4(workgroups, rounds)?;
         Ok(ProbeFigures {
             fma_gflops: rate(ctx, &fma, fma.flops, reps)?,
             dot4_gops: rate(ctx, &dot4, dot4.flops, reps)?,
