@@ -7,6 +7,12 @@
 // (a masked store per variable and iteration on lavapipe) is small; with 4
 // chains of one FMA, lavapipe read 60 GFLOP/s where it can do 165. 16 vec4
 // (64 registers) stay within a GPU thread's registers.
+//
+// The seed holds m, k, base, step (f32): every FMA is a * m + k, and chain
+// c of invocation g starts at base + (g mod 64) + step * c, lanes 0, 1/4,
+// 1/2, 3/4 above. m and k come from memory, so nothing folds at compile
+// time; with m = 1 and k a power of two every value is exact, fused or
+// not, and the CPU twin (`cpu::probes::fma_sums`) gives the same bits.
 
 #import probe_dims
 @group(0) @binding(1) var<storage, read> seed: array<vec4<u32>>;
@@ -20,27 +26,26 @@ fn round4(a: vec4<f32>, m: vec4<f32>, k: vec4<f32>) -> vec4<f32> {
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let seed_values = bitcast<vec4<f32>>(seed[0]);
-    // From the seed, so nothing folds at compile time; |m| < 1 keeps the
-    // chains bounded and normal (subnormals are slow on CPUs).
-    let m = vec4<f32>(0.999) + seed_values * 1e-6;
-    let k = seed_values * 0.001;
-    let s = seed_values + vec4<f32>(f32(gid.x % 64u));
+    let m = vec4<f32>(seed_values.x);
+    let k = vec4<f32>(seed_values.y);
+    let step = seed_values.w;
+    let s = vec4<f32>(seed_values.z + f32(gid.x % 64u)) + vec4<f32>(0.0, 0.25, 0.5, 0.75);
     var a0 = s;
-    var a1 = s * 0.5;
-    var a2 = s * 0.25;
-    var a3 = s * 0.125;
-    var a4 = s + 1.0;
-    var a5 = s + 2.0;
-    var a6 = s + 3.0;
-    var a7 = s + 4.0;
-    var a8 = s - 1.0;
-    var a9 = s - 2.0;
-    var a10 = s - 3.0;
-    var a11 = s - 4.0;
-    var a12 = s * 1.5;
-    var a13 = s * 2.5;
-    var a14 = s * 3.5;
-    var a15 = s * 4.5;
+    var a1 = s + step;
+    var a2 = s + 2.0 * step;
+    var a3 = s + 3.0 * step;
+    var a4 = s + 4.0 * step;
+    var a5 = s + 5.0 * step;
+    var a6 = s + 6.0 * step;
+    var a7 = s + 7.0 * step;
+    var a8 = s + 8.0 * step;
+    var a9 = s + 9.0 * step;
+    var a10 = s + 10.0 * step;
+    var a11 = s + 11.0 * step;
+    var a12 = s + 12.0 * step;
+    var a13 = s + 13.0 * step;
+    var a14 = s + 14.0 * step;
+    var a15 = s + 15.0 * step;
     for (var i = 0u; i < dims.iterations; i++) {
         a0 = round4(a0, m, k);
         a1 = round4(a1, m, k);

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The streaming-read probe reads every byte it claims: its sums equal its
-//! CPU twin's on both adapters, with 32-byte loads where the adapter has
-//! SHADER_INT64 (lavapipe) and 16-byte loads where it has not (llvmpipe
-//! GL), for sizes of one vector, odd counts, runs that are not a multiple
-//! of the four loads per iteration, and more invocations than a workgroup.
+//! The probes do the work they are credited with. The streaming-read probe
+//! reads every byte it claims: its sums equal its CPU twin's on both
+//! adapters, with 32-byte loads where the adapter has SHADER_INT64
+//! (lavapipe) and 16-byte loads where it has not (llvmpipe GL), for sizes
+//! of one vector, odd counts, runs that are not a multiple of the four
+//! loads per iteration, and more invocations than a workgroup. The FMA and
+//! `dot4I8Packed` probes run every chain and step: their results equal
+//! their twins' bit for bit, and their operation counts match.
 
 mod common;
 
 use common::gpu;
-use dtype_policy::cpu::probes::read_sums;
+use dtype_policy::cpu::probes::{dot4_sums, fma_sums, read_sums};
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::shaders::Kernel;
 
@@ -60,4 +63,39 @@ fn read_probe_sums_every_byte_on_lavapipe_with_wide_loads() {
 #[test]
 fn read_probe_sums_every_byte_on_gl_with_16_byte_loads() {
     check_read_probe(gpu::gl(), Kernel::ProbeRead);
+}
+
+fn check_arithmetic_probes(mut ctx: GpuContext) {
+    let adapter = ctx.capabilities().adapter_name.clone();
+    for (workgroups, rounds) in [(1, 0), (1, 1), (3, 5)] {
+        let invocations = u64::from(workgroups) * 64;
+        let fma = ctx.prepare_probe_fma(workgroups, rounds).unwrap();
+        let dot4 = ctx.prepare_probe_dot4(workgroups, rounds).unwrap();
+        for (name, probe, twin) in [
+            ("FMA", &fma, fma_sums(invocations, rounds)),
+            ("dot4", &dot4, dot4_sums(invocations, rounds)),
+        ] {
+            assert_eq!(
+                probe.flops,
+                invocations * u64::from(rounds) * 512,
+                "{adapter}: {name}"
+            );
+            ctx.run_prepared(&probe.dispatch, 1).unwrap();
+            let got = ctx.probe_output(probe).unwrap();
+            assert_eq!(
+                got, twin,
+                "{adapter}: {name} probe, {workgroups} workgroups x {rounds} rounds"
+            );
+        }
+    }
+}
+
+#[test]
+fn arithmetic_probes_run_every_chain_and_step_on_lavapipe() {
+    check_arithmetic_probes(gpu::vulkan());
+}
+
+#[test]
+fn arithmetic_probes_run_every_chain_and_step_on_gl() {
+    check_arithmetic_probes(gpu::gl());
 }

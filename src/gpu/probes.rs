@@ -24,6 +24,15 @@ struct ProbeDims {
 /// Invocations the streaming-read probe spreads its buffer over.
 const READ_INVOCATIONS: u64 = 4096;
 
+/// The FMA probe's seed: m, k, base, step (shaders/probe_fma.wgsl). m = 1
+/// and k a power of two keep every value exact, so that its twin
+/// (`cpu::probes::fma_sums`) can check every chain and step.
+pub const FMA_PROBE_SEED: [f32; 4] = [1.0, 0.015625, 0.5, 0.25];
+
+/// The `dot4I8Packed` probe's seed (shaders/probe_dot4.wgsl): its
+/// multiplier word (each byte at least 1) and the chains' start.
+pub const DOT4_PROBE_SEED: [u32; 4] = [0x0102_0304, 0x7f80_1122, 0x3344_5566, 0x0a0b_0c0d];
+
 /// Workgroups and rounds of a standard arithmetic probe run (FMA or
 /// dot4I8Packed): 16384 invocations x 256 rounds x 512 operations, about
 /// 2.1 G operations (13 ms for FMAs on lavapipe, 2 cores).
@@ -166,8 +175,7 @@ impl GpuContext {
         workgroups: u32,
         iterations: u32,
     ) -> Result<PreparedProbe, GpuError> {
-        let seed = [0x0102_0304u32, 0x7f80_1122, 0x3344_5566, 0x0a0b_0c0d];
-        self.prepare_arithmetic(Kernel::ProbeDot4, seed, workgroups, iterations)
+        self.prepare_arithmetic(Kernel::ProbeDot4, DOT4_PROBE_SEED, workgroups, iterations)
     }
 
     /// `workgroups` x 64 invocations of `iterations` rounds of 256 FMAs
@@ -177,7 +185,7 @@ impl GpuContext {
         workgroups: u32,
         iterations: u32,
     ) -> Result<PreparedProbe, GpuError> {
-        let seed = [1.0f32, 0.5, 0.25, 0.125].map(f32::to_bits);
+        let seed = FMA_PROBE_SEED.map(f32::to_bits);
         self.prepare_arithmetic(Kernel::ProbeFma, seed, workgroups, iterations)
     }
 
