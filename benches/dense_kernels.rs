@@ -61,6 +61,8 @@ fn prepare(
         .filter(|s| (!s.needs_shader_f16() || f16) && (!s.needs_shader_f64() || f64))
         .map(|s| {
             let weights = ctx.upload_dense(s, &w, None, k, n).unwrap();
+            // One binding each: the benchmark times one dispatch.
+            assert_eq!(weights.parts(), 1, "{} weights split", s.name());
             (
                 s,
                 ctx.prepare_dense(&weights, kernel, Activation::Linear, &x, m)
@@ -185,7 +187,7 @@ fn bench(c: &mut Criterion, s: &Setup) {
     for (variant, run) in &s.matvec {
         group.throughput(Throughput::Bytes(run.bytes));
         group.bench_function(format!("{} on {adapter}", variant.name()), |b| {
-            b.iter_custom(|iters| timed(&s.ctx, &run.dispatch, iters))
+            b.iter_custom(|iters| timed(&s.ctx, &run.passes[0], iters))
         });
     }
     group.throughput(Throughput::Bytes(s.int8.bytes));
@@ -222,7 +224,7 @@ fn bench(c: &mut Criterion, s: &Setup) {
     group.throughput(Throughput::Elements(2 * 1024 * 1024 * 1024));
     for (variant, run) in &s.matmul {
         group.bench_function(format!("{} on {adapter}", variant.name()), |b| {
-            b.iter_custom(|iters| timed(&s.ctx, &run.dispatch, iters))
+            b.iter_custom(|iters| timed(&s.ctx, &run.passes[0], iters))
         });
     }
     group.throughput(Throughput::Elements(s.fma.flops));
@@ -270,7 +272,7 @@ fn summary(s: &Setup) {
         .map(|(variant, run)| Entry {
             label: variant.name().to_owned(),
             target: (!matches!(variant, StorageVariant::F32 | StorageVariant::F64)).then_some(1.7),
-            passes: vec![&run.dispatch],
+            passes: vec![&run.passes[0]],
             bytes: run.bytes,
             probe: probe_for(run.bytes),
         })
@@ -317,7 +319,7 @@ fn summary(s: &Setup) {
         "matmul 1024^3: variant, ms, GFLOP/s, fraction of the FMA probe's {fma:.1} GFLOP/s (target >= 0.1 for f32)"
     );
     for (variant, run) in &s.matmul {
-        let t = median(&s.ctx, &run.dispatch, 5);
+        let t = median(&s.ctx, &run.passes[0], 5);
         let gflops = 2.0 * 1024f64.powi(3) / t / 1e9;
         println!(
             "  {:<12} {:>7.1} ms {:>7.2} GFLOP/s  {:.3}{}",

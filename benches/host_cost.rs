@@ -86,7 +86,7 @@ fn main() {
                 let mut host = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    ctx.encode_and_submit(&prepared.dispatch).unwrap();
+                    ctx.encode_and_submit(&prepared.passes[0]).unwrap();
                     host += start.elapsed();
                     ctx.finish().unwrap();
                 }

@@ -141,9 +141,13 @@ impl PlanRow {
             bytes,
         };
         let prepared = match weights {
-            LayerWeights::Float(w) => ctx
-                .prepare_dense(w, kernel, activation, x, rows)
-                .map(|p| one(p.dispatch, p.bytes)),
+            LayerWeights::Float(w) => {
+                ctx.prepare_dense(w, kernel, activation, x, rows)
+                    .map(|p| PreparedLayer {
+                        passes: p.passes,
+                        bytes: p.bytes,
+                    })
+            }
             LayerWeights::Int8(w) => {
                 ctx.prepare_dense_int8(w, kernel, activation, x, rows)
                     .map(|p| PreparedLayer {

@@ -223,15 +223,67 @@ fn mismatched_shapes_and_oversized_buffers_are_errors() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("m=2 rows of k=4 need 8"), "{err}");
-    let limit = ctx.capabilities().max_storage_buffer_binding_size;
-    let k = 8192;
-    let n = (limit / 4 / k as u64 + 2) as usize;
-    let w = vec![0.0f32; k * n];
-    match ctx.upload_dense(StorageVariant::F32, &w, None, k, n) {
+    // Weights are split across bindings, but not below 128 outputs: with
+    // 64 KiB per binding, 128 rows of 224 padded f32 (114,688 bytes) are too
+    // many. x is never split.
+    ctx.limit_storage_bindings(64 << 10);
+    let (k, n) = (200, 300);
+    match ctx.upload_dense(StorageVariant::F32, &vec![0.0f32; k * n], None, k, n) {
         Err(GpuError::BufferTooLarge {
             bytes, limit: l, ..
-        }) => assert!(bytes > l),
+        }) => assert_eq!((bytes, l), (128 * 224 * 4, 64 << 10)),
         other => panic!("expected BufferTooLarge, got {:?}", other.map(|_| ())),
+    }
+    let weights = ctx
+        .upload_dense(StorageVariant::F32, &[1.0; 8], None, 4, 2)
+        .unwrap();
+    let x = vec![0.0f32; 4 * (16 << 10) + 4];
+    match ctx.dense(
+        &weights,
+        Kernel::DenseTiled,
+        Activation::Linear,
+        &x,
+        x.len() / 4,
+    ) {
+        Err(GpuError::BufferTooLarge { bytes, .. }) => assert!(bytes > 64 << 10),
+        other => panic!("expected BufferTooLarge for x, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// Layers larger than one storage binding run split by outputs, each part
+/// its own dispatch writing its columns of y: every variant, both shapes,
+/// on both adapters, against the twin, with the binding limit lowered so
+/// that small layers split (parts of 128 outputs and a shorter last one;
+/// odd n; several rows, y within the limit).
+#[test]
+fn layers_larger_than_a_binding_split_and_match_their_twin() {
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        let caps = ctx.capabilities().clone();
+        ctx.limit_storage_bindings(256 << 10);
+        for storage in StorageVariant::ALL.into_iter().filter(|v| {
+            (!v.needs_shader_f16() || caps.shader_f16) && (!v.needs_shader_f64() || caps.shader_f64)
+        }) {
+            // k 200 pads to 224: rows of 448 (16-bit) to 1792 (f64) bytes,
+            // parts of 512 to 128 outputs.
+            let (k, n) = (200, 1101);
+            let row_bytes = 224 * storage.format().bytes_per_value();
+            let per_part = (256 << 10) / row_bytes / 128 * 128;
+            let w = vec![0.5f32; k * n];
+            let parts = ctx.upload_dense(storage, &w, None, k, n).unwrap().parts();
+            assert_eq!(
+                parts,
+                1102_usize.div_ceil(per_part),
+                "{storage:?} on {}",
+                caps.adapter_name
+            );
+            assert!(parts > 1, "{storage:?}: the layer should split");
+            for kernel in Kernel::DENSE {
+                for m in [1, 3, 20] {
+                    check(&mut ctx, storage, kernel, Activation::Linear, (m, k, n));
+                }
+                check(&mut ctx, storage, kernel, Activation::Relu, (2, k, 643));
+            }
+        }
     }
 }
 

@@ -224,6 +224,16 @@ impl GpuContext {
         })
     }
 
+    /// Lowers the largest storage binding this context creates to `bytes`
+    /// (never above the adapter's limit): float Dense layers larger than
+    /// that are split by outputs across bindings, and other buffers larger
+    /// than that are errors. For keeping allocations small, and for tests of
+    /// the split on small layers.
+    pub fn limit_storage_bindings(&mut self, bytes: u64) {
+        let limit = &mut self.capabilities.max_storage_buffer_binding_size;
+        *limit = (*limit).min(bytes);
+    }
+
     /// What this adapter can do.
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities

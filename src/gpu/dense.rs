@@ -353,19 +353,68 @@ impl std::fmt::Display for DenseLayout {
     }
 }
 
-/// A Dense layer's weights on the GPU, in one storage variant's layout.
+/// Outputs per part of a layer whose weights are split across storage
+/// bindings: parts start at multiples of it, which keeps each part's offset
+/// into y a multiple of 256 bytes (the most wgpu asks of a binding's offset)
+/// in every format.
+pub const SPLIT_OUTPUTS: usize = 128;
+
+/// The runs of W^T rows (outputs) that each fit one storage binding of
+/// `limit` bytes, rows of `row_bytes`: `(first output, outputs)`, one run
+/// when the whole of `n_padded` fits, else runs of a multiple of
+/// [`SPLIT_OUTPUTS`]. `Err` when not even that many rows fit.
+pub(crate) fn output_parts(
+    n_padded: usize,
+    row_bytes: u64,
+    limit: u64,
+) -> Result<Vec<(usize, usize)>, GpuError> {
+    if n_padded as u64 * row_bytes <= limit {
+        return Ok(vec![(0, n_padded)]);
+    }
+    let rows = (limit / row_bytes) as usize / SPLIT_OUTPUTS * SPLIT_OUTPUTS;
+    if rows == 0 {
+        return Err(GpuError::BufferTooLarge {
+            label: format!("dense weights ({SPLIT_OUTPUTS} outputs, the smallest part)"),
+            bytes: SPLIT_OUTPUTS as u64 * row_bytes,
+            limit,
+        });
+    }
+    Ok((0..n_padded)
+        .step_by(rows)
+        .map(|start| (start, rows.min(n_padded - start)))
+        .collect())
+}
+
+/// A run of a layer's outputs whose W^T rows and bias sit in one binding.
+struct WeightPart {
+    /// Its first output.
+    start: usize,
+    /// Its outputs (even; the last part's may include the padding output).
+    len: usize,
+    w: wgpu::Buffer,
+    bias: wgpu::Buffer,
+}
+
+/// A Dense layer's weights on the GPU, in one storage variant's layout: in
+/// one storage binding, or split by outputs across several when they
+/// exceed the adapter's binding limit (each part its own dispatch).
 pub struct DenseWeights {
     storage: StorageVariant,
     k: usize,
     n: usize,
-    w: wgpu::Buffer,
-    bias: wgpu::Buffer,
+    parts: Vec<WeightPart>,
 }
 
 impl DenseWeights {
     /// Bytes the weights and bias take on the GPU.
     pub fn gpu_bytes(&self) -> u64 {
-        self.w.size() + self.bias.size()
+        self.parts.iter().map(|p| p.w.size() + p.bias.size()).sum()
+    }
+
+    /// How many storage bindings (and dispatches) the weights take: 1
+    /// unless they exceed the adapter's limit for one binding.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
     }
 
     /// The storage variant they were uploaded for.
@@ -389,6 +438,10 @@ impl GpuContext {
         self.require(storage)?;
         let layout = DenseLayout::new(storage.format(), k, n);
         let (kp, n_even) = (layout.k_padded, layout.n_padded);
+        // The parts, before any host copy is made (an error costs nothing).
+        let row_bytes = (kp * storage.format().bytes_per_value()) as u64;
+        let limit = self.capabilities().max_storage_buffer_binding_size;
+        let parts = output_parts(n_even, row_bytes, limit)?;
         let mut wt = vec![0f64; n_even * kp];
         for (row, chunk) in w.chunks_exact(n).enumerate() {
             for (col, &v) in chunk.iter().enumerate() {
@@ -409,19 +462,25 @@ impl GpuContext {
         } else {
             StorageFormat::F32
         };
-        let w = self.storage_buffer(
-            "dense weights",
-            &format.encode(&wt),
-            wgpu::BufferUsages::STORAGE,
-        )?;
-        let bias_words = bias_format.encode(&b);
-        let bias = self.storage_buffer("dense bias", &bias_words, wgpu::BufferUsages::STORAGE)?;
+        let parts = parts
+            .into_iter()
+            .map(|(start, len)| {
+                let rows = &wt[start * kp..(start + len) * kp];
+                let bias_words = bias_format.encode(&b[start..start + len]);
+                let usage = wgpu::BufferUsages::STORAGE;
+                Ok(WeightPart {
+                    start,
+                    len,
+                    w: self.storage_buffer("dense weights", &format.encode(rows), usage)?,
+                    bias: self.storage_buffer("dense bias", &bias_words, usage)?,
+                })
+            })
+            .collect::<Result<Vec<_>, GpuError>>()?;
         Ok(DenseWeights {
             storage,
             k,
             n,
-            w,
-            bias,
+            parts,
         })
     }
 
@@ -456,7 +515,7 @@ impl GpuContext {
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
         let run = self.prepare_dense(weights, kernel, activation, x, m)?;
-        self.submit_all(&[&run.dispatch])?;
+        self.submit_all(&run.passes.iter().collect::<Vec<_>>())?;
         self.read_dense_output(&run)
     }
 
@@ -473,7 +532,7 @@ impl GpuContext {
         check_activation(weights.storage, activation)?;
         let (k, n) = (weights.k, weights.n);
         check_family(Kernel::DenseMatVec, kernel)?;
-        let groups = GpuContext::dense_groups(kernel, m, n)?;
+        GpuContext::dense_groups(kernel, m, n)?;
         let format = weights.storage.format();
         let layout = DenseLayout::new(format, k, n);
         let kp = layout.k_padded;
@@ -484,13 +543,6 @@ impl GpuContext {
         let y_row_words = format.words_for(n);
         let y_bytes = (m * y_row_words * 4) as u64;
         let out_word_words = if format == StorageFormat::F64 { 2 } else { 1 };
-        let dims = DenseDims {
-            m: m as u32,
-            n: n as u32,
-            k_vecs: (kp / format.values_per_chunk()) as u32,
-            y_row_words: (y_row_words / out_word_words) as u32,
-        };
-        let dims_buf = self.uniform_buffer("dense dims", &dims)?;
         // At least 8 bytes: the binding's minimum, whatever the format.
         let y_buf = self.output_buffer("dense y", y_bytes.max(8))?;
         let key = PipelineKey {
@@ -499,15 +551,41 @@ impl GpuContext {
             specialization: activation as u32,
             mode: 0,
         };
-        let buffers = [&dims_buf, &x_buf, &weights.w, &weights.bias, &y_buf];
-        let dispatch = self.prepare(key, &buffers, groups)?;
+        // A dispatch per part of the weights, each writing its outputs'
+        // columns of y (bound from its first output, rows as long as y's).
+        let mut passes = Vec::with_capacity(weights.parts.len());
+        for part in &weights.parts {
+            let outputs = part.len.min(n - part.start);
+            let dims = DenseDims {
+                m: m as u32,
+                n: outputs as u32,
+                k_vecs: (kp / format.values_per_chunk()) as u32,
+                y_row_words: (y_row_words / out_word_words) as u32,
+            };
+            let dims_buf = self.uniform_buffer("dense dims", &dims)?;
+            let y_offset = (part.start * format.bytes_per_value()) as u64;
+            let y_part = wgpu::BufferBinding {
+                buffer: &y_buf,
+                offset: y_offset,
+                size: std::num::NonZeroU64::new(y_buf.size() - y_offset),
+            };
+            let bindings = [
+                dims_buf.as_entire_buffer_binding(),
+                x_buf.as_entire_buffer_binding(),
+                part.w.as_entire_buffer_binding(),
+                part.bias.as_entire_buffer_binding(),
+                y_part,
+            ];
+            let groups = GpuContext::dense_groups(kernel, m, outputs)?;
+            passes.push(self.prepare_bindings(key, &bindings, groups)?);
+        }
         // Bytes the kernel reads and writes once: x, W^T, bias and y.
         let bytes = (m * kp * format.bytes_per_value()) as u64
             + layout.weight_bytes()
             + layout.bias_bytes()
             + y_bytes;
         Ok(PreparedDense {
-            dispatch,
+            passes,
             y: y_buf,
             m,
             n,
@@ -531,8 +609,9 @@ impl GpuContext {
 
 /// A Dense call with its inputs on the GPU, ready to run.
 pub struct PreparedDense {
-    /// The bound dispatch.
-    pub dispatch: PreparedDispatch,
+    /// The bound dispatches, one per part of the weights (one unless they
+    /// were split across storage bindings), run in order.
+    pub passes: Vec<PreparedDispatch>,
     y: wgpu::Buffer,
     m: usize,
     n: usize,

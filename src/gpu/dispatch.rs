@@ -144,18 +144,33 @@ impl GpuContext {
         buffers: &[&wgpu::Buffer],
         groups: (u32, u32),
     ) -> Result<PreparedDispatch, GpuError> {
+        let bindings: Vec<wgpu::BufferBinding> = buffers
+            .iter()
+            .map(|b| b.as_entire_buffer_binding())
+            .collect();
+        self.prepare_bindings(key, &bindings, groups)
+    }
+
+    /// [`GpuContext::prepare`] with ranges of buffers (a part of a layer
+    /// split across bindings writes its columns of y through an offset).
+    pub(crate) fn prepare_bindings(
+        &mut self,
+        key: PipelineKey,
+        bindings: &[wgpu::BufferBinding],
+        groups: (u32, u32),
+    ) -> Result<PreparedDispatch, GpuError> {
         self.check_alive()?;
         let device = self.device.clone();
         let pipeline = with_error_scopes(&device, "pipeline compilation", || {
             self.pipelines.get_or_compile(&device, key)
         })??;
         let bind_group = self.scoped(&format!("binding of {}", key.kernel.file()), || {
-            let entries: Vec<wgpu::BindGroupEntry> = buffers
+            let entries: Vec<wgpu::BindGroupEntry> = bindings
                 .iter()
                 .enumerate()
                 .map(|(i, b)| wgpu::BindGroupEntry {
                     binding: i as u32,
-                    resource: b.as_entire_binding(),
+                    resource: wgpu::BindingResource::Buffer(b.clone()),
                 })
                 .collect();
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {

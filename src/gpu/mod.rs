@@ -81,8 +81,9 @@ pub enum GpuError {
     /// A buffer larger than the adapter allows for one binding.
     #[error(
         "Buffer '{label}' needs {bytes} bytes, more than this adapter's limit of {limit} bytes for \
-         one storage binding; split the layer or use an adapter with a larger \
-         max_storage_buffer_binding_size."
+         one storage binding; use an adapter with a larger max_storage_buffer_binding_size, or \
+         fewer rows (float Dense weights are split across bindings by themselves, down to 128 \
+         outputs each; quantized weights are not)."
     )]
     BufferTooLarge {
         /// Which buffer.
