@@ -282,6 +282,11 @@ fn layers_larger_than_a_binding_split_and_match_their_twin() {
                     check(&mut ctx, storage, kernel, Activation::Linear, (m, k, n));
                 }
                 check(&mut ctx, storage, kernel, Activation::Relu, (2, k, 643));
+                // A last part of one or two outputs, one row: its binding
+                // of y is the shortest.
+                for n in [2 * per_part + 1, 2 * per_part + 2] {
+                    check(&mut ctx, storage, kernel, Activation::Linear, (1, k, n));
+                }
             }
         }
     }

@@ -532,7 +532,6 @@ impl GpuContext {
         check_activation(weights.storage, activation)?;
         let (k, n) = (weights.k, weights.n);
         check_family(Kernel::DenseMatVec, kernel)?;
-        GpuContext::dense_groups(kernel, m, n)?;
         let format = weights.storage.format();
         let layout = DenseLayout::new(format, k, n);
         let kp = layout.k_padded;
@@ -543,8 +542,10 @@ impl GpuContext {
         let y_row_words = format.words_for(n);
         let y_bytes = (m * y_row_words * 4) as u64;
         let out_word_words = if format == StorageFormat::F64 { 2 } else { 1 };
-        // At least 8 bytes: the binding's minimum, whatever the format.
-        let y_buf = self.output_buffer("dense y", y_bytes.max(8))?;
+        // 8 bytes past the end: every part's binding of y (from its first
+        // output on) then holds at least the binding's minimum of 8 bytes,
+        // even a last part of one output (the read-back stops at y_bytes).
+        let y_buf = self.output_buffer("dense y", y_bytes + 8)?;
         let key = PipelineKey {
             kernel,
             storage: weights.storage,
@@ -579,8 +580,9 @@ impl GpuContext {
             let groups = GpuContext::dense_groups(kernel, m, outputs)?;
             passes.push(self.prepare_bindings(key, &bindings, groups)?);
         }
-        // Bytes the kernel reads and writes once: x, W^T, bias and y.
-        let bytes = (m * kp * format.bytes_per_value()) as u64
+        // Bytes the kernel reads and writes: x (once per part), W^T, bias
+        // and y.
+        let bytes = (m * kp * format.bytes_per_value() * passes.len()) as u64
             + layout.weight_bytes()
             + layout.bias_bytes()
             + y_bytes;
