@@ -14,7 +14,7 @@ use crate::cpu::int4::{
 use crate::cpu::int8::dense_int8 as cpu_dense_int8;
 use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
-use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation};
+use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation, weight_bindings};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::float8::{Float8Scales, Float8Weights};
 use crate::gpu::formats::HostFloat;
@@ -59,6 +59,10 @@ pub struct PlanRow {
     pub choice: DenseChoice,
     /// Where its values sit on the GPU.
     pub layout: DenseLayout,
+    /// Storage bindings its weights take: more than one for float weights
+    /// above the adapter's limit for one binding (split by outputs, a
+    /// dispatch each).
+    pub bindings: usize,
 }
 
 impl PlanRow {
@@ -282,8 +286,15 @@ impl Plan {
                     },
                     other => other,
                 })?;
+                let layout = choice.layout(spec.k, spec.n);
+                let limit = caps.max_storage_buffer_binding_size;
+                let bindings = weight_bindings(&layout, limit).map_err(|e| Error::Unsupported {
+                    path: spec.path.clone(),
+                    reason: e.to_string(),
+                })?;
                 Ok(PlanRow {
-                    layout: choice.layout(spec.k, spec.n),
+                    layout,
+                    bindings,
                     spec: spec.clone(),
                     matched: found.matched.to_string(),
                     policy: found.policy.clone(),
@@ -347,7 +358,11 @@ impl fmt::Display for Plan {
                     row.policy.name().to_owned(),
                     row.choice.storage.name().to_owned(),
                     kernel.to_owned(),
-                    row.layout.to_string(),
+                    if row.bindings > 1 {
+                        format!("{} in {} bindings", row.layout, row.bindings)
+                    } else {
+                        row.layout.to_string()
+                    },
                     row.weight_bytes().to_string(),
                 ]
             })

@@ -385,6 +385,28 @@ pub(crate) fn output_parts(
         .collect())
 }
 
+/// How many storage bindings of at most `limit` bytes a layer's weights in
+/// `layout` take: float weights split by outputs ([`output_parts`]);
+/// quantized weights are not split yet, so more than `limit` bytes of them
+/// is `Err(BufferTooLarge)`.
+pub fn weight_bindings(layout: &DenseLayout, limit: u64) -> Result<usize, GpuError> {
+    let (kp, np) = (layout.k_padded, layout.n_padded);
+    let row_bytes = (kp * layout.format.bytes_per_value()) as u64;
+    let quantized_bytes = match layout.quantized {
+        None => return Ok(output_parts(np, row_bytes, limit)?.len()),
+        Some(QuantizedWeights::Int4 { .. }) => (np * kp / 2) as u64,
+        Some(QuantizedWeights::Int8 | QuantizedWeights::Float8) => (np * kp) as u64,
+    };
+    if quantized_bytes > limit {
+        return Err(GpuError::BufferTooLarge {
+            label: "quantized weights (not split across bindings yet)".to_owned(),
+            bytes: quantized_bytes,
+            limit,
+        });
+    }
+    Ok(1)
+}
+
 /// A run of a layer's outputs whose W^T rows and bias sit in one binding.
 struct WeightPart {
     /// Its first output.
