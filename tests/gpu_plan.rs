@@ -193,7 +193,10 @@ fn the_plan_shows_split_layers_and_names_a_quantized_layer_too_large() {
     let plan = Plan::new(&map, &[spec("mlp/up", 11008), spec("small", 64)], &caps).unwrap();
     assert_eq!((plan.rows[0].bindings, plan.rows[1].bindings), (2, 1));
     let table = plan.to_string();
-    assert!(table.contains("W^T[11008x4096] f32 in 2 bindings"), "{table}");
+    assert!(
+        table.contains("W^T[11008x4096] f32 in 2 bindings"),
+        "{table}"
+    );
     let err = Plan::new(&map, &[spec("head", 40000)], &caps).unwrap_err();
     assert!(
         matches!(err, Error::Unsupported { ref path, ref reason }

@@ -386,7 +386,8 @@ pub(crate) fn output_parts(
 }
 
 /// How many storage bindings of at most `limit` bytes a layer's weights in
-/// `layout` take: float weights split by outputs ([`output_parts`]);
+/// `layout` take: float weights split by outputs, in runs of a multiple of
+/// [`SPLIT_OUTPUTS`];
 /// quantized weights are not split yet, so more than `limit` bytes of them
 /// is `Err(BufferTooLarge)`.
 pub fn weight_bindings(layout: &DenseLayout, limit: u64) -> Result<usize, GpuError> {
