@@ -59,9 +59,9 @@ pub struct PlanRow {
     pub choice: DenseChoice,
     /// Where its values sit on the GPU.
     pub layout: DenseLayout,
-    /// Storage bindings its weights take: more than one for float weights
-    /// above the adapter's limit for one binding (split by outputs, a
-    /// dispatch each).
+    /// Storage bindings its weights take: more than one for weights above
+    /// the adapter's limit for one binding (split by outputs, a dispatch
+    /// each).
     pub bindings: usize,
 }
 
@@ -140,10 +140,6 @@ impl PlanRow {
     ) -> Result<PreparedLayer> {
         let (activation, rows) = (self.spec.activation, self.spec.rows);
         let kernel = self.choice.kernel;
-        let one = |dispatch, bytes| PreparedLayer {
-            passes: vec![dispatch],
-            bytes,
-        };
         let prepared = match weights {
             LayerWeights::Float(w) => {
                 ctx.prepare_dense(w, kernel, activation, x, rows)
@@ -161,10 +157,16 @@ impl PlanRow {
             }
             LayerWeights::WeightOnly(w) => ctx
                 .prepare_dense_int4(w, kernel, activation, x, rows)
-                .map(|p| one(p.dispatch, p.bytes)),
+                .map(|p| PreparedLayer {
+                    passes: p.passes,
+                    bytes: p.bytes,
+                }),
             LayerWeights::Float8(w) => ctx
                 .prepare_dense_float8(w, kernel, activation, x, rows)
-                .map(|p| one(p.dispatch, p.bytes)),
+                .map(|p| PreparedLayer {
+                    passes: p.passes,
+                    bytes: p.bytes,
+                }),
         };
         prepared.map_err(|e| self.error(e))
     }

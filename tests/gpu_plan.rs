@@ -174,33 +174,39 @@ fn a_quantized_plan_lists_exactly_the_pipelines_and_bytes_it_uses_on_lavapipe() 
 }
 
 /// On an adapter with 128 MiB per storage binding, a 7B model's f32 MLP
-/// layer (4096 x 11008, 180 MB) is planned in two bindings, and a
-/// quantized layer too large for one (int8 4096 x 40000, 164 MB; not split
-/// yet) is an error that names it.
+/// layer (4096 x 11008, 180 MB) and an int8 head of 40,000 outputs (164
+/// MB) are planned in two bindings each; a layer of which not even 128
+/// outputs fit one binding is an error that names it.
 #[test]
-fn the_plan_shows_split_layers_and_names_a_quantized_layer_too_large() {
+fn the_plan_shows_split_layers_and_names_a_layer_too_large() {
     let caps = Capabilities::baseline("128 MiB per binding");
-    let spec = |path: &str, n| DenseLayerSpec {
+    let spec = |path: &str, k, n| DenseLayerSpec {
         path: path.to_owned(),
         rows: 1,
-        k: 4096,
+        k,
         n,
         activation: Activation::Linear,
         int8_weight_only: false,
     };
     let mut map = DTypePolicyMap::with_default_name("float32").unwrap();
     map.insert("head", "int8_from_float32").unwrap();
-    let plan = Plan::new(&map, &[spec("mlp/up", 11008), spec("small", 64)], &caps).unwrap();
-    assert_eq!((plan.rows[0].bindings, plan.rows[1].bindings), (2, 1));
+    let layers = [
+        spec("mlp/up", 4096, 11008),
+        spec("head", 4096, 40000),
+        spec("small", 4096, 64),
+    ];
+    let plan = Plan::new(&map, &layers, &caps).unwrap();
+    let bindings: Vec<usize> = plan.rows.iter().map(|r| r.bindings).collect();
+    assert_eq!(bindings, [2, 2, 1]);
     let table = plan.to_string();
     assert!(
         table.contains("W^T[11008x4096] f32 in 2 bindings"),
         "{table}"
     );
-    let err = Plan::new(&map, &[spec("head", 40000)], &caps).unwrap_err();
+    let err = Plan::new(&map, &[spec("wide", 300_000, 200)], &caps).unwrap_err();
     assert!(
         matches!(err, Error::Unsupported { ref path, ref reason }
-            if path == "head" && reason.contains("not split across bindings yet")),
+            if path == "wide" && reason.contains("128 outputs")),
         "{err}"
     );
 }

@@ -225,9 +225,9 @@ impl GpuContext {
     }
 
     /// Lowers the largest storage binding this context creates to `bytes`
-    /// (never above the adapter's limit): float Dense layers larger than
-    /// that are split by outputs across bindings, and other buffers larger
-    /// than that are errors. For keeping allocations small, and for tests of
+    /// (never above the adapter's limit): Dense weights larger than that
+    /// are split by outputs across bindings, and other buffers larger than
+    /// that are errors. For keeping allocations small, and for tests of
     /// the split on small layers.
     pub fn limit_storage_bindings(&mut self, bytes: u64) {
         let limit = &mut self.capabilities.max_storage_buffer_binding_size;

@@ -132,7 +132,14 @@ pub(crate) struct RowsIo {
     pub(crate) row_words: usize,
     m: usize,
     n: usize,
-    format: StorageFormat,
+    pub(crate) format: StorageFormat,
+}
+
+impl RowsIo {
+    /// Bytes of y the kernels write (the buffer has 8 more).
+    pub(crate) fn y_bytes(&self) -> u64 {
+        (self.m * self.row_words * 4) as u64
+    }
 }
 
 impl GpuContext {
@@ -161,7 +168,8 @@ impl GpuContext {
             wgpu::BufferUsages::STORAGE,
         )?;
         let row_words = format.words_for(n);
-        let y = self.output_buffer(&format!("{label} y"), (m * row_words * 4).max(8) as u64)?;
+        // 8 bytes past the end: see `WeightPart::y_binding`.
+        let y = self.output_buffer(&format!("{label} y"), (m * row_words * 4 + 8) as u64)?;
         Ok(RowsIo {
             x,
             y,
@@ -171,6 +179,43 @@ impl GpuContext {
             n,
             format,
         })
+    }
+
+    /// The runs of outputs (`(first, count)`) of a layer's `n_padded` W^T
+    /// rows of `row_bytes` that each fit one of this adapter's storage
+    /// bindings ([`output_parts`]).
+    pub(crate) fn weight_parts(
+        &self,
+        n_padded: usize,
+        row_bytes: usize,
+    ) -> Result<Vec<(usize, usize)>, GpuError> {
+        let limit = self.capabilities().max_storage_buffer_binding_size;
+        output_parts(n_padded, row_bytes as u64, limit)
+    }
+
+    /// A dispatch of `key` per part of a layer of `m` rows and `n` outputs:
+    /// its uniform from `dims(part, outputs)` at binding 0, then
+    /// `bindings(part)`.
+    pub(crate) fn prepare_parts<'b, D: bytemuck::Pod>(
+        &mut self,
+        key: PipelineKey,
+        (m, n): (usize, usize),
+        parts: &'b [WeightPart],
+        dims: impl Fn(&WeightPart, usize) -> D,
+        bindings: impl Fn(&'b WeightPart) -> Vec<wgpu::BufferBinding<'b>>,
+    ) -> Result<Vec<PreparedDispatch>, GpuError> {
+        parts
+            .iter()
+            .map(|part| {
+                let outputs = part.outputs(n);
+                let label = format!("{} dims", key.kernel.file());
+                let uniform = self.uniform_buffer(&label, &dims(part, outputs))?;
+                let mut all = vec![uniform.as_entire_buffer_binding()];
+                all.extend(bindings(part));
+                let groups = GpuContext::dense_groups(key.kernel, m, outputs)?;
+                self.prepare_bindings(key, &all, groups)
+            })
+            .collect()
     }
 
     /// Reads y back, decoded.
@@ -386,36 +431,87 @@ pub(crate) fn output_parts(
 }
 
 /// How many storage bindings of at most `limit` bytes a layer's weights in
-/// `layout` take: float weights split by outputs, in runs of a multiple of
-/// [`SPLIT_OUTPUTS`];
-/// quantized weights are not split yet, so more than `limit` bytes of them
-/// is `Err(BufferTooLarge)`.
+/// `layout` take: split by outputs, in runs of a multiple of
+/// [`SPLIT_OUTPUTS`], when they exceed it; `Err(BufferTooLarge)` when not
+/// even that many outputs fit.
 pub fn weight_bindings(layout: &DenseLayout, limit: u64) -> Result<usize, GpuError> {
-    let (kp, np) = (layout.k_padded, layout.n_padded);
-    let row_bytes = (kp * layout.format.bytes_per_value()) as u64;
-    let quantized_bytes = match layout.quantized {
-        None => return Ok(output_parts(np, row_bytes, limit)?.len()),
-        Some(QuantizedWeights::Int4 { .. }) => (np * kp / 2) as u64,
-        Some(QuantizedWeights::Int8 | QuantizedWeights::Float8) => (np * kp) as u64,
+    let kp = layout.k_padded;
+    let row_bytes = match layout.quantized {
+        None => kp * layout.format.bytes_per_value(),
+        Some(QuantizedWeights::Int4 { .. }) => kp / 2,
+        Some(QuantizedWeights::Int8 | QuantizedWeights::Float8) => kp,
     };
-    if quantized_bytes > limit {
-        return Err(GpuError::BufferTooLarge {
-            label: "quantized weights (not split across bindings yet)".to_owned(),
-            bytes: quantized_bytes,
-            limit,
-        });
-    }
-    Ok(1)
+    Ok(output_parts(layout.n_padded, row_bytes as u64, limit)?.len())
 }
 
-/// A run of a layer's outputs whose W^T rows and bias sit in one binding.
-struct WeightPart {
+/// A run of a layer's outputs whose W^T rows, bias and scale tables sit in
+/// bindings of their own: the whole layer, or one part of it when its
+/// weights exceed the adapter's limit for one binding.
+pub(crate) struct WeightPart {
     /// Its first output.
-    start: usize,
+    pub(crate) start: usize,
     /// Its outputs (even; the last part's may include the padding output).
-    len: usize,
-    w: wgpu::Buffer,
-    bias: wgpu::Buffer,
+    pub(crate) len: usize,
+    pub(crate) w: wgpu::Buffer,
+    pub(crate) bias: wgpu::Buffer,
+    /// Per-output (or per-group) scales of quantized weights.
+    pub(crate) scale: Option<wgpu::Buffer>,
+    /// Per-group zero points of grouped int4 weights.
+    pub(crate) zero: Option<wgpu::Buffer>,
+}
+
+impl WeightPart {
+    /// Bytes of its buffers.
+    pub(crate) fn bytes(&self) -> u64 {
+        let table = |b: &Option<wgpu::Buffer>| b.as_ref().map_or(0, wgpu::Buffer::size);
+        self.w.size() + self.bias.size() + table(&self.scale) + table(&self.zero)
+    }
+
+    /// Its outputs that exist in a layer of `n` (the last part's padding
+    /// output excluded).
+    pub(crate) fn outputs(&self, n: usize) -> usize {
+        self.len.min(n - self.start)
+    }
+
+    /// y from the part's first output on, in `format`: its dispatch writes
+    /// its columns through this binding, rows as long as y's. y must have 8
+    /// bytes past its end, so that the binding's 8-byte minimum holds.
+    pub(crate) fn y_binding<'a>(
+        &self,
+        y: &'a wgpu::Buffer,
+        format: StorageFormat,
+    ) -> wgpu::BufferBinding<'a> {
+        let offset = (self.start * format.bytes_per_value()) as u64;
+        wgpu::BufferBinding {
+            buffer: y,
+            offset,
+            size: std::num::NonZeroU64::new(y.size() - offset),
+        }
+    }
+}
+
+/// Columns `start .. start + len` of every row of `table` (rows of
+/// `columns`; columns past the table's are `fill`), each row padded with
+/// `fill` to [`table_columns`]`(len)`: a part's scales or zero points.
+pub(crate) fn table_part<V: Copy>(
+    table: &[V],
+    columns: usize,
+    (start, len): (usize, usize),
+    fill: V,
+) -> Vec<V> {
+    let width = table_columns(len);
+    table
+        .chunks(columns)
+        .flat_map(|row| {
+            (start..start + width).map(move |j| {
+                if j < start + len {
+                    row.get(j).copied().unwrap_or(fill)
+                } else {
+                    fill
+                }
+            })
+        })
+        .collect()
 }
 
 /// A Dense layer's weights on the GPU, in one storage variant's layout: in
@@ -431,7 +527,7 @@ pub struct DenseWeights {
 impl DenseWeights {
     /// Bytes the weights and bias take on the GPU.
     pub fn gpu_bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.w.size() + p.bias.size()).sum()
+        self.parts.iter().map(WeightPart::bytes).sum()
     }
 
     /// How many storage bindings (and dispatches) the weights take: 1
@@ -462,9 +558,7 @@ impl GpuContext {
         let layout = DenseLayout::new(storage.format(), k, n);
         let (kp, n_even) = (layout.k_padded, layout.n_padded);
         // The parts, before any host copy is made (an error costs nothing).
-        let row_bytes = (kp * storage.format().bytes_per_value()) as u64;
-        let limit = self.capabilities().max_storage_buffer_binding_size;
-        let parts = output_parts(n_even, row_bytes, limit)?;
+        let parts = self.weight_parts(n_even, kp * storage.format().bytes_per_value())?;
         let mut wt = vec![0f64; n_even * kp];
         for (row, chunk) in w.chunks_exact(n).enumerate() {
             for (col, &v) in chunk.iter().enumerate() {
@@ -496,6 +590,8 @@ impl GpuContext {
                     len,
                     w: self.storage_buffer("dense weights", &format.encode(rows), usage)?,
                     bias: self.storage_buffer("dense bias", &bias_words, usage)?,
+                    scale: None,
+                    zero: None,
                 })
             })
             .collect::<Result<Vec<_>, GpuError>>()?;
@@ -577,32 +673,20 @@ impl GpuContext {
         };
         // A dispatch per part of the weights, each writing its outputs'
         // columns of y (bound from its first output, rows as long as y's).
-        let mut passes = Vec::with_capacity(weights.parts.len());
-        for part in &weights.parts {
-            let outputs = part.len.min(n - part.start);
-            let dims = DenseDims {
-                m: m as u32,
-                n: outputs as u32,
-                k_vecs: (kp / format.values_per_chunk()) as u32,
-                y_row_words: (y_row_words / out_word_words) as u32,
-            };
-            let dims_buf = self.uniform_buffer("dense dims", &dims)?;
-            let y_offset = (part.start * format.bytes_per_value()) as u64;
-            let y_part = wgpu::BufferBinding {
-                buffer: &y_buf,
-                offset: y_offset,
-                size: std::num::NonZeroU64::new(y_buf.size() - y_offset),
-            };
-            let bindings = [
-                dims_buf.as_entire_buffer_binding(),
+        let dims = |_: &WeightPart, outputs: usize| DenseDims {
+            m: m as u32,
+            n: outputs as u32,
+            k_vecs: (kp / format.values_per_chunk()) as u32,
+            y_row_words: (y_row_words / out_word_words) as u32,
+        };
+        let passes = self.prepare_parts(key, (m, n), &weights.parts, dims, |part| {
+            vec![
                 x_buf.as_entire_buffer_binding(),
                 part.w.as_entire_buffer_binding(),
                 part.bias.as_entire_buffer_binding(),
-                y_part,
-            ];
-            let groups = GpuContext::dense_groups(kernel, m, outputs)?;
-            passes.push(self.prepare_bindings(key, &bindings, groups)?);
-        }
+                part.y_binding(&y_buf, format),
+            ]
+        })?;
         // Bytes the kernel reads and writes: x (once per part), W^T, bias
         // and y.
         let bytes = (m * kp * format.bytes_per_value() * passes.len()) as u64

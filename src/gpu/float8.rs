@@ -11,7 +11,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dense::{Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape};
+use crate::gpu::dense::{
+    Activation, K_ALIGN, RowsIo, WeightPart, check_family, check_kernel_shape,
+};
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
 use crate::gpu::int8::{pack_i8_words, pack_transposed};
@@ -65,14 +67,20 @@ pub struct Float8Weights {
     scales: Float8Scales,
     /// Some code is NaN (the kernel then decodes e4m3 exactly, slower).
     nan_codes: bool,
-    w: wgpu::Buffer,
-    bias: wgpu::Buffer,
+    /// Split by outputs across storage bindings when the codes exceed the
+    /// adapter's limit for one.
+    parts: Vec<WeightPart>,
 }
 
 impl Float8Weights {
     /// Bytes of codes and bias on the GPU.
     pub fn gpu_bytes(&self) -> u64 {
-        self.w.size() + self.bias.size()
+        self.parts.iter().map(WeightPart::bytes).sum()
+    }
+
+    /// How many storage bindings (and dispatches) the codes take.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
     }
 }
 
@@ -150,6 +158,26 @@ impl GpuContext {
             }
         }
         let usage = wgpu::BufferUsages::STORAGE;
+        let row_words = kp / 4;
+        let parts = self
+            .weight_parts(np, kp)?
+            .into_iter()
+            .map(|(start, len)| {
+                let bias = StorageFormat::F32.encode(&b[start..start + len]);
+                Ok(WeightPart {
+                    start,
+                    len,
+                    w: self.storage_buffer(
+                        "float8 weights",
+                        &words[start * row_words..(start + len) * row_words],
+                        usage,
+                    )?,
+                    bias: self.storage_buffer("float8 bias", &bias, usage)?,
+                    scale: None,
+                    zero: None,
+                })
+            })
+            .collect::<Result<Vec<_>, GpuError>>()?;
         Ok(Float8Weights {
             storage,
             format8,
@@ -157,8 +185,7 @@ impl GpuContext {
             n,
             scales,
             nan_codes,
-            w: self.storage_buffer("float8 weights", &words, usage)?,
-            bias: self.storage_buffer("float8 bias", &StorageFormat::F32.encode(&b), usage)?,
+            parts,
         })
     }
 
@@ -174,7 +201,7 @@ impl GpuContext {
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
         let run = self.prepare_dense_float8(weights, kernel, activation, x, m)?;
-        self.submit_all(&[&run.dispatch])?;
+        self.submit_all(&run.passes.iter().collect::<Vec<_>>())?;
         self.read_rows(&run.io)
     }
 
@@ -194,9 +221,16 @@ impl GpuContext {
         // Keras casts the scales to the compute dtype.
         let format = weights.storage.format();
         let scale = |s: f32| format.round(f64::from(s)) as f32;
-        let dims = Float8Dims {
+        let key = PipelineKey {
+            kernel,
+            storage: weights.storage,
+            specialization: activation as u32,
+            mode: u32::from(weights.format8 == Float8::E5M2),
+        };
+        // A dispatch per part of the codes.
+        let dims = |_: &WeightPart, outputs: usize| Float8Dims {
             m: m as u32,
-            n: n as u32,
+            n: outputs as u32,
             k_vecs: (io.k_padded / 16) as u32,
             y_row_words: io.row_words as u32,
             x_scale: scale(weights.scales.inputs),
@@ -208,28 +242,26 @@ impl GpuContext {
                 scale(weights.scales.inputs),
             )),
         };
-        let dims = self.uniform_buffer("float8 dims", &dims)?;
-        let key = PipelineKey {
-            kernel,
-            storage: weights.storage,
-            specialization: activation as u32,
-            mode: u32::from(weights.format8 == Float8::E5M2),
-        };
-        let buffers = [&dims, &io.x, &weights.w, &weights.bias, &io.y];
-        let dispatch = self.prepare(key, &buffers, GpuContext::dense_groups(kernel, m, n)?)?;
-        let bytes = io.x.size() + weights.gpu_bytes() + io.y.size();
-        Ok(PreparedFloat8 {
-            dispatch,
-            io,
-            bytes,
-        })
+        let passes = self.prepare_parts(key, (m, n), &weights.parts, dims, |part| {
+            vec![
+                io.x.as_entire_buffer_binding(),
+                part.w.as_entire_buffer_binding(),
+                part.bias.as_entire_buffer_binding(),
+                part.y_binding(&io.y, io.format),
+            ]
+        })?;
+        // x is read once per part.
+        let x_bytes = io.x.size() * passes.len() as u64;
+        let bytes = x_bytes + weights.gpu_bytes() + io.y_bytes();
+        Ok(PreparedFloat8 { passes, io, bytes })
     }
 }
 
 /// A float8 Dense call with its inputs on the GPU, ready to run.
 pub struct PreparedFloat8 {
-    /// The bound dispatch.
-    pub dispatch: PreparedDispatch,
+    /// The bound dispatches, one per part of the codes (one unless they
+    /// were split across storage bindings), run in order.
+    pub passes: Vec<PreparedDispatch>,
     io: RowsIo,
     /// Bytes one run reads plus writes.
     pub bytes: u64,

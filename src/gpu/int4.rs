@@ -20,11 +20,12 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
 use crate::gpu::dense::{
-    Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape, table_columns,
+    Activation, K_ALIGN, RowsIo, WeightPart, check_family, check_kernel_shape, table_columns,
+    table_part,
 };
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
-use crate::gpu::int8::{int8_columns, pack_i8_words, pack_transposed};
+use crate::gpu::int8::{int8_columns, pack_i8_words, pack_transposed, upload_int8_parts};
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{Kernel, StorageVariant};
 use crate::quant::abs_max::{IntRange, quantize_kernel_per_column};
@@ -66,18 +67,21 @@ pub struct WeightOnlyWeights {
     n: usize,
     block: Option<NonZeroU32>,
     groups: usize,
-    w: wgpu::Buffer,
-    scale: wgpu::Buffer,
-    /// Grouped only; per channel the binding gets `scale`, never read.
-    zero: Option<wgpu::Buffer>,
-    bias: wgpu::Buffer,
+    /// Split by outputs across storage bindings when the weights exceed
+    /// the adapter's limit for one. Zero points only when grouped; per
+    /// channel their binding gets the scales, never read.
+    parts: Vec<WeightPart>,
 }
 
 impl WeightOnlyWeights {
     /// Bytes of weights, scales, zero points and bias on the GPU.
     pub fn gpu_bytes(&self) -> u64 {
-        let zero = self.zero.as_ref().map_or(0, wgpu::Buffer::size);
-        self.w.size() + self.scale.size() + zero + self.bias.size()
+        self.parts.iter().map(WeightPart::bytes).sum()
+    }
+
+    /// How many storage bindings (and dispatches) the weights take.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
     }
 }
 
@@ -129,19 +133,6 @@ impl GpuContext {
         };
         let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
         let words = pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i4_words);
-        // Tables padded from n to table_columns(n) per group.
-        let nt = table_columns(n);
-        let pad = |table: &[f32], fill: f32| -> Vec<f32> {
-            table
-                .chunks(n)
-                .flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(fill, nt - n)))
-                .collect()
-        };
-        let scales = pad(&scale, 1.0);
-        let zeros: Option<Vec<i8>> = (!zero.is_empty()).then(|| {
-            let z: Vec<f32> = zero.iter().map(|&v| f32::from(v)).collect();
-            pad(&z, 0.0).iter().map(|&v| v as i8).collect()
-        });
         let format = storage.format();
         let mut b = vec![0f32; np];
         if let Some(bias) = bias {
@@ -151,6 +142,35 @@ impl GpuContext {
         }
         let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
         let usage = wgpu::BufferUsages::STORAGE;
+        // Each part: its W^T rows, bias, and its columns of every group's
+        // scales and zero points (padded to table_columns of its outputs).
+        let row_words = kp / 8;
+        let parts = self
+            .weight_parts(np, kp / 2)?
+            .into_iter()
+            .map(|(start, len)| {
+                let scales = table_part(&scale, n, (start, len), 1.0);
+                let zeros = (!zero.is_empty()).then(|| table_part(&zero, n, (start, len), 0));
+                Ok(WeightPart {
+                    start,
+                    len,
+                    w: self.storage_buffer(
+                        "int4 weights",
+                        &words[start * row_words..(start + len) * row_words],
+                        usage,
+                    )?,
+                    bias: self.storage_buffer(
+                        "int4 bias",
+                        &f32_words(&b[start..start + len]),
+                        usage,
+                    )?,
+                    scale: Some(self.storage_buffer("int4 scales", &f32_words(&scales), usage)?),
+                    zero: zeros
+                        .map(|z| self.storage_buffer("int4 zero points", &pack_i8_words(&z), usage))
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, GpuError>>()?;
         Ok(WeightOnlyWeights {
             kernel: Kernel::DenseInt4,
             storage,
@@ -158,12 +178,7 @@ impl GpuContext {
             n,
             block,
             groups,
-            w: self.storage_buffer("int4 weights", &words, usage)?,
-            scale: self.storage_buffer("int4 scales", &f32_words(&scales), usage)?,
-            zero: zeros
-                .map(|z| self.storage_buffer("int4 zero points", &pack_i8_words(&z), usage))
-                .transpose()?,
-            bias: self.storage_buffer("int4 bias", &f32_words(&b), usage)?,
+            parts,
         })
     }
 
@@ -179,9 +194,8 @@ impl GpuContext {
         bias: Option<&[T]>,
         (k, n): (usize, usize),
     ) -> Result<WeightOnlyWeights, GpuError> {
-        let (words, scales, b) =
-            int8_columns(Kernel::DenseInt8WeightOnly, storage, w, bias, (k, n))?;
-        let usage = wgpu::BufferUsages::STORAGE;
+        let columns = int8_columns(Kernel::DenseInt8WeightOnly, storage, w, bias, (k, n))?;
+        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
         Ok(WeightOnlyWeights {
             kernel: Kernel::DenseInt8WeightOnly,
             storage,
@@ -189,14 +203,7 @@ impl GpuContext {
             n,
             block: None,
             groups: 1,
-            w: self.storage_buffer("int8 weights", &words, usage)?,
-            scale: self.storage_buffer(
-                "int8 scales",
-                &StorageFormat::F32.encode(&scales),
-                usage,
-            )?,
-            zero: None,
-            bias: self.storage_buffer("int8 bias", &StorageFormat::F32.encode(&b), usage)?,
+            parts: upload_int8_parts(self, "int8", &columns, kp)?,
         })
     }
 
@@ -213,7 +220,7 @@ impl GpuContext {
         m: usize,
     ) -> Result<Vec<T>, GpuError> {
         let run = self.prepare_dense_int4(weights, kernel, activation, x, m)?;
-        self.submit_all(&[&run.dispatch])?;
+        self.submit_all(&run.passes.iter().collect::<Vec<_>>())?;
         self.read_rows(&run.io)
     }
 
@@ -230,52 +237,55 @@ impl GpuContext {
         check_family(weights.kernel, kernel)?;
         let (k, n) = (weights.k, weights.n);
         let io = self.rows_io("int4", weights.storage, activation, x, (m, k, n))?;
-        let dims = Int4Dims {
-            m: m as u32,
-            n: n as u32,
-            // 32 int4 or 16 int8 values per vec4<u32> of weights.
-            k_vecs: (io.k_padded
-                / if weights.kernel == Kernel::DenseInt4 {
-                    32
-                } else {
-                    16
-                }) as u32,
-            y_row_words: io.row_words as u32,
-            block: weights.block.map_or(1, NonZeroU32::get),
-            n_padded: table_columns(n) as u32,
-            groups: weights.groups as u32,
-            _pad: 0,
-        };
-        let dims = self.uniform_buffer("int4 dims", &dims)?;
         let key = PipelineKey {
             kernel,
             storage: weights.storage,
             specialization: activation as u32,
             mode: grouping(kernel, weights.block),
         };
-        let buffers = [
-            &dims,
-            &io.x,
-            &weights.w,
-            &weights.bias,
-            &io.y,
-            &weights.scale,
-            weights.zero.as_ref().unwrap_or(&weights.scale),
-        ];
-        let dispatch = self.prepare(key, &buffers, GpuContext::dense_groups(kernel, m, n)?)?;
-        let bytes = io.x.size() + weights.gpu_bytes() + io.y.size();
-        Ok(PreparedInt4 {
-            dispatch,
-            io,
-            bytes,
-        })
+        // 32 int4 or 16 int8 values per vec4<u32> of weights.
+        let values_per_vec = if weights.kernel == Kernel::DenseInt4 {
+            32
+        } else {
+            16
+        };
+        // A dispatch per part of the weights.
+        let dims = |part: &WeightPart, outputs: usize| Int4Dims {
+            m: m as u32,
+            n: outputs as u32,
+            k_vecs: (io.k_padded / values_per_vec) as u32,
+            y_row_words: io.row_words as u32,
+            block: weights.block.map_or(1, NonZeroU32::get),
+            n_padded: table_columns(part.len) as u32,
+            groups: weights.groups as u32,
+            _pad: 0,
+        };
+        let passes = self.prepare_parts(key, (m, n), &weights.parts, dims, |part| {
+            let scale = part.scale.as_ref().unwrap_or(&part.w);
+            vec![
+                io.x.as_entire_buffer_binding(),
+                part.w.as_entire_buffer_binding(),
+                part.bias.as_entire_buffer_binding(),
+                part.y_binding(&io.y, io.format),
+                scale.as_entire_buffer_binding(),
+                part.zero
+                    .as_ref()
+                    .unwrap_or(scale)
+                    .as_entire_buffer_binding(),
+            ]
+        })?;
+        // x is read once per part.
+        let x_bytes = io.x.size() * passes.len() as u64;
+        let bytes = x_bytes + weights.gpu_bytes() + io.y_bytes();
+        Ok(PreparedInt4 { passes, io, bytes })
     }
 }
 
 /// An int4 Dense call with its inputs on the GPU, ready to run.
 pub struct PreparedInt4 {
-    /// The bound dispatch.
-    pub dispatch: PreparedDispatch,
+    /// The bound dispatches, one per part of the weights (one unless they
+    /// were split across storage bindings), run in order.
+    pub passes: Vec<PreparedDispatch>,
     io: RowsIo,
     /// Bytes one run reads plus writes.
     pub bytes: u64,

@@ -15,7 +15,8 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
 use crate::gpu::dense::{
-    Activation, K_ALIGN, RowsIo, check_family, check_kernel_shape, table_columns,
+    Activation, K_ALIGN, RowsIo, WeightPart, check_family, check_kernel_shape, table_columns,
+    table_part,
 };
 use crate::gpu::dispatch::PreparedDispatch;
 use crate::gpu::formats::{HostFloat, StorageFormat};
@@ -112,28 +113,64 @@ pub(crate) fn int8_columns<T: HostFloat>(
     Ok((words, scales, b))
 }
 
-/// An int8 Dense layer's weights on the GPU.
+/// An int8 Dense layer's weights on the GPU, split by outputs across
+/// storage bindings when they exceed the adapter's limit for one.
 pub struct Int8Weights {
     storage: StorageVariant,
     k: usize,
     n: usize,
-    w: wgpu::Buffer,
-    w_scale: wgpu::Buffer,
-    bias: wgpu::Buffer,
+    parts: Vec<WeightPart>,
 }
 
 impl Int8Weights {
     /// Bytes of weights, scales and bias on the GPU.
     pub fn gpu_bytes(&self) -> u64 {
-        self.w.size() + self.w_scale.size() + self.bias.size()
+        self.parts.iter().map(WeightPart::bytes).sum()
+    }
+
+    /// How many storage bindings (and product dispatches) the weights take.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
     }
 }
 
-/// Bytes an int8 `[k, n]` layer takes on the GPU: int8 weights (K padded,
-/// N rounded up to even), an f32 scale and an f32 bias per output.
-pub fn int8_weight_bytes(k: usize, n: usize) -> u64 {
-    let (kp, np) = (k.div_ceil(K_ALIGN) * K_ALIGN, n.div_ceil(2) * 2);
-    (np * kp + np * 4 + np * 4) as u64
+/// A layer's int8 weight parts: each run of outputs of `words` (W^T rows of
+/// `kp` int8, four per u32), its scales (a row of `scales`) and bias.
+pub(crate) fn upload_int8_parts(
+    ctx: &GpuContext,
+    label: &str,
+    (words, scales, b): &Int8Columns,
+    kp: usize,
+) -> Result<Vec<WeightPart>, GpuError> {
+    let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
+    let usage = wgpu::BufferUsages::STORAGE;
+    let row_words = kp / 4;
+    ctx.weight_parts(b.len(), kp)?
+        .into_iter()
+        .map(|(start, len)| {
+            let part_scales = table_part(scales, scales.len(), (start, len), 1.0);
+            Ok(WeightPart {
+                start,
+                len,
+                w: ctx.storage_buffer(
+                    &format!("{label} weights"),
+                    &words[start * row_words..(start + len) * row_words],
+                    usage,
+                )?,
+                bias: ctx.storage_buffer(
+                    &format!("{label} bias"),
+                    &f32_words(&b[start..start + len]),
+                    usage,
+                )?,
+                scale: Some(ctx.storage_buffer(
+                    &format!("{label} scales"),
+                    &f32_words(&part_scales),
+                    usage,
+                )?),
+                zero: None,
+            })
+        })
+        .collect()
 }
 
 impl GpuContext {
@@ -148,19 +185,13 @@ impl GpuContext {
         k: usize,
         n: usize,
     ) -> Result<Int8Weights, GpuError> {
-        let (words, scales, b) = int8_columns(Kernel::DenseInt8, storage, w, bias, (k, n))?;
-        let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
+        let columns = int8_columns(Kernel::DenseInt8, storage, w, bias, (k, n))?;
+        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
         Ok(Int8Weights {
             storage,
             k,
             n,
-            w: self.storage_buffer("int8 weights", &words, wgpu::BufferUsages::STORAGE)?,
-            w_scale: self.storage_buffer(
-                "int8 weight scales",
-                &f32_words(&scales),
-                wgpu::BufferUsages::STORAGE,
-            )?,
-            bias: self.storage_buffer("int8 bias", &f32_words(&b), wgpu::BufferUsages::STORAGE)?,
+            parts: upload_int8_parts(self, "int8", &columns, kp)?,
         })
     }
 
@@ -230,31 +261,34 @@ impl GpuContext {
             mode: 0,
         };
         let quantize = self.prepare(quantize, &[&qdims, &io.x, &q_buf, &x_scale], (m as u32, 1))?;
-        let dims = Dims4 {
-            a: m as u32,
-            b: n as u32,
-            c: (kp / 16) as u32,
-            d: io.row_words as u32,
-        };
-        let dims = self.uniform_buffer("int8 dims", &dims)?;
-        let buffers = [
-            &dims,
-            &q_buf,
-            &weights.w,
-            &weights.bias,
-            &io.y,
-            &x_scale,
-            &weights.w_scale,
-        ];
         let key = PipelineKey {
             kernel,
             storage: weights.storage,
             specialization: activation as u32,
             mode: u32::from(write_accumulator),
         };
-        let groups = GpuContext::dense_groups(kernel, m, n)?;
-        let product = self.prepare(key, &buffers, groups)?;
-        Ok((vec![quantize, product], io))
+        // The product, a dispatch per part of the weights.
+        let dims = |_: &WeightPart, outputs: usize| Dims4 {
+            a: m as u32,
+            b: outputs as u32,
+            c: (kp / 16) as u32,
+            d: io.row_words as u32,
+        };
+        let products = self.prepare_parts(key, (m, n), &weights.parts, dims, |part| {
+            vec![
+                q_buf.as_entire_buffer_binding(),
+                part.w.as_entire_buffer_binding(),
+                part.bias.as_entire_buffer_binding(),
+                part.y_binding(&io.y, io.format),
+                x_scale.as_entire_buffer_binding(),
+                part.scale
+                    .as_ref()
+                    .unwrap_or(&part.w)
+                    .as_entire_buffer_binding(),
+            ]
+        })?;
+        let passes = std::iter::once(quantize).chain(products).collect();
+        Ok((passes, io))
     }
 
     /// Uploads `x` and binds both passes (activation quantizer, int8
@@ -270,8 +304,10 @@ impl GpuContext {
     ) -> Result<PreparedInt8, GpuError> {
         let (passes, io) = self.prepare_int8(weights, kernel, activation, false, x, m)?;
         let q_bytes = (m * io.k_padded) as u64;
-        // Both passes: x read and q written, then q, W, scales, bias read and y written.
-        let bytes = io.x.size() + 2 * q_bytes + weights.gpu_bytes() + io.y.size();
+        // x read and q written, then per part of the weights q read; W,
+        // scales, bias read and y written.
+        let q_reads = passes.len() as u64 - 1;
+        let bytes = io.x.size() + (1 + q_reads) * q_bytes + weights.gpu_bytes() + io.y_bytes();
         Ok(PreparedInt8 { passes, bytes })
     }
 }

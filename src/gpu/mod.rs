@@ -82,8 +82,8 @@ pub enum GpuError {
     #[error(
         "Buffer '{label}' needs {bytes} bytes, more than this adapter's limit of {limit} bytes for \
          one storage binding; use an adapter with a larger max_storage_buffer_binding_size, or \
-         fewer rows (float Dense weights are split across bindings by themselves, down to 128 \
-         outputs each; quantized weights are not)."
+         fewer rows (Dense weights are split across bindings by themselves, down to 128 outputs \
+         each)."
     )]
     BufferTooLarge {
         /// Which buffer.
