@@ -213,7 +213,7 @@ fn shape_reason(kernel: Kernel, caps: &Capabilities) -> String {
     let outputs = MATVEC_OUTPUTS;
     let shared = match XShare::for_adapter(caps) {
         _ if !kernel.shares_x() => "",
-        XShare::Subgroup => ", x shared by subgroup broadcast",
+        XShare::SubgroupOf8 | XShare::Subgroup => ", x shared by subgroup broadcast",
         XShare::Plain => ", x read by every invocation (no subgroups of 8)",
     };
     format!("one invocation per row and {outputs} outputs{shared}")

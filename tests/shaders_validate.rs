@@ -10,7 +10,7 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<(), String> {
     let label = format!("{kernel:?}/{storage:?}/{x_share:?}");
     let source = compose(kernel, storage, x_share).map_err(|e| e.to_string())?;
-    let subgroups = x_share == XShare::Subgroup;
+    let subgroups = x_share.uses_subgroups();
     let module = naga::front::wgsl::parse_str(&source)
         .map_err(|e| format!("{label}: {}", e.emit_to_string(&source)))?;
     // wgpu grants pack/unpack2x16float on every backend it runs compute on.

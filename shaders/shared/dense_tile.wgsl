@@ -9,10 +9,16 @@
 // lanes on CPU drivers, in one warp on GPUs) read broadcast x vectors and
 // consecutive W pairs. Each output sums k in order 0, 1, 2, ...
 //
+// The x values of each depth come from `tile_x8` (the tile_x import: loaded by
+// each invocation, or shared through subgroups of 8 where the adapter has
+// them).
+//
 // The kernel provides `stage_tile(kt, row0, n_base, lid)`, which fills the
 // tiles for k = 32 kt .. 32 kt + 31 with `put_x` and `put_w` (zeros past
 // the last row and output), and `tile_output(sum, row, n) -> Scalar`, the
 // value stored for a sum.
+
+#import tile_x
 
 const TILE_M: u32 = 64u; // rows per workgroup
 const TILE_N: u32 = 32u; // outputs per workgroup
@@ -47,8 +53,9 @@ fn tiled_dense(wg: vec3<u32>, lid: u32, k_tiles: u32) {
         stage_tile(kt, row0, n_base, lid);
         workgroupBarrier();
         for (var kk = 0u; kk < TILE_K; kk++) {
-            let xa = x_rows[kk * 16u + 2u * ty];
-            let xb = x_rows[kk * 16u + 2u * ty + 1u];
+            let x = tile_x8(kk, tx, ty);
+            let xa = x[0];
+            let xb = x[1];
             let w = vec4<Scalar>(w_pairs[kk * 16u + tx], w_pairs[kk * 16u + 8u + tx]);
             acc[0] = acc[0] + xa.x * w;
             acc[1] = acc[1] + xa.y * w;

@@ -47,6 +47,14 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/shared/x_share_subgroup.wgsl"),
     ),
     (
+        "tile_x_subgroup",
+        include_str!("../../shaders/shared/tile_x_subgroup.wgsl"),
+    ),
+    (
+        "tile_x_plain",
+        include_str!("../../shaders/shared/tile_x_plain.wgsl"),
+    ),
+    (
         "x_share_plain",
         include_str!("../../shaders/shared/x_share_plain.wgsl"),
     ),
@@ -530,36 +538,61 @@ impl StorageVariant {
     }
 }
 
-/// How the quantized matrix-vector kernels share each 32-k step of the
-/// activations between the invocations of a subgroup (`#import x_share`).
+/// How kernels share activations between the invocations of a subgroup:
+/// each 32-k step of the quantized matrix-vector kernels (`#import
+/// x_share`), and each depth of the tiled kernels' x tile (`#import
+/// tile_x`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum XShare {
-    /// Each invocation loads a quarter, `subgroupBroadcast` hands it to
-    /// the others (shaders/shared/x_share_subgroup.wgsl). Needs SUBGROUP
-    /// with subgroups of at least 8 invocations.
+    /// Subgroups of exactly 8 invocations: both the matrix-vector steps and
+    /// the tile depths go through `subgroupBroadcast`
+    /// (shaders/shared/x_share_subgroup.wgsl, tile_x_subgroup.wgsl; f64
+    /// tiles load their own).
+    SubgroupOf8,
+    /// Subgroups of at least 8 invocations: each invocation loads a
+    /// quarter of a matrix-vector step and `subgroupBroadcast` hands it to
+    /// the others (shaders/shared/x_share_subgroup.wgsl); tiles load their
+    /// own (tile_x_plain.wgsl).
     Subgroup,
-    /// Each invocation loads the whole step (shaders/shared/x_share_plain.wgsl).
+    /// Each invocation loads what it needs (shaders/shared/x_share_plain.wgsl,
+    /// tile_x_plain.wgsl).
     Plain,
 }
 
 impl XShare {
-    /// Both ways.
-    pub const ALL: [XShare; 2] = [XShare::Subgroup, XShare::Plain];
+    /// Every way.
+    pub const ALL: [XShare; 3] = [XShare::SubgroupOf8, XShare::Subgroup, XShare::Plain];
 
-    /// [`XShare::Subgroup`] where the adapter's subgroups are at least 8
-    /// invocations wide, else [`XShare::Plain`].
+    /// [`XShare::SubgroupOf8`] where the adapter's subgroups are exactly 8
+    /// invocations (lavapipe), [`XShare::Subgroup`] where they are at least
+    /// 8, else [`XShare::Plain`].
     pub fn for_adapter(caps: &Capabilities) -> XShare {
         match caps.subgroup_size {
+            Some((8, 8)) if caps.subgroups => XShare::SubgroupOf8,
             Some((min, _)) if caps.subgroups && min >= 8 => XShare::Subgroup,
             _ => XShare::Plain,
         }
     }
 
+    /// Whether the shaders use subgroup operations.
+    pub const fn uses_subgroups(self) -> bool {
+        !matches!(self, XShare::Plain)
+    }
+
     /// The helper `#import x_share` resolves to.
     const fn helper(self) -> &'static str {
         match self {
-            XShare::Subgroup => "x_share_subgroup",
+            XShare::SubgroupOf8 | XShare::Subgroup => "x_share_subgroup",
             XShare::Plain => "x_share_plain",
+        }
+    }
+
+    /// The helper `#import tile_x` resolves to for `storage`.
+    const fn tile_helper(self, storage: StorageVariant) -> &'static str {
+        match (self, storage) {
+            (_, StorageVariant::F64) => "tile_x_plain",
+            (XShare::SubgroupOf8, _) => "tile_x_subgroup",
+            _ => "tile_x_plain",
         }
     }
 }
@@ -599,6 +632,7 @@ fn append(
     let name = match name {
         "storage" => variant.0.helper(),
         "x_share" => variant.1.helper(),
+        "tile_x" => variant.1.tile_helper(variant.0),
         other => other,
     };
     if !seen.insert(name.to_owned()) {
