@@ -193,6 +193,44 @@ impl GpuContext {
         output_parts(n_padded, row_bytes as u64, limit)
     }
 
+    /// A layer's weights in the parts that fit this adapter's storage
+    /// bindings: W^T `words` (`row_words` per output), `bias` words
+    /// (`bias_words` per output), and for each part `(first output,
+    /// outputs)` its scale and zero-point words from `tables`. Buffer labels
+    /// start with `label`.
+    pub(crate) fn upload_parts(
+        &self,
+        label: &str,
+        (words, row_words): (&[u32], usize),
+        (bias, bias_words): (&[u32], usize),
+        tables: impl Fn((usize, usize)) -> (Option<Vec<u32>>, Option<Vec<u32>>),
+    ) -> Result<Vec<WeightPart>, GpuError> {
+        let usage = wgpu::BufferUsages::STORAGE;
+        let buffer = |what: &str, words: &[u32]| {
+            self.storage_buffer(&format!("{label} {what}"), words, usage)
+        };
+        self.weight_parts(words.len() / row_words, row_words * 4)?
+            .into_iter()
+            .map(|(start, len)| {
+                let (scale, zero) = tables((start, len));
+                Ok(WeightPart {
+                    start,
+                    len,
+                    w: buffer(
+                        "weights",
+                        &words[start * row_words..(start + len) * row_words],
+                    )?,
+                    bias: buffer(
+                        "bias",
+                        &bias[start * bias_words..(start + len) * bias_words],
+                    )?,
+                    scale: scale.map(|t| buffer("scales", &t)).transpose()?,
+                    zero: zero.map(|t| buffer("zero points", &t)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
     /// A dispatch of `key` per part of a layer of `m` rows and `n` outputs:
     /// its uniform from `dims(part, outputs)` at binding 0, then
     /// `bindings(part)`.
@@ -557,8 +595,8 @@ impl GpuContext {
         self.require(storage)?;
         let layout = DenseLayout::new(storage.format(), k, n);
         let (kp, n_even) = (layout.k_padded, layout.n_padded);
-        // The parts, before any host copy is made (an error costs nothing).
-        let parts = self.weight_parts(n_even, kp * storage.format().bytes_per_value())?;
+        // A layer too large to split errs before any host copy is made.
+        self.weight_parts(n_even, kp * storage.format().bytes_per_value())?;
         let mut wt = vec![0f64; n_even * kp];
         for (row, chunk) in w.chunks_exact(n).enumerate() {
             for (col, &v) in chunk.iter().enumerate() {
@@ -579,22 +617,14 @@ impl GpuContext {
         } else {
             StorageFormat::F32
         };
-        let parts = parts
-            .into_iter()
-            .map(|(start, len)| {
-                let rows = &wt[start * kp..(start + len) * kp];
-                let bias_words = bias_format.encode(&b[start..start + len]);
-                let usage = wgpu::BufferUsages::STORAGE;
-                Ok(WeightPart {
-                    start,
-                    len,
-                    w: self.storage_buffer("dense weights", &format.encode(rows), usage)?,
-                    bias: self.storage_buffer("dense bias", &bias_words, usage)?,
-                    scale: None,
-                    zero: None,
-                })
-            })
-            .collect::<Result<Vec<_>, GpuError>>()?;
+        let words = format.encode(&wt);
+        let bias_words = bias_format.encode(&b);
+        let parts = self.upload_parts(
+            "dense",
+            (&words, words.len() / n_even),
+            (&bias_words, bias_words.len() / n_even),
+            |_| (None, None),
+        )?;
         Ok(DenseWeights {
             storage,
             k,
@@ -648,23 +678,14 @@ impl GpuContext {
         x: &[T],
         m: usize,
     ) -> Result<PreparedDense, GpuError> {
-        check_activation(weights.storage, activation)?;
-        let (k, n) = (weights.k, weights.n);
         check_family(Kernel::DenseMatVec, kernel)?;
-        let format = weights.storage.format();
+        let (k, n) = (weights.k, weights.n);
+        let io = self.rows_io("dense", weights.storage, activation, x, (m, k, n))?;
+        let format = io.format;
         let layout = DenseLayout::new(format, k, n);
         let kp = layout.k_padded;
-        let xp = padded_rows(x, m, k, kp)?;
-        let x_buf =
-            self.storage_buffer("dense x", &format.encode(&xp), wgpu::BufferUsages::STORAGE)?;
         // y is read as 32-bit words, or as f64 for the f64 format.
-        let y_row_words = format.words_for(n);
-        let y_bytes = (m * y_row_words * 4) as u64;
         let out_word_words = if format == StorageFormat::F64 { 2 } else { 1 };
-        // 8 bytes past the end: every part's binding of y (from its first
-        // output on) then holds at least the binding's minimum of 8 bytes,
-        // even a last part of one output (the read-back stops at y_bytes).
-        let y_buf = self.output_buffer("dense y", y_bytes + 8)?;
         let key = PipelineKey {
             kernel,
             storage: weights.storage,
@@ -677,14 +698,14 @@ impl GpuContext {
             m: m as u32,
             n: outputs as u32,
             k_vecs: (kp / format.values_per_chunk()) as u32,
-            y_row_words: (y_row_words / out_word_words) as u32,
+            y_row_words: (io.row_words / out_word_words) as u32,
         };
         let passes = self.prepare_parts(key, (m, n), &weights.parts, dims, |part| {
             vec![
-                x_buf.as_entire_buffer_binding(),
+                io.x.as_entire_buffer_binding(),
                 part.w.as_entire_buffer_binding(),
                 part.bias.as_entire_buffer_binding(),
-                part.y_binding(&y_buf, format),
+                part.y_binding(&io.y, format),
             ]
         })?;
         // Bytes the kernel reads and writes: x (once per part), W^T, bias
@@ -692,27 +713,13 @@ impl GpuContext {
         let bytes = (m * kp * format.bytes_per_value() * passes.len()) as u64
             + layout.weight_bytes()
             + layout.bias_bytes()
-            + y_bytes;
-        Ok(PreparedDense {
-            passes,
-            y: y_buf,
-            m,
-            n,
-            format,
-            y_row_words,
-            bytes,
-        })
+            + io.y_bytes();
+        Ok(PreparedDense { passes, io, bytes })
     }
 
     /// Reads `y` of a prepared Dense back, decoded.
     pub fn read_dense_output<T: HostFloat>(&self, run: &PreparedDense) -> Result<Vec<T>, GpuError> {
-        let mut words = self.read_back(&run.y)?;
-        words.truncate(run.m * run.y_row_words);
-        let mut y = Vec::with_capacity(run.m * run.n);
-        for row in words.chunks_exact(run.y_row_words) {
-            y.extend(run.format.decode::<T>(row, run.n));
-        }
-        Ok(y)
+        self.read_rows(&run.io)
     }
 }
 
@@ -721,11 +728,7 @@ pub struct PreparedDense {
     /// The bound dispatches, one per part of the weights (one unless they
     /// were split across storage bindings), run in order.
     pub passes: Vec<PreparedDispatch>,
-    y: wgpu::Buffer,
-    m: usize,
-    n: usize,
-    format: StorageFormat,
-    y_row_words: usize,
+    io: RowsIo,
     /// Bytes one run reads plus writes (x, weights, bias, y), for GB/s.
     pub bytes: u64,
 }

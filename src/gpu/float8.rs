@@ -157,27 +157,12 @@ impl GpuContext {
                 *dst = float8_bias(format, src.to_f64());
             }
         }
-        let usage = wgpu::BufferUsages::STORAGE;
-        let row_words = kp / 4;
-        let parts = self
-            .weight_parts(np, kp)?
-            .into_iter()
-            .map(|(start, len)| {
-                let bias = StorageFormat::F32.encode(&b[start..start + len]);
-                Ok(WeightPart {
-                    start,
-                    len,
-                    w: self.storage_buffer(
-                        "float8 weights",
-                        &words[start * row_words..(start + len) * row_words],
-                        usage,
-                    )?,
-                    bias: self.storage_buffer("float8 bias", &bias, usage)?,
-                    scale: None,
-                    zero: None,
-                })
-            })
-            .collect::<Result<Vec<_>, GpuError>>()?;
+        let parts = self.upload_parts(
+            "float8",
+            (&words, kp / 4),
+            (&StorageFormat::F32.encode(&b), 1),
+            |_| (None, None),
+        )?;
         Ok(Float8Weights {
             storage,
             format8,

@@ -140,37 +140,19 @@ impl GpuContext {
                 *dst = format.round(src.to_f64()) as f32;
             }
         }
-        let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
-        let usage = wgpu::BufferUsages::STORAGE;
-        // Each part: its W^T rows, bias, and its columns of every group's
-        // scales and zero points (padded to table_columns of its outputs).
-        let row_words = kp / 8;
-        let parts = self
-            .weight_parts(np, kp / 2)?
-            .into_iter()
-            .map(|(start, len)| {
-                let scales = table_part(&scale, n, (start, len), 1.0);
-                let zeros = (!zero.is_empty()).then(|| table_part(&zero, n, (start, len), 0));
-                Ok(WeightPart {
-                    start,
-                    len,
-                    w: self.storage_buffer(
-                        "int4 weights",
-                        &words[start * row_words..(start + len) * row_words],
-                        usage,
-                    )?,
-                    bias: self.storage_buffer(
-                        "int4 bias",
-                        &f32_words(&b[start..start + len]),
-                        usage,
-                    )?,
-                    scale: Some(self.storage_buffer("int4 scales", &f32_words(&scales), usage)?),
-                    zero: zeros
-                        .map(|z| self.storage_buffer("int4 zero points", &pack_i8_words(&z), usage))
-                        .transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>, GpuError>>()?;
+        // Each part's columns of every group's scales and zero points,
+        // padded to table_columns of its outputs.
+        let parts = self.upload_parts(
+            "int4",
+            (&words, kp / 8),
+            (&StorageFormat::F32.encode(&b), 1),
+            |part| {
+                let scales = table_part(&scale, n, part, 1.0);
+                let zeros =
+                    (!zero.is_empty()).then(|| pack_i8_words(&table_part(&zero, n, part, 0)));
+                (Some(StorageFormat::F32.encode(&scales)), zeros)
+            },
+        )?;
         Ok(WeightOnlyWeights {
             kernel: Kernel::DenseInt4,
             storage,

@@ -143,34 +143,12 @@ pub(crate) fn upload_int8_parts(
     kp: usize,
 ) -> Result<Vec<WeightPart>, GpuError> {
     let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
-    let usage = wgpu::BufferUsages::STORAGE;
-    let row_words = kp / 4;
-    ctx.weight_parts(b.len(), kp)?
-        .into_iter()
-        .map(|(start, len)| {
-            let part_scales = table_part(scales, scales.len(), (start, len), 1.0);
-            Ok(WeightPart {
-                start,
-                len,
-                w: ctx.storage_buffer(
-                    &format!("{label} weights"),
-                    &words[start * row_words..(start + len) * row_words],
-                    usage,
-                )?,
-                bias: ctx.storage_buffer(
-                    &format!("{label} bias"),
-                    &f32_words(&b[start..start + len]),
-                    usage,
-                )?,
-                scale: Some(ctx.storage_buffer(
-                    &format!("{label} scales"),
-                    &f32_words(&part_scales),
-                    usage,
-                )?),
-                zero: None,
-            })
-        })
-        .collect()
+    ctx.upload_parts(label, (words, kp / 4), (&f32_words(b), 1), |part| {
+        (
+            Some(f32_words(&table_part(scales, scales.len(), part, 1.0))),
+            None,
+        )
+    })
 }
 
 impl GpuContext {
