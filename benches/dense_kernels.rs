@@ -25,136 +25,140 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
+use dtype_policy::format::{DenseKernel, WeightFormat};
 use dtype_policy::gpu::context::GpuContext;
-use dtype_policy::gpu::dense::{Activation, PreparedDense};
-use dtype_policy::gpu::dispatch::PreparedDispatch;
-use dtype_policy::gpu::float8::Float8Scales;
-use dtype_policy::gpu::int8::PreparedInt8;
 use dtype_policy::gpu::probes::{ARITHMETIC_PROBE_SIZE, PreparedProbe};
-use dtype_policy::gpu::shaders::{Kernel, StorageVariant};
+use dtype_policy::gpu::recorder::{Forward, Graph};
+use dtype_policy::gpu::shaders::StorageVariant;
+use dtype_policy::gpu::tensor::TensorShape;
+use dtype_policy::ops::{Activation, DenseShape};
+
+/// A Dense layer recorded as a forward, with the bytes one run moves.
+struct Layer {
+    forward: Forward,
+    bytes: u64,
+}
 
 struct Setup {
     ctx: GpuContext,
-    matvec: Vec<(StorageVariant, PreparedDense)>,
-    matmul: Vec<(StorageVariant, PreparedDense)>,
+    matvec: Vec<(StorageVariant, Layer)>,
+    matmul: Vec<(StorageVariant, Layer)>,
     read_probes: Vec<(u64, PreparedProbe)>,
-    int8: PreparedInt8,
-    /// int4 and float8: one dispatch each, with their speed-up targets.
-    quantized: Vec<(&'static str, f64, PreparedDispatch, u64)>,
+    /// The quantized layers, with their speed-up targets.
+    quantized: Vec<(&'static str, f64, Layer)>,
     fma: PreparedProbe,
-}
-
-/// The one dispatch of a layer whose weights fit one binding (the
-/// benchmark times one dispatch).
-fn single(mut passes: Vec<PreparedDispatch>) -> PreparedDispatch {
-    assert_eq!(passes.len(), 1, "the weights were split across bindings");
-    passes.remove(0)
 }
 
 fn values(count: usize) -> Vec<f32> {
     dtype_policy::bench::values(count, 1, 0.5)
 }
 
+/// A layer of `kernel` in `storage` and `shape` on `m` rows, recorded and
+/// run once (its input written), in one storage binding: the benchmark
+/// times one layer's dispatches.
+fn layer(
+    ctx: &mut GpuContext,
+    kernel: &DenseKernel,
+    storage: StorageVariant,
+    shape: DenseShape,
+    m: usize,
+) -> Layer {
+    let weights = ctx.upload_dense(storage, kernel).unwrap();
+    assert_eq!(
+        weights.parts(),
+        1,
+        "{} {} weights split",
+        kernel.format().name(),
+        storage.name()
+    );
+    let mut graph = Graph::new();
+    let x = graph.input(TensorShape::new(m, kernel.k(), storage.format()).unwrap());
+    let y = graph.dense(&weights, shape, Activation::Linear, x).unwrap();
+    graph.output(y);
+    let forward = graph.build(ctx).unwrap();
+    forward.run(ctx, &[&values(m * kernel.k())]).unwrap();
+    Layer {
+        forward,
+        bytes: weights.traffic_bytes(m),
+    }
+}
+
 fn prepare(
     ctx: &mut GpuContext,
-    kernel: Kernel,
+    shape: DenseShape,
     (m, k, n): (usize, usize, usize),
-) -> Vec<(StorageVariant, PreparedDense)> {
-    let w = values(k * n);
-    let x = values(m * k);
+) -> Vec<(StorageVariant, Layer)> {
+    let kernel = DenseKernel::float(&values(k * n), None, (k, n)).unwrap();
     let (f16, f64) = (ctx.capabilities().shader_f16, ctx.capabilities().shader_f64);
     StorageVariant::ALL
         .into_iter()
         .filter(|s| (!s.needs_shader_f16() || f16) && (!s.needs_shader_f64() || f64))
-        .map(|s| {
-            let weights = ctx.upload_dense(s, &w, None, k, n).unwrap();
-            // One binding each: the benchmark times one dispatch.
-            assert_eq!(weights.parts(), 1, "{} weights split", s.name());
-            (
-                s,
-                ctx.prepare_dense(&weights, kernel, Activation::Linear, &x, m)
-                    .unwrap(),
-            )
-        })
+        .map(|s| (s, layer(ctx, &kernel, s, shape, m)))
         .collect()
 }
 
 fn setup() -> Setup {
     let mut ctx =
         GpuContext::new().unwrap_or_else(|e| panic!("the benchmark needs a GPU adapter: {e}"));
-    let matvec = prepare(&mut ctx, Kernel::DenseMatVec, (1, 4096, 4096));
-    let matmul = prepare(&mut ctx, Kernel::DenseTiled, (1024, 1024, 1024));
+    let matvec = prepare(&mut ctx, DenseShape::MatVec, (1, 4096, 4096));
+    let matmul = prepare(&mut ctx, DenseShape::Tiled, (1024, 1024, 1024));
     let w = values(4096 * 4096);
-    let int8_weights = ctx
-        .upload_dense_int8(StorageVariant::F32, &w, None, 4096, 4096)
-        .unwrap();
-    let int8 = ctx
-        .prepare_dense_int8(
-            &int8_weights,
-            Kernel::DenseInt8,
-            Activation::Linear,
-            &values(4096),
-            1,
-        )
-        .unwrap();
     let mut quantized = Vec::new();
-    for (label, block) in [("int4", None), ("int4/128", std::num::NonZeroU32::new(128))] {
-        let weights = ctx
-            .upload_dense_int4(StorageVariant::F32, &w, None, (4096, 4096), block)
-            .unwrap();
-        let run = ctx
-            .prepare_dense_int4(
-                &weights,
-                Kernel::DenseInt4,
-                Activation::Linear,
-                &values(4096),
+    for (label, target, format) in [
+        (
+            "int8",
+            3.0,
+            WeightFormat::Int8 {
+                quantized_inputs: true,
+            },
+        ),
+        (
+            "int4",
+            4.0,
+            WeightFormat::Int4 {
+                block: None,
+                quantized_inputs: false,
+            },
+        ),
+        (
+            "int4/128",
+            4.0,
+            WeightFormat::Int4 {
+                block: std::num::NonZeroU32::new(128),
+                quantized_inputs: false,
+            },
+        ),
+        (
+            "int8 w-only",
+            3.0,
+            WeightFormat::Int8 {
+                quantized_inputs: false,
+            },
+        ),
+        (
+            "float8",
+            2.5,
+            WeightFormat::Float8(dtype_policy::quant::float8::Float8::E4M3Fn),
+        ),
+    ] {
+        let kernel = DenseKernel::quantize(format, &w, None, (4096, 4096)).unwrap();
+        quantized.push((
+            label,
+            target,
+            layer(
+                &mut ctx,
+                &kernel,
+                StorageVariant::F32,
+                DenseShape::MatVec,
                 1,
-            )
-            .unwrap();
-        quantized.push((label, 4.0, single(run.passes), run.bytes));
+            ),
+        ));
     }
-    let weights = ctx
-        .upload_dense_int8_weight_only(StorageVariant::F32, &w, None, (4096, 4096))
-        .unwrap();
-    let run = ctx
-        .prepare_dense_int4(
-            &weights,
-            Kernel::DenseInt8WeightOnly,
-            Activation::Linear,
-            &values(4096),
-            1,
-        )
-        .unwrap();
-    quantized.push(("int8 w-only", 3.0, single(run.passes), run.bytes));
-    let weights = ctx
-        .upload_dense_float8(
-            StorageVariant::F32,
-            &w,
-            None,
-            (4096, 4096),
-            Float8Scales::default(),
-        )
-        .unwrap();
-    let run = ctx
-        .prepare_dense_float8(
-            &weights,
-            Kernel::DenseFloat8,
-            Activation::Linear,
-            &values(4096),
-            1,
-        )
-        .unwrap();
-    quantized.push(("float8", 2.5, single(run.passes), run.bytes));
     let mut sizes: Vec<u64> = matvec
         .iter()
-        .map(|(_, p)| probe_bytes(&ctx, p.bytes))
+        .map(|(_, l)| probe_bytes(&ctx, l.bytes))
         .collect();
-    sizes.push(probe_bytes(&ctx, int8.bytes));
-    sizes.extend(
-        quantized
-            .iter()
-            .map(|(_, _, _, bytes)| probe_bytes(&ctx, *bytes)),
-    );
+    sizes.extend(quantized.iter().map(|(_, _, l)| probe_bytes(&ctx, l.bytes)));
     sizes.sort_unstable();
     sizes.dedup();
     let read_probes = sizes
@@ -164,7 +168,6 @@ fn setup() -> Setup {
     let (workgroups, rounds) = ARITHMETIC_PROBE_SIZE;
     let fma = ctx.prepare_probe_fma(workgroups, rounds).unwrap();
     Setup {
-        int8,
         quantized,
         ctx,
         matvec,
@@ -180,8 +183,16 @@ fn probe_bytes(ctx: &GpuContext, bytes: u64) -> u64 {
     dtype_policy::bench::probe_bytes(ctx.capabilities(), bytes)
 }
 
-fn timed(ctx: &GpuContext, d: &PreparedDispatch, iters: u64) -> Duration {
-    (0..iters).map(|_| ctx.run_prepared(d, 1).unwrap()).sum()
+/// Wall clock from submission to completion, `iters` runs one at a time.
+fn timed(ctx: &GpuContext, forward: &Forward, iters: u64) -> Duration {
+    (0..iters).map(|_| wall(ctx, forward)).sum()
+}
+
+fn wall(ctx: &GpuContext, forward: &Forward) -> Duration {
+    let start = std::time::Instant::now();
+    forward.submit(ctx).unwrap();
+    ctx.finish().unwrap();
+    start.elapsed()
 }
 
 fn bench(c: &mut Criterion, s: &Setup) {
@@ -194,31 +205,25 @@ fn bench(c: &mut Criterion, s: &Setup) {
     for (variant, run) in &s.matvec {
         group.throughput(Throughput::Bytes(run.bytes));
         group.bench_function(format!("{} on {adapter}", variant.name()), |b| {
-            b.iter_custom(|iters| timed(&s.ctx, &run.passes[0], iters))
+            b.iter_custom(|iters| timed(&s.ctx, &run.forward, iters))
         });
     }
-    group.throughput(Throughput::Bytes(s.int8.bytes));
-    group.bench_function(
-        format!("int8 (with activation quantizer) on {adapter}"),
-        |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| s.ctx.run_prepared_passes(&s.int8.passes).unwrap())
-                    .sum()
-            })
-        },
-    );
-    for (label, _, dispatch, bytes) in &s.quantized {
-        group.throughput(Throughput::Bytes(*bytes));
+    for (label, _, run) in &s.quantized {
+        group.throughput(Throughput::Bytes(run.bytes));
+        let label = if *label == "int8" {
+            "int8 (with activation quantizer)"
+        } else {
+            label
+        };
         group.bench_function(format!("{label} on {adapter}"), |b| {
-            b.iter_custom(|iters| timed(&s.ctx, dispatch, iters))
+            b.iter_custom(|iters| timed(&s.ctx, &run.forward, iters))
         });
     }
     for (bytes, probe) in &s.read_probes {
         group.throughput(Throughput::Bytes(probe.bytes));
         group.bench_function(
             format!("probe-read {} MiB on {adapter}", bytes >> 20),
-            |b| b.iter_custom(|iters| timed(&s.ctx, &probe.dispatch, iters)),
+            |b| b.iter_custom(|iters| timed(&s.ctx, &probe.forward, iters)),
         );
     }
     group.finish();
@@ -231,32 +236,30 @@ fn bench(c: &mut Criterion, s: &Setup) {
     group.throughput(Throughput::Elements(2 * 1024 * 1024 * 1024));
     for (variant, run) in &s.matmul {
         group.bench_function(format!("{} on {adapter}", variant.name()), |b| {
-            b.iter_custom(|iters| timed(&s.ctx, &run.passes[0], iters))
+            b.iter_custom(|iters| timed(&s.ctx, &run.forward, iters))
         });
     }
     group.throughput(Throughput::Elements(s.fma.flops));
     group.bench_function(format!("probe-fma on {adapter}"), |b| {
-        b.iter_custom(|iters| timed(&s.ctx, &s.fma.dispatch, iters))
+        b.iter_custom(|iters| timed(&s.ctx, &s.fma.forward, iters))
     });
     group.finish();
 }
 
-/// Median of `n` timed runs, after one warm-up run.
-fn median(ctx: &GpuContext, d: &PreparedDispatch, n: usize) -> f64 {
-    ctx.run_prepared(d, 1).unwrap();
-    let mut t: Vec<f64> = (0..n)
-        .map(|_| ctx.run_prepared(d, 1).unwrap().as_secs_f64())
-        .collect();
+/// Median of `n` timed runs (wall clock), after one warm-up run.
+fn median(ctx: &GpuContext, forward: &Forward, n: usize) -> f64 {
+    wall(ctx, forward);
+    let mut t: Vec<f64> = (0..n).map(|_| wall(ctx, forward).as_secs_f64()).collect();
     t.sort_by(f64::total_cmp);
     t[n / 2]
 }
 
-/// One matrix-vector row of the summary: its passes, bytes and read probe.
+/// One matrix-vector row of the summary: its forward, bytes and read probe.
 struct Entry<'a> {
     label: String,
     /// The speed-up over f32 it must reach, if any.
     target: Option<f64>,
-    passes: Vec<&'a PreparedDispatch>,
+    forward: &'a Forward,
     bytes: u64,
     probe: &'a PreparedProbe,
 }
@@ -279,33 +282,23 @@ fn summary(s: &Setup) {
         .map(|(variant, run)| Entry {
             label: variant.name().to_owned(),
             target: (!matches!(variant, StorageVariant::F32 | StorageVariant::F64)).then_some(1.7),
-            passes: vec![&run.passes[0]],
+            forward: &run.forward,
             bytes: run.bytes,
             probe: probe_for(run.bytes),
         })
         .collect();
-    entries.push(Entry {
-        label: "int8".to_owned(),
-        target: Some(3.0),
-        passes: s.int8.passes.iter().collect(),
-        bytes: s.int8.bytes,
-        probe: probe_for(s.int8.bytes),
-    });
-    for (label, target, dispatch, bytes) in &s.quantized {
+    for (label, target, run) in &s.quantized {
         entries.push(Entry {
             label: (*label).to_owned(),
             target: Some(*target),
-            passes: vec![dispatch],
-            bytes: *bytes,
-            probe: probe_for(*bytes),
+            forward: &run.forward,
+            bytes: run.bytes,
+            probe: probe_for(run.bytes),
         });
     }
-    let probe_passes: Vec<[&PreparedDispatch; 1]> =
-        entries.iter().map(|e| [&e.probe.dispatch]).collect();
-    let runs: Vec<&[&PreparedDispatch]> = entries
+    let runs: Vec<&Forward> = entries
         .iter()
-        .zip(&probe_passes)
-        .flat_map(|(e, p)| [e.passes.as_slice(), p.as_slice()])
+        .flat_map(|e| [e.forward, &e.probe.forward])
         .collect();
     let (cold, warm) = cold_and_warm(&s.ctx, &runs, 15);
     for (regime, medians) in [
@@ -320,13 +313,13 @@ fn summary(s: &Setup) {
     ] {
         matvec_rows(regime, &entries, &medians);
     }
-    let fma_t = median(&s.ctx, &s.fma.dispatch, 9);
+    let fma_t = median(&s.ctx, &s.fma.forward, 9);
     let fma = s.fma.flops as f64 / fma_t / 1e9;
     println!(
         "matmul 1024^3: variant, ms, GFLOP/s, fraction of the FMA probe's {fma:.1} GFLOP/s (target >= 0.1 for f32)"
     );
     for (variant, run) in &s.matmul {
-        let t = median(&s.ctx, &run.passes[0], 5);
+        let t = median(&s.ctx, &run.forward, 5);
         let gflops = 2.0 * 1024f64.powi(3) / t / 1e9;
         println!(
             "  {:<12} {:>7.1} ms {:>7.2} GFLOP/s  {:.3}{}",
@@ -347,22 +340,18 @@ fn summary(s: &Setup) {
 /// three times in a row, in turn (so that drift over seconds hits all
 /// alike). The first run of three finds the caches holding the previous
 /// submission's data (cold), the third its own (warm).
-fn cold_and_warm(
-    ctx: &GpuContext,
-    runs: &[&[&PreparedDispatch]],
-    reps: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    let time = |passes: &[&PreparedDispatch]| {
-        let t = ctx.time_passes(passes).unwrap();
+fn cold_and_warm(ctx: &GpuContext, runs: &[&Forward], reps: usize) -> (Vec<f64>, Vec<f64>) {
+    let time = |forward: &Forward| {
+        let t = forward.time(ctx).unwrap();
         t.gpu.unwrap_or(t.wall).as_secs_f64()
     };
     let mut cold = vec![Vec::new(); runs.len()];
     let mut warm = vec![Vec::new(); runs.len()];
     for _ in 0..reps {
-        for (i, passes) in runs.iter().enumerate() {
-            cold[i].push(time(passes));
-            time(passes);
-            warm[i].push(time(passes));
+        for (i, forward) in runs.iter().enumerate() {
+            cold[i].push(time(forward));
+            time(forward);
+            warm[i].push(time(forward));
         }
     }
     let medians = |samples: Vec<Vec<f64>>| -> Vec<f64> {

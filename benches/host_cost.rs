@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The host side of running a model: building a plan (policy lookup and
-//! kernel choice for every layer), and encoding, binding and submitting one
-//! Dense dispatch (GPU time excluded: the wait for the GPU is outside the
-//! timing). Policy lookup alone is in `benches/policy_lookup.rs`.
+//! kernel choice for every layer), submitting a recorded one-layer forward
+//! (one Dense dispatch), and replaying the example decoder's 25-layer
+//! recorded forward (every format, residual adds and casts: one encoder,
+//! one submission). GPU time is excluded: the wait for the GPU is outside
+//! the timing. Policy lookup alone is in `benches/policy_lookup.rs`.
 //!
 //! Run: `cargo bench --bench host_cost`
 
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::{Criterion, Throughput};
 use dtype_policy::DTypePolicyMap;
+use dtype_policy::bench::decoder::{Decoder, WIDTH};
+use dtype_policy::format::{DenseKernel, StorageFormat};
 use dtype_policy::gpu::context::GpuContext;
-use dtype_policy::gpu::dense::Activation;
+use dtype_policy::gpu::recorder::{Forward, Graph};
+use dtype_policy::gpu::shaders::StorageVariant;
+use dtype_policy::gpu::tensor::TensorShape;
+use dtype_policy::ops::{Activation, DenseShape};
 use dtype_policy::plan::{DenseLayerSpec, Plan};
 
 /// A 24-layer decoder routed by a regex map, as in the main job.
@@ -58,41 +65,62 @@ fn main() {
     c.bench_function("plan 24 layers (lookup + kernel choice)", |b| {
         b.iter(|| Plan::new(&map, &layers, ctx.capabilities()).unwrap())
     });
-    // One small Dense layer, bound once: what each call costs the host.
+    // One small Dense layer, recorded once: what each call costs the host.
     let (k, n) = (64, 64);
     let w: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
-    let weights = ctx
-        .upload_dense(
-            dtype_policy::gpu::shaders::StorageVariant::F32,
-            &w,
-            None,
-            k,
-            n,
-        )
+    let kernel = DenseKernel::float(&w, None, (k, n)).unwrap();
+    let weights = ctx.upload_dense(StorageVariant::F32, &kernel).unwrap();
+    let mut graph = Graph::new();
+    let x = graph.input(TensorShape::new(1, k, StorageFormat::F32).unwrap());
+    graph
+        .dense(&weights, DenseShape::MatVec, Activation::Linear, x)
         .unwrap();
-    let prepared = ctx
-        .prepare_dense(
-            &weights,
-            dtype_policy::gpu::shaders::Kernel::DenseMatVec,
-            Activation::Linear,
-            &vec![1.0f32; k],
-            1,
-        )
-        .unwrap();
+    let one = graph.build(&mut ctx).unwrap();
     c.bench_function(
-        &format!("encode + bind + submit one Dense dispatch on {adapter}"),
-        |b| {
-            b.iter_custom(|iters| {
-                let mut host = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    ctx.encode_and_submit(&prepared.passes[0]).unwrap();
-                    host += start.elapsed();
-                    ctx.finish().unwrap();
-                }
-                host
-            })
-        },
+        &format!("encode + submit a recorded one-Dense forward on {adapter}"),
+        |b| b.iter_custom(|iters| replay(&ctx, &one, iters)),
     );
+    // The example decoder: 25 layers of every format as one forward.
+    let map = DTypePolicyMap::from_keras_json(include_str!("../examples/data/llm_policy_map.json"))
+        .unwrap();
+    let decoder = Decoder::new(&map, ctx.capabilities(), 1).unwrap();
+    let weights = decoder.upload(&ctx).unwrap();
+    let mut graph = Graph::new();
+    let x = graph.input(TensorShape::new(1, WIDTH, decoder.stream).unwrap());
+    let layers = decoder.record(&mut graph, &weights, x).unwrap();
+    graph.output(layers[layers.len() - 1].output);
+    let dispatches = graph.dispatches();
+    let forward = graph.build(&mut ctx).unwrap();
+    forward.run(&ctx, &[&decoder.input()]).unwrap();
+    let mut group = c.benchmark_group("recorded forward");
+    group.throughput(Throughput::Elements(layers.len() as u64));
+    group.bench_function(
+        format!("replay the 25-layer decoder ({dispatches} dispatches) on {adapter}"),
+        |b| b.iter_custom(|iters| replay(&ctx, &forward, iters)),
+    );
+    group.finish();
     c.final_summary();
+    // Per layer, from a plain median (criterion's throughput says the same).
+    let mut t: Vec<f64> = (0..200)
+        .map(|_| replay(&ctx, &forward, 1).as_secs_f64())
+        .collect();
+    t.sort_by(f64::total_cmp);
+    println!(
+        "replay of the 25-layer decoder ({dispatches} dispatches): median {:.1} µs, {:.2} µs per layer",
+        t[t.len() / 2] * 1e6,
+        t[t.len() / 2] * 1e6 / layers.len() as f64
+    );
+}
+
+/// Host time of `iters` encodes and submissions of `forward`, each waited
+/// for outside the timing.
+fn replay(ctx: &GpuContext, forward: &Forward, iters: u64) -> Duration {
+    let mut host = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        forward.submit(ctx).unwrap();
+        host += start.elapsed();
+        ctx.finish().unwrap();
+    }
+    host
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The main job: a small decoder's Dense layers, routed by a Keras
-//! `DTypePolicyMap`, run on the best GPU adapter and checked against their
-//! CPU twins.
+//! The main job: a small decoder's 25 Dense layers, routed by a Keras
+//! `DTypePolicyMap`, run on the best GPU adapter as one recorded forward
+//! (each layer's output is the next one's input on the GPU, one submission,
+//! one read-back) and checked against the chained CPU twins.
 //!
 //! Run: `cargo run --release --example run_model [policy_map.json] [rows]`
 //! (`WGPU_BACKEND=gl` or `WGPU_ADAPTER_NAME=...` choose the adapter.)
@@ -14,56 +15,21 @@
 use std::error::Error;
 
 use dtype_policy::DTypePolicyMap;
+use dtype_policy::bench::decoder::{Decoder, WIDTH};
+use dtype_policy::format::StorageFormat;
 use dtype_policy::gpu::context::GpuContext;
-use dtype_policy::gpu::dense::Activation;
-use dtype_policy::gpu::formats::StorageFormat;
-use dtype_policy::plan::{DenseLayerSpec, Plan};
+use dtype_policy::gpu::recorder::Graph;
+use dtype_policy::gpu::tensor::TensorShape;
 
-const BLOCKS: usize = 4;
-const WIDTH: usize = 512;
-const HIDDEN: usize = 1376; // not a multiple of 32: exercises the padding
-
-/// Deterministic values in [-1, 1), scaled for a layer of `fan_in` inputs.
-fn values(count: usize, seed: u64, fan_in: usize) -> Vec<f32> {
-    dtype_policy::bench::values(count, seed, 1.0 / (fan_in as f32).sqrt())
-}
-
-/// The model's Dense layers: per block four attention projections and a
-/// two-layer MLP; then the output head. 4 x 6 + 1 = 25 layers.
-fn layers(rows: usize) -> Vec<DenseLayerSpec> {
-    let dense = |path: String, k, n, activation| DenseLayerSpec {
-        path,
-        rows,
-        k,
-        n,
-        activation,
-        int8_weight_only: false,
+/// The size of a last place of `format` at `v`.
+fn ulp(format: StorageFormat, v: f32) -> f64 {
+    let mantissa_bits = match format {
+        StorageFormat::F16 => 10,
+        StorageFormat::BF16 => 7,
+        StorageFormat::F32 => 23,
+        StorageFormat::F64 => 52,
     };
-    let mut out = Vec::new();
-    for b in 0..BLOCKS {
-        for proj in ["query", "key", "value", "output"] {
-            out.push(dense(
-                format!("decoder/block_{b}/attention/{proj}"),
-                WIDTH,
-                WIDTH,
-                Activation::Linear,
-            ));
-        }
-        out.push(dense(
-            format!("decoder/block_{b}/mlp/up_proj"),
-            WIDTH,
-            HIDDEN,
-            Activation::Gelu,
-        ));
-        out.push(dense(
-            format!("decoder/block_{b}/mlp/down_proj"),
-            HIDDEN,
-            WIDTH,
-            Activation::Linear,
-        ));
-    }
-    out.push(dense("lm_head".to_owned(), WIDTH, 1000, Activation::Linear));
-    out
+    2f64.powi(f64::from(v.abs().max(f32::MIN_POSITIVE)).log2().floor() as i32 - mantissa_bits)
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -83,48 +49,74 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut ctx = GpuContext::new()?;
     println!("{}\n", ctx.capabilities());
 
-    let plan = Plan::new(&map, &layers(rows), ctx.capabilities())?;
-    println!("{plan}");
+    let decoder = Decoder::new(&map, ctx.capabilities(), rows)?;
+    println!("{}", decoder.plan);
 
-    // The largest difference, in units of the last place of the layer's
-    // output format at that value (1 ulp: the two straddled a rounding).
+    // The whole decoder as one forward: every layer's input and output are
+    // kept (outputs) so that each can be checked against its twin.
+    let weights = decoder.upload(&ctx)?;
+    let mut graph = Graph::new();
+    let x = graph.input(TensorShape::new(rows, WIDTH, decoder.stream)?);
+    let kept = decoder.record_every_layer(&mut graph, &weights, x)?;
+    let dispatches = graph.dispatches();
+    let forward = graph.build(&mut ctx)?;
+    let input = decoder.input();
+    forward.run(&ctx, &[&input])?;
+    let before = ctx.counters();
+    let outputs = forward.run(&ctx, &[&input])?;
+    let after = ctx.counters();
+    let timing = forward.time(&ctx)?;
+    println!(
+        "ran {} layers as one recorded forward: {dispatches} dispatches, 1 submission, 1 read-back; \
+         {}; a second run created {} buffers, {} bind groups, {} pipelines",
+        kept.layers.len(),
+        match timing.gpu {
+            Some(gpu) => format!("{:.2} ms of GPU time", gpu.as_secs_f64() * 1e3),
+            None => format!("{:.2} ms wall clock", timing.wall.as_secs_f64() * 1e3),
+        },
+        after.buffers - before.buffers,
+        after.bind_groups - before.bind_groups,
+        after.pipelines - before.pipelines,
+    );
+
+    // Each layer against its twin on the GPU's own input, in last places of
+    // the layer's output format (1 ulp: the two straddled a rounding).
     let mut worst = (0f32, 0f64, String::new());
-    for (i, row) in plan.rows.iter().enumerate() {
-        let s = &row.spec;
-        let w = values(s.k * s.n, i as u64 * 2 + 1, s.k);
-        let b = values(s.n, i as u64 * 2 + 2, 1);
-        let x = values(s.rows * s.k, i as u64 * 2 + 3, 1);
-        let weights = row.upload(&ctx, &w, Some(&b))?;
-        let gpu = row.run(&mut ctx, &weights, &x)?;
-        let cpu = row.run_cpu(&w, Some(&b), &x)?;
-        let mantissa_bits = match row.layout.format {
-            StorageFormat::F16 => 10,
-            StorageFormat::BF16 => 7,
-            StorageFormat::F32 => 23,
-            StorageFormat::F64 => 52,
-        };
-        for (g, c) in gpu.iter().zip(&cpu) {
+    for (i, (row, kernel)) in decoder.plan.rows.iter().zip(&decoder.kernels).enumerate() {
+        let (gpu_in, gpu_out) = kept.of(&outputs, i);
+        let twin = row.run_cpu(kernel, gpu_in)?;
+        for (g, c) in gpu_out.iter().zip(&twin) {
             let err = (g - c).abs();
             if err > worst.0 {
-                let ulp = 2f64.powi(f64::from(c.abs()).log2().floor() as i32 - mantissa_bits);
-                worst = (err, f64::from(err) / ulp, s.path.clone());
+                worst = (
+                    err,
+                    f64::from(err) / ulp(row.layout.format, *c),
+                    row.spec.path.clone(),
+                );
             }
         }
     }
-    let stats = ctx.pipeline_stats();
-    println!(
-        "ran {} layers with {} pipelines compiled ({} reuses)",
-        plan.rows.len(),
-        stats.compiled,
-        stats.reused
-    );
     if worst.0 == 0.0 {
-        println!("every GPU output equals its CPU twin bit for bit");
+        println!("every layer's GPU output equals its CPU twin on the same input, bit for bit");
     } else {
         println!(
-            "largest |GPU - CPU twin| = {:e} = {:.1} ulp of the output format (layer {})",
+            "each layer against its CPU twin on the same input: largest difference {:e} = {:.1} ulp \
+             of the output format (layer {})",
             worst.0, worst.1, worst.2
         );
     }
+    // The logits against the CPU twins chained from the same input.
+    let twins = decoder.run_cpu(&input)?;
+    let (_, gpu) = kept.of(&outputs, kept.layers.len() - 1);
+    let twin = &twins[twins.len() - 1].1;
+    let largest = twin.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = gpu
+        .iter()
+        .zip(twin)
+        .fold(0f32, |m, (g, c)| m.max((g - c).abs()));
+    println!(
+        "the logits against the chained CPU twins: largest difference {diff:e} ({:.2}% of the largest logit)",
+        100.0 * diff / largest
+    );
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 #import storage
 
-// 0 f32, 1 f16, 2 bf16; stay in sync with `StorageFormat::cast_code`.
+// 0 f32, 1 f16, 2 bf16; stay in sync with `in_format_code` in src/gpu/cast.rs.
 override IN_FORMAT: u32 = 0u;
 override WORKGROUP_SIZE: u32 = 64u;
 
@@ -32,8 +32,10 @@ fn load_value(i: u32) -> f32 {
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i0 = gid.x * 2u;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>) {
+    // Rows of workgroups when one row is not enough (src/gpu/tensor.rs `groups_2d`).
+    let i0 = (gid.x + gid.y * groups.x * WORKGROUP_SIZE) * 2u;
     if (i0 >= dims.count) {
         return;
     }

@@ -262,16 +262,16 @@ pub enum Error {
         source: Box<Error>,
     },
 
-    /// A policy this crate cannot run for an operation on this adapter.
-    #[error("Layer '{path}': {reason}")]
-    Unsupported {
-        /// The layer path (empty when not known).
-        path: String,
-        /// What is missing and what to do.
-        reason: String,
-    },
+    /// Something this crate, or this adapter, cannot do: what, and what to do instead.
+    #[error("{0}")]
+    Unsupported(String),
 
-    /// Arrays whose lengths do not fit the shapes given.
+    /// An argument outside the values a function or command takes.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// Arrays whose lengths do not fit the shapes given, or shapes too large
+    /// or empty.
     #[error("Shape mismatch: {0}")]
     Shape(String),
 
@@ -279,14 +279,14 @@ pub enum Error {
     #[error(transparent)]
     Gpu(#[from] crate::gpu::GpuError),
 
-    /// A GPU error while running one layer.
+    /// An error while planning, uploading or running one layer.
     #[error("Layer '{path}': {source}")]
     Layer {
-        /// The layer path.
+        /// The layer's path.
         path: String,
         /// What went wrong.
         #[source]
-        source: crate::gpu::GpuError,
+        source: Box<Error>,
     },
 
     /// Text that is not JSON at all.
@@ -306,6 +306,20 @@ impl Error {
             | Error::Deserialize { .. } => "TypeError",
             Error::KeyNotFound(_) => "KeyError",
             _ => "ValueError",
+        }
+    }
+}
+
+impl Error {
+    /// This error in the layer at `path` (an error that already names a
+    /// layer is kept as it is).
+    pub fn in_layer(self, path: &str) -> Error {
+        match self {
+            Error::Layer { .. } => self,
+            other => Error::Layer {
+                path: path.to_owned(),
+                source: Box::new(other),
+            },
         }
     }
 }

@@ -47,34 +47,58 @@
 //! The policy of each layer, looked up by path, and the adapter's
 //! capabilities choose a kernel variant and buffer layout
 //! ([`routing::select_dense`]); a [`plan::Plan`] does it for a whole model
-//! and says why for each layer; the compiled pipeline for each distinct
-//! variant is cached and shared by every layer that runs it.
+//! and says why for each layer. A layer's kernel is a [`format::DenseKernel`]
+//! (float, or quantized as Keras stores it: made from Keras's own variables
+//! or through Keras's quantizers), uploaded once in its kernels' layout
+//! ([`gpu::dense::DenseWeights`], one type for every format). Layers are
+//! recorded into a [`gpu::recorder::Graph`] of device tensors, built once
+//! into a [`gpu::recorder::Forward`] (buffers from a pool, bind groups and
+//! pipelines made ahead) that runs as one submission and reads back only
+//! its outputs.
 //!
 //! ```no_run
 //! use dtype_policy::gpu::context::GpuContext;
-//! use dtype_policy::gpu::dense::Activation;
+//! use dtype_policy::gpu::recorder::Graph;
+//! use dtype_policy::gpu::tensor::TensorShape;
+//! use dtype_policy::ops::Activation;
 //! use dtype_policy::plan::{DenseLayerSpec, Plan};
 //! use dtype_policy::DTypePolicyMap;
 //!
 //! let mut map = DTypePolicyMap::with_default_name("mixed_bfloat16")?;
-//! map.insert(r".*/attention/.*", "mixed_float16")?;
+//! map.insert(r".*/attention/.*", "int8_from_mixed_bfloat16")?;
 //! let mut ctx = GpuContext::new()?; // WGPU_BACKEND, WGPU_ADAPTER_NAME choose
-//! let layers = [DenseLayerSpec {
-//!     path: "block_0/attention/query".into(), rows: 1, k: 4, n: 2, activation: Activation::Linear,
+//! let layer = |path: &str, k, n| DenseLayerSpec {
+//!     path: path.into(), rows: 1, k, n, activation: Activation::Linear,
 //!     int8_weight_only: false,
-//! }];
+//! };
+//! let layers = [layer("block_0/attention/query", 4, 2), layer("block_0/mlp/up", 2, 3)];
 //! let plan = Plan::new(&map, &layers, ctx.capabilities())?;
 //! println!("{plan}");
-//! let row = &plan.rows[0];
-//! let weights = row.upload(&ctx, &[0.5f32; 8], None)?;
-//! let y = row.run(&mut ctx, &weights, &[1.0f32, 2.0, 3.0, 4.0])?;
-//! assert_eq!(y, row.run_cpu(&[0.5f32; 8], None, &[1.0, 2.0, 3.0, 4.0])?);
+//! // Each layer's kernel in its policy's format (int8 for the first), uploaded.
+//! let kernels = [
+//!     plan.rows[0].quantize(&[0.5f32; 8], None)?,
+//!     plan.rows[1].quantize(&[0.25f32; 6], Some(&[0.0f32; 3]))?,
+//! ];
+//! let weights = [plan.rows[0].upload(&ctx, &kernels[0])?, plan.rows[1].upload(&ctx, &kernels[1])?];
+//! // Both layers as one forward: the first one's output is the second's input.
+//! let mut graph = Graph::new();
+//! let x = graph.input(TensorShape::new(1, 4, plan.rows[0].layout.format)?);
+//! let h = plan.rows[0].record(&mut graph, &weights[0], x)?;
+//! let y = plan.rows[1].record(&mut graph, &weights[1], h)?;
+//! graph.output(y);
+//! let forward = graph.build(&mut ctx)?;
+//! let out = forward.run(&ctx, &[&[1.0f32, 2.0, 3.0, 4.0][..]])?;
+//! // The chained CPU twins, computed the same way.
+//! let h_cpu = plan.rows[0].run_cpu(&kernels[0], &[1.0f32, 2.0, 3.0, 4.0])?;
+//! println!("{:?}, twins {:?}", out[0], plan.rows[1].run_cpu(&kernels[1], &h_cpu)?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! - [`gpu`]: the runtime (adapter, capabilities, error scopes, pipeline
-//!   cache, Dense and cast dispatch, roofline probes). It knows storage
-//!   formats, not Keras.
+//! - [`format`]: host formats and the Dense kernel as Keras stores it; no
+//!   GPU types.
+//! - [`gpu`]: the runtime (adapter, capabilities, error scopes, device
+//!   tensors, pipelines, recorded forwards; Dense for every weight format,
+//!   add, cast, roofline probes). It knows storage formats, not Keras.
 //! - [`cpu`]: the CPU twin of every kernel, same summation order and rounding.
 //! - `shaders/`: one WGSL file per kernel, helpers in `shaders/shared/`.
 //!
@@ -98,11 +122,14 @@
 pub mod bench;
 pub mod cpu;
 pub mod error;
+pub mod format;
 pub mod gpu;
+pub mod ops;
 pub mod plan;
 pub mod policy;
 pub mod quant;
 pub mod routing;
+mod size;
 
 pub use error::{Error, Result};
 pub use policy::any::{IntoPolicy, Policy};

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dtype_policy::bench::{self, BenchConfig, Preset, ProbeFigures};
 use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
-use dtype_policy::gpu::dense::Activation;
+use dtype_policy::ops::Activation;
 use dtype_policy::plan::{DenseLayerSpec, Plan};
 use dtype_policy::routing::select_dense;
 use dtype_policy::{DTypePolicyMap, Policy};
@@ -135,7 +135,7 @@ fn info(cli: &Cli) -> Result<(), String> {
                 match select_dense(&policy, rows, ctx.capabilities()) {
                     Ok(c) => println!(
                         "    {name:<30} rows {rows:<4} {} {}: {}",
-                        c.kernel.short_name(),
+                        c.kernel().short_name(),
                         c.storage.name(),
                         c.reason
                     ),
@@ -197,7 +197,7 @@ fn parse_layers(text: &str) -> Result<Vec<DenseLayerSpec>, String> {
                 None => Activation::Linear,
                 Some(name) => name
                     .parse()
-                    .map_err(|e: dtype_policy::gpu::GpuError| format!("layer {i}: {e}"))?,
+                    .map_err(|e: dtype_policy::Error| format!("layer {i}: {e}"))?,
             };
             Ok(DenseLayerSpec {
                 path: path.to_owned(),

@@ -1,31 +1,26 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A plan: for each layer of a model, the policy its path looks up, the
 //! kernel variant and buffer layout that policy gets on this adapter, why,
-//! and the bytes its weights take on the GPU. Then running it.
+//! and the bytes its weights take on the GPU. The plan describes; it does
+//! not run: a row quantizes and uploads a layer's kernel, and records the
+//! layer into a [`Graph`], which runs as one forward.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::cpu::dense::dense as cpu_dense;
-use crate::cpu::float8::dense_float8 as cpu_dense_float8;
-use crate::cpu::int4::{
-    dense_int4 as cpu_dense_int4, dense_int8_weight_only as cpu_dense_int8_weight_only,
-};
-use crate::cpu::int8::dense_int8 as cpu_dense_int8;
 use crate::error::{Error, Result};
+use crate::format::{DenseKernel, HostFloat};
 use crate::gpu::context::{Capabilities, GpuContext};
-use crate::gpu::dense::{Activation, DenseLayout, DenseWeights, check_activation, weight_bindings};
-use crate::gpu::dispatch::PreparedDispatch;
-use crate::gpu::float8::{Float8Scales, Float8Weights};
-use crate::gpu::formats::HostFloat;
-use crate::gpu::int4::{WeightOnlyWeights, grouping};
-use crate::gpu::int8::Int8Weights;
+use crate::gpu::dense::{DenseLayout, DenseWeights, Family, check_activation};
+use crate::gpu::kernels::Kernel;
 use crate::gpu::pipelines::PipelineKey;
-use crate::gpu::shaders::Kernel;
+use crate::gpu::recorder::{Graph, TensorId};
+use crate::gpu::tensor::TensorShape;
+use crate::ops::Activation;
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
-use crate::quant::float8::Float8;
 use crate::routing::{DenseChoice, select_dense_with};
+use crate::size;
 
 /// A Dense layer to plan: its path, `rows` of input, `k` inputs, `n` units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,187 +61,101 @@ pub struct PlanRow {
 }
 
 impl PlanRow {
-    /// The pipeline this layer runs.
+    /// The pipeline this layer's product runs.
     pub fn pipeline(&self) -> PipelineKey {
-        PipelineKey {
-            kernel: self.choice.kernel,
-            storage: self.choice.storage,
-            specialization: self.spec.activation as u32,
-            mode: grouping(self.choice.kernel, self.choice.int4_block),
+        self.choice.pipeline(self.spec.activation)
+    }
+
+    /// Every pipeline the layer runs: its product, and for int8
+    /// activations the quantizer's pass before it.
+    pub fn pipelines(&self) -> Vec<PipelineKey> {
+        let mut keys = vec![self.pipeline()];
+        if Family::of(self.choice.format) == Family::Int8 {
+            keys.push(PipelineKey {
+                kernel: Kernel::QuantizeRows,
+                storage: self.choice.storage,
+                specialization: 0,
+                mode: 0,
+            });
         }
+        keys
     }
 
-    /// Bytes of weights and bias on the GPU.
+    /// Bytes of weights, their tables and bias on the GPU.
     pub fn weight_bytes(&self) -> u64 {
-        self.layout.weight_bytes() + self.layout.bias_bytes()
+        self.layout.weight_bytes()
     }
 
-    /// Uploads this layer's kernel (`[k, n]`) and bias in its layout.
-    pub fn upload<T: HostFloat>(
+    /// The layer's float kernel (`[k, n]`, Keras's layout) and bias in the
+    /// weight format its policy gives, through Keras's quantizers.
+    pub fn quantize<T: HostFloat>(&self, w: &[T], bias: Option<&[T]>) -> Result<DenseKernel> {
+        DenseKernel::quantize(self.choice.format, w, bias, (self.spec.k, self.spec.n))
+            .map_err(|e| e.in_layer(&self.spec.path))
+    }
+
+    /// Uploads the layer's kernel, which must be of the layer's shape and
+    /// weight format.
+    pub fn upload(&self, ctx: &GpuContext, kernel: &DenseKernel) -> Result<DenseWeights> {
+        self.check_kernel(kernel)?;
+        ctx.upload_dense(self.choice.storage, kernel)
+            .map_err(|e| e.in_layer(&self.spec.path))
+    }
+
+    /// Records the layer into `graph`: `x` (rows of `k`) in, y (rows of
+    /// `n`) out.
+    pub fn record(
         &self,
-        ctx: &GpuContext,
-        w: &[T],
-        bias: Option<&[T]>,
-    ) -> Result<LayerWeights> {
-        let (storage, k, n) = (self.choice.storage, self.spec.k, self.spec.n);
-        let weights = match self.choice.kernel {
-            Kernel::DenseInt8 | Kernel::DenseInt8Tiled => ctx
-                .upload_dense_int8(storage, w, bias, k, n)
-                .map(LayerWeights::Int8),
-            Kernel::DenseInt4 | Kernel::DenseInt4Tiled => ctx
-                .upload_dense_int4(storage, w, bias, (k, n), self.choice.int4_block)
-                .map(LayerWeights::WeightOnly),
-            Kernel::DenseInt8WeightOnly | Kernel::DenseInt8WeightOnlyTiled => ctx
-                .upload_dense_int8_weight_only(storage, w, bias, (k, n))
-                .map(LayerWeights::WeightOnly),
-            // A freshly quantized Keras layer's scales (1.0); trained scales
-            // go through `GpuContext::upload_dense_float8`.
-            Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled => ctx
-                .upload_dense_float8(storage, w, bias, (k, n), Float8Scales::default())
-                .map(LayerWeights::Float8),
-            _ => ctx
-                .upload_dense(storage, w, bias, k, n)
-                .map(LayerWeights::Float),
-        };
-        weights.map_err(|e| self.error(e))
+        graph: &mut Graph,
+        weights: &DenseWeights,
+        x: TensorId,
+    ) -> Result<TensorId> {
+        graph
+            .dense(weights, self.choice.shape, self.spec.activation, x)
+            .map_err(|e| e.in_layer(&self.spec.path))
     }
 
-    /// Runs the layer on the GPU: `x` is `[rows, k]`.
+    /// Runs the layer alone on the GPU: `x` is `[rows, k]`.
     pub fn run<T: HostFloat>(
         &self,
         ctx: &mut GpuContext,
-        weights: &LayerWeights,
+        weights: &DenseWeights,
         x: &[T],
     ) -> Result<Vec<T>> {
-        let (activation, rows) = (self.spec.activation, self.spec.rows);
-        let y = match weights {
-            LayerWeights::Float(w) => ctx.dense(w, self.choice.kernel, activation, x, rows),
-            LayerWeights::Int8(w) => ctx.dense_int8(w, self.choice.kernel, activation, x, rows),
-            LayerWeights::WeightOnly(w) => {
-                ctx.dense_int4(w, self.choice.kernel, activation, x, rows)
-            }
-            LayerWeights::Float8(w) => ctx.dense_float8(w, self.choice.kernel, activation, x, rows),
-        };
-        y.map_err(|e| self.error(e))
-    }
-
-    /// Uploads `x` (`[rows, k]`) and binds the layer's kernel (and the int8
-    /// activation quantizer's pass), ready to run again and again.
-    pub fn prepare<T: HostFloat>(
-        &self,
-        ctx: &mut GpuContext,
-        weights: &LayerWeights,
-        x: &[T],
-    ) -> Result<PreparedLayer> {
-        let (activation, rows) = (self.spec.activation, self.spec.rows);
-        let kernel = self.choice.kernel;
-        let prepared = match weights {
-            LayerWeights::Float(w) => {
-                ctx.prepare_dense(w, kernel, activation, x, rows)
-                    .map(|p| PreparedLayer {
-                        passes: p.passes,
-                        bytes: p.bytes,
-                    })
-            }
-            LayerWeights::Int8(w) => {
-                ctx.prepare_dense_int8(w, kernel, activation, x, rows)
-                    .map(|p| PreparedLayer {
-                        passes: p.passes,
-                        bytes: p.bytes,
-                    })
-            }
-            LayerWeights::WeightOnly(w) => ctx
-                .prepare_dense_int4(w, kernel, activation, x, rows)
-                .map(|p| PreparedLayer {
-                    passes: p.passes,
-                    bytes: p.bytes,
-                }),
-            LayerWeights::Float8(w) => ctx
-                .prepare_dense_float8(w, kernel, activation, x, rows)
-                .map(|p| PreparedLayer {
-                    passes: p.passes,
-                    bytes: p.bytes,
-                }),
-        };
-        prepared.map_err(|e| self.error(e))
-    }
-
-    /// Runs the layer's CPU twin on the same inputs.
-    pub fn run_cpu<T: HostFloat>(&self, w: &[T], bias: Option<&[T]>, x: &[T]) -> Result<Vec<T>> {
         let s = &self.spec;
-        let dims = (s.rows, s.k, s.n);
-        let format = self.layout.format;
-        match self.choice.kernel {
-            Kernel::DenseInt8 | Kernel::DenseInt8Tiled => {
-                cpu_dense_int8(format, s.activation, x, w, bias, dims)
-            }
-            kernel @ (Kernel::DenseInt8WeightOnly | Kernel::DenseInt8WeightOnlyTiled) => {
-                cpu_dense_int8_weight_only(format, kernel, s.activation, x, w, bias, dims)
-            }
-            kernel @ (Kernel::DenseInt4 | Kernel::DenseInt4Tiled) => cpu_dense_int4(
-                format,
-                kernel,
-                s.activation,
-                x,
-                w,
-                bias,
-                dims,
-                self.choice.int4_block,
-            ),
-            kernel @ (Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled) => cpu_dense_float8(
-                format,
-                kernel,
-                s.activation,
-                x,
-                w,
-                bias,
-                dims,
-                (Float8Scales::default(), Float8::E4M3Fn),
-            ),
-            kernel => cpu_dense(format, kernel, s.activation, x, w, bias, dims),
-        }
+        ctx.dense(weights, self.choice.shape, s.activation, x, s.rows)
+            .map_err(|e| e.in_layer(&s.path))
     }
 
-    fn error(&self, e: crate::gpu::GpuError) -> Error {
-        Error::Layer {
-            path: self.spec.path.clone(),
-            source: e,
-        }
+    /// Runs the layer's CPU twin on the same kernel and inputs.
+    pub fn run_cpu<T: HostFloat>(&self, kernel: &DenseKernel, x: &[T]) -> Result<Vec<T>> {
+        self.check_kernel(kernel)?;
+        let s = &self.spec;
+        crate::cpu::dense::dense(
+            kernel,
+            self.layout.format,
+            self.choice.shape,
+            s.activation,
+            x,
+            s.rows,
+        )
+        .map_err(|e| e.in_layer(&s.path))
     }
-}
 
-/// A planned layer bound to its inputs, for timing: the passes of one call
-/// and the bytes they read plus write.
-pub struct PreparedLayer {
-    /// The dispatches of one call, in order.
-    pub passes: Vec<PreparedDispatch>,
-    /// Bytes one call reads plus writes.
-    pub bytes: u64,
-}
-
-/// A layer's weights on the GPU, in the form its kernel reads.
-pub enum LayerWeights {
-    /// Float weights (f32, f16, bf16, f64).
-    Float(DenseWeights),
-    /// int8 weights with per-column scales.
-    Int8(Int8Weights),
-    /// int4 weights with scales (and zero points when grouped), or
-    /// weight-only int8.
-    WeightOnly(WeightOnlyWeights),
-    /// float8 e4m3 codes with per-tensor scales.
-    Float8(Float8Weights),
-}
-
-impl LayerWeights {
-    /// Bytes the layer's buffers take on the GPU (weights, scales, zero
-    /// points, bias).
-    pub fn gpu_bytes(&self) -> u64 {
-        match self {
-            LayerWeights::Float(w) => w.gpu_bytes(),
-            LayerWeights::Int8(w) => w.gpu_bytes(),
-            LayerWeights::WeightOnly(w) => w.gpu_bytes(),
-            LayerWeights::Float8(w) => w.gpu_bytes(),
+    fn check_kernel(&self, kernel: &DenseKernel) -> Result<()> {
+        let s = &self.spec;
+        if (kernel.k(), kernel.n()) != (s.k, s.n) || kernel.format() != self.choice.format {
+            return Err(Error::Shape(format!(
+                "a {} kernel of {} x {} for a {} layer of {} x {}",
+                kernel.format().name(),
+                kernel.k(),
+                kernel.n(),
+                self.choice.format.name(),
+                s.k,
+                s.n
+            ))
+            .in_layer(&s.path));
         }
+        Ok(())
     }
 }
 
@@ -261,7 +170,8 @@ pub struct Plan {
 
 impl Plan {
     /// Looks every layer up in `map` and chooses its kernel for `caps`.
-    /// The first layer that cannot run is an error naming its path.
+    /// The first layer that cannot run (or whose shape is empty or too
+    /// large) is an error naming its path.
     pub fn new(
         map: &DTypePolicyMap,
         layers: &[DenseLayerSpec],
@@ -269,40 +179,7 @@ impl Plan {
     ) -> Result<Plan> {
         let rows = layers
             .iter()
-            .map(|spec| {
-                let found = map.lookup(&spec.path)?;
-                let choice =
-                    select_dense_with(found.policy, spec.rows, caps, spec.int8_weight_only)
-                        .and_then(|choice| {
-                            check_activation(choice.storage, spec.activation)
-                                .map(|()| choice)
-                                .map_err(|e| Error::Unsupported {
-                                    path: String::new(),
-                                    reason: e.to_string(),
-                                })
-                        });
-                let choice = choice.map_err(|e| match e {
-                    Error::Unsupported { reason, .. } => Error::Unsupported {
-                        path: spec.path.clone(),
-                        reason,
-                    },
-                    other => other,
-                })?;
-                let layout = choice.layout(spec.k, spec.n);
-                let limit = caps.max_storage_buffer_binding_size;
-                let bindings = weight_bindings(&layout, limit).map_err(|e| Error::Unsupported {
-                    path: spec.path.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok(PlanRow {
-                    layout,
-                    bindings,
-                    spec: spec.clone(),
-                    matched: found.matched.to_string(),
-                    policy: found.policy.clone(),
-                    choice,
-                })
-            })
+            .map(|spec| plan_row(map, spec, caps).map_err(|e| e.in_layer(&spec.path)))
             .collect::<Result<Vec<_>>>()?;
         Ok(Plan {
             adapter: caps.adapter_name.clone(),
@@ -313,27 +190,44 @@ impl Plan {
     /// The distinct pipelines the plan needs: each is compiled once,
     /// whatever the number of layers that run it.
     pub fn pipelines(&self) -> BTreeSet<PipelineKey> {
-        let mut keys: BTreeSet<PipelineKey> = self.rows.iter().map(PlanRow::pipeline).collect();
-        // Both int8 kernels run after the activation quantizer's pass.
-        for row in self
-            .rows
-            .iter()
-            .filter(|r| matches!(r.choice.kernel, Kernel::DenseInt8 | Kernel::DenseInt8Tiled))
-        {
-            keys.insert(PipelineKey {
-                kernel: Kernel::QuantizeRows,
-                storage: row.choice.storage,
-                specialization: 0,
-                mode: 0,
-            });
+        self.rows.iter().flat_map(PlanRow::pipelines).collect()
+    }
+
+    /// Compiles every pipeline the plan needs ahead of the first run.
+    pub fn compile(&self, ctx: &mut GpuContext) -> Result<()> {
+        for key in self.pipelines() {
+            ctx.compile(key)?;
         }
-        keys
+        Ok(())
     }
 
     /// Bytes of every layer's weights and biases on the GPU.
     pub fn weight_bytes(&self) -> u64 {
         self.rows.iter().map(PlanRow::weight_bytes).sum()
     }
+}
+
+fn plan_row(map: &DTypePolicyMap, spec: &DenseLayerSpec, caps: &Capabilities) -> Result<PlanRow> {
+    size::nonzero(
+        &[("rows", spec.rows), ("k", spec.k), ("n", spec.n)],
+        "the layer",
+    )?;
+    let found = map.lookup(&spec.path)?;
+    let choice = select_dense_with(found.policy, spec.rows, caps, spec.int8_weight_only)?;
+    check_activation(choice.storage, spec.activation)?;
+    let layout = choice.layout(spec.k, spec.n)?;
+    // Its activations must be addressable too.
+    TensorShape::new(spec.rows, spec.k, layout.format)?;
+    TensorShape::new(spec.rows, spec.n, layout.format)?;
+    let bindings = layout.bindings(caps.max_storage_buffer_binding_size)?;
+    Ok(PlanRow {
+        layout,
+        bindings,
+        spec: spec.clone(),
+        matched: found.matched.to_string(),
+        policy: found.policy.clone(),
+        choice,
+    })
 }
 
 impl fmt::Display for Plan {
@@ -353,13 +247,12 @@ impl fmt::Display for Plan {
             .rows
             .iter()
             .map(|row| {
-                let kernel = row.choice.kernel.short_name();
                 [
                     row.spec.path.clone(),
                     row.matched.clone(),
                     row.policy.name().to_owned(),
                     row.choice.storage.name().to_owned(),
-                    kernel.to_owned(),
+                    row.choice.kernel().short_name().to_owned(),
                     if row.bindings > 1 {
                         format!("{} in {} bindings", row.layout, row.bindings)
                     } else {

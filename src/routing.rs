@@ -4,54 +4,82 @@
 //! capabilities), so it is tested without a GPU.
 
 use crate::error::{Error, Result};
+use crate::format::WeightFormat;
 use crate::gpu::context::Capabilities;
-use std::num::NonZeroU32;
-
-use crate::gpu::dense::{DenseLayout, QuantizedWeights};
-use crate::gpu::shaders::{Kernel, MATVEC_OUTPUTS, StorageVariant, XShare};
+use crate::gpu::dense::{DenseLayout, Family, pipeline};
+use crate::gpu::kernels::{Kernel, MATVEC_OUTPUTS};
+use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::shaders::{StorageVariant, XShare};
+use crate::ops::{Activation, DenseShape};
 use crate::policy::any::Policy;
 use crate::policy::dtype::DType;
 use crate::policy::quantized::QuantizationMode;
+use crate::quant::float8::Float8;
 
 /// Up to this many rows, Dense runs the matrix-vector kernel (memory bound:
 /// it streams each weight once per row); above, the tiled kernel, which
-/// reuses each staged weight for 32 rows.
-pub const MATVEC_MAX_ROWS: usize = 8;
+/// reuses each staged weight for 64 rows.
+pub const MATVEC_MAX_ROWS: usize = DenseShape::MATVEC_MAX_ROWS;
 
 /// The kernel a Dense layer runs, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DenseChoice {
+    /// How the weights are stored.
+    pub format: WeightFormat,
     /// Matrix-vector or tiled.
-    pub kernel: Kernel,
-    /// How values are stored and read.
+    pub shape: DenseShape,
+    /// How the activations (and float weights) are stored and read.
     pub storage: StorageVariant,
     /// Why, in words: the policy's part, then the shape's.
     pub reason: String,
-    /// For the int4 kernel: the group size along k (`None`: per channel).
-    pub int4_block: Option<NonZeroU32>,
 }
 
 impl DenseChoice {
-    /// Where the layer's values sit on the GPU.
-    pub fn layout(&self, k: usize, n: usize) -> DenseLayout {
-        let format = self.storage.format();
-        match self.kernel {
-            Kernel::DenseInt8
-            | Kernel::DenseInt8Tiled
-            | Kernel::DenseInt8WeightOnly
-            | Kernel::DenseInt8WeightOnlyTiled => {
-                DenseLayout::quantized(format, k, n, QuantizedWeights::Int8)
-            }
-            Kernel::DenseFloat8 | Kernel::DenseFloat8Tiled => {
-                DenseLayout::quantized(format, k, n, QuantizedWeights::Float8)
-            }
-            Kernel::DenseInt4 | Kernel::DenseInt4Tiled => {
-                let groups = self.int4_block.map(|b| k.div_ceil(b.get() as usize));
-                DenseLayout::quantized(format, k, n, QuantizedWeights::Int4 { groups })
-            }
-            _ => DenseLayout::new(format, k, n),
-        }
+    /// The kernel it runs.
+    pub fn kernel(&self) -> Kernel {
+        Family::of(self.format).kernel(self.shape)
     }
+
+    /// The pipeline it runs with `activation`.
+    pub fn pipeline(&self, activation: Activation) -> PipelineKey {
+        pipeline(self.format, self.storage, self.shape, activation)
+    }
+
+    /// Where the layer's values sit on the GPU; `Err` for a shape that is
+    /// empty or too large to address.
+    pub fn layout(&self, k: usize, n: usize) -> Result<DenseLayout> {
+        DenseLayout::new(self.storage.format(), self.format, k, n)
+    }
+}
+
+/// The weight format a policy stores a Dense kernel in, as Keras does (by
+/// the quantization mode, whatever the policy class); for int8 policies,
+/// `int8_weight_only` is the layer's `Int8QuantizationConfig` without an
+/// activation quantizer.
+pub fn weight_format(policy: &Policy, int8_weight_only: bool) -> Result<WeightFormat> {
+    Ok(match (policy, policy.quantization_mode()) {
+        (_, None) => WeightFormat::Float,
+        (_, Some(QuantizationMode::Int8)) => WeightFormat::Int8 {
+            quantized_inputs: !int8_weight_only,
+        },
+        (Policy::Int4(p), _) => WeightFormat::Int4 {
+            block: p.group_size(),
+            quantized_inputs: false,
+        },
+        (_, Some(QuantizationMode::Int4)) => WeightFormat::Int4 {
+            block: None,
+            quantized_inputs: false,
+        },
+        (_, Some(QuantizationMode::Float8)) => WeightFormat::Float8(Float8::E4M3Fn),
+        (_, Some(mode)) => {
+            return Err(Error::Unsupported(format!(
+                "{} quantizes with {mode}; no {mode} Dense kernel exists here (GPTQ and AWQ need \
+                 their calibrated weights), so use the source policy '{}' for this layer",
+                policy.name(),
+                policy.float_source().name()
+            )));
+        }
+    })
 }
 
 /// Chooses the Dense kernel for `policy` on an adapter with `caps`, for
@@ -68,30 +96,8 @@ pub fn select_dense_with(
     caps: &Capabilities,
     int8_weight_only: bool,
 ) -> Result<DenseChoice> {
-    let unsupported = |reason: String| Error::Unsupported {
-        path: String::new(),
-        reason,
-    };
+    let format = weight_format(policy, int8_weight_only)?;
     let name = policy.name();
-    // (kernel, int4 group size) of a quantized policy with a kernel here.
-    // As Keras, by the quantization mode (whatever the policy class).
-    let quantized = match (policy, policy.quantization_mode()) {
-        (_, None) => None,
-        (_, Some(QuantizationMode::Int8)) if int8_weight_only => {
-            Some((Kernel::DenseInt8WeightOnly, None))
-        }
-        (_, Some(QuantizationMode::Int8)) => Some((Kernel::DenseInt8, None)),
-        (Policy::Int4(p), _) => Some((Kernel::DenseInt4, p.group_size())),
-        (_, Some(QuantizationMode::Int4)) => Some((Kernel::DenseInt4, None)),
-        (_, Some(QuantizationMode::Float8)) => Some((Kernel::DenseFloat8, None)),
-        (_, Some(mode)) => {
-            return Err(unsupported(format!(
-                "{name} quantizes with {mode}; no {mode} Dense kernel exists here (GPTQ and AWQ \
-                 need their calibrated weights), so use the source policy '{}' for this layer",
-                policy.float_source().name()
-            )));
-        }
-    };
     let (storage, why) = match policy.compute_dtype() {
         DType::Float32 => (
             StorageVariant::F32,
@@ -126,82 +132,76 @@ pub fn select_dense_with(
                 .to_owned(),
         ),
         DType::Float64 => {
-            return Err(unsupported(format!(
+            return Err(Error::Unsupported(format!(
                 "{name} computes in float64, which needs SHADER_F64; the adapter '{}' lacks it. \
                  Use float32, or an adapter with f64 shaders",
                 caps.adapter_name
             )));
         }
         other => {
-            return Err(unsupported(format!(
+            return Err(Error::Unsupported(format!(
                 "{name} computes in {other}; Dense kernels exist for float32, float16, bfloat16 \
                  and float64"
             )));
         }
     };
-    if let Some((matvec, int4_block)) = quantized {
-        let kernel = if rows > MATVEC_MAX_ROWS {
-            matvec.tiled()
-        } else {
-            matvec
-        };
-        if storage == StorageVariant::F64 {
-            return Err(unsupported(format!(
-                "{name}: quantized Dense computes in f32, f16 or bf16, not float64"
-            )));
+    let shape = DenseShape::for_rows(rows);
+    let what = match format {
+        WeightFormat::Float => {
+            let shape_why = match shape {
+                DenseShape::MatVec => format!("rows={rows} <= {MATVEC_MAX_ROWS}: matrix-vector"),
+                DenseShape::Tiled => {
+                    format!("rows={rows} > {MATVEC_MAX_ROWS}: tiled matrix-matrix")
+                }
+            };
+            return Ok(DenseChoice {
+                format,
+                shape,
+                storage,
+                reason: format!("{name} -> {}: {why}; {shape_why}", storage.name()),
+            });
         }
-        // Activations in the compute dtype's format; f16 as packed words.
-        let storage = if storage == StorageVariant::F16Native {
-            StorageVariant::F16Packed
-        } else {
-            storage
-        };
-        let what = match (matvec, int4_block) {
-            (Kernel::DenseInt8, _) => "int8: weights int8 per output column, activations \
-                quantized per row on the GPU, dot4I8Packed with i32 accumulation (Keras's int8 Dense)"
-                .to_owned(),
-            (Kernel::DenseInt8WeightOnly, _) => "int8 weight-only: weights int8 per output column, \
-                activations unquantized, y = (x . q) / scale (Keras's int8 Dense without an \
-                activation quantizer)"
-                .to_owned(),
-            (Kernel::DenseFloat8, _) => "float8: weights e4m3fn (per-tensor scale), activations \
-                quantize-dequantized in the kernel, f32 accumulation (Keras's float8 Dense)"
-                .to_owned(),
-            (_, None) => "int4: weights int4 per output column, eight per u32, activations \
-                unquantized, y = (x . q) / scale (Keras's per-channel int4 Dense)"
-                .to_owned(),
-            (_, Some(b)) => format!(
-                "int4/{b}: weights int4 in groups of {b} rows with zero points, dequantized in \
-                 the kernel (Keras's grouped int4 Dense)"
-            ),
-        };
-        return Ok(DenseChoice {
-            kernel,
-            storage,
-            reason: format!(
-                "{name} -> {what}, outputs in {}; rows={rows}: {}",
-                storage.name(),
-                shape_reason(kernel, caps)
-            ),
-            int4_block,
-        });
-    }
-    let (kernel, shape_why) = if rows <= MATVEC_MAX_ROWS {
-        (
-            Kernel::DenseMatVec,
-            format!("rows={rows} <= {MATVEC_MAX_ROWS}: matrix-vector"),
-        )
-    } else {
-        (
-            Kernel::DenseTiled,
-            format!("rows={rows} > {MATVEC_MAX_ROWS}: tiled matrix-matrix"),
-        )
+        WeightFormat::Int8 {
+            quantized_inputs: true,
+        } => "int8: weights int8 per output column, activations quantized per row on the GPU, \
+              dot4I8Packed with i32 accumulation (Keras's int8 Dense)"
+            .to_owned(),
+        WeightFormat::Int8 { .. } => "int8 weight-only: weights int8 per output column, \
+              activations unquantized, y = (x . q) / scale (Keras's int8 Dense without an \
+              activation quantizer)"
+            .to_owned(),
+        WeightFormat::Float8(_) => "float8: weights e4m3fn (per-tensor scale), activations \
+              quantize-dequantized in the kernel, f32 accumulation (Keras's float8 Dense)"
+            .to_owned(),
+        WeightFormat::Int4 { block: Some(b), .. } => format!(
+            "int4/{b}: weights int4 in groups of {b} rows with zero points, dequantized in the \
+             kernel (Keras's grouped int4 Dense)"
+        ),
+        WeightFormat::Int4 { .. } => "int4: weights int4 per output column, eight per u32, \
+              activations unquantized, y = (x . q) / scale (Keras's per-channel int4 Dense)"
+            .to_owned(),
     };
+    if storage == StorageVariant::F64 {
+        return Err(Error::Unsupported(format!(
+            "{name}: quantized Dense computes in f32, f16 or bf16, not float64"
+        )));
+    }
+    // Activations in the compute dtype's format; f16 as packed words.
+    let storage = if storage == StorageVariant::F16Native {
+        StorageVariant::F16Packed
+    } else {
+        storage
+    };
+    let kernel = Family::of(format).kernel(shape);
     Ok(DenseChoice {
-        kernel,
+        format,
+        shape,
         storage,
-        reason: format!("{name} -> {}: {why}; {shape_why}", storage.name()),
-        int4_block: None,
+        reason: format!(
+            "{name} -> {what}, outputs in {}; rows={rows}: {}",
+            storage.name(),
+            shape_reason(kernel, caps)
+        ),
     })
 }
 
@@ -212,7 +212,7 @@ fn shape_reason(kernel: Kernel, caps: &Capabilities) -> String {
     }
     let outputs = MATVEC_OUTPUTS;
     let shared = match XShare::for_adapter(caps) {
-        _ if !kernel.shares_x() => "",
+        _ if !kernel.spec().shares_x => "",
         XShare::SubgroupOf8 | XShare::Subgroup => ", x shared by subgroup broadcast",
         XShare::Plain => ", x read by every invocation (no subgroups of 8)",
     };
@@ -222,6 +222,7 @@ fn shape_reason(kernel: Kernel, caps: &Capabilities) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::num::NonZeroU32;
 
     fn caps(shader_f16: bool) -> Capabilities {
         Capabilities {
@@ -285,13 +286,13 @@ mod tests {
     #[test]
     fn rows_choose_the_kernel_shape() {
         assert_eq!(
-            choose("float32", MATVEC_MAX_ROWS, false).unwrap().kernel,
+            choose("float32", MATVEC_MAX_ROWS, false).unwrap().kernel(),
             Kernel::DenseMatVec
         );
         assert_eq!(
             choose("float32", MATVEC_MAX_ROWS + 1, false)
                 .unwrap()
-                .kernel,
+                .kernel(),
             Kernel::DenseTiled
         );
     }
@@ -310,12 +311,12 @@ mod tests {
     fn int8_policies_get_the_int8_kernel_with_outputs_in_the_compute_dtype() {
         let c = choose("int8_from_float32", 1, true).unwrap();
         assert_eq!(
-            (c.kernel, c.storage),
+            (c.kernel(), c.storage),
             (Kernel::DenseInt8, StorageVariant::F32)
         );
         let c = choose("int8_from_mixed_bfloat16", 64, true).unwrap();
         assert_eq!(
-            (c.kernel, c.storage),
+            (c.kernel(), c.storage),
             (Kernel::DenseInt8Tiled, StorageVariant::BF16Packed)
         );
         assert!(
@@ -329,8 +330,9 @@ mod tests {
         let f32_bytes = choose("float32", 1, true)
             .unwrap()
             .layout(4096, 4096)
+            .unwrap()
             .weight_bytes();
-        let int8_bytes = c.layout(4096, 4096).weight_bytes();
+        let int8_bytes = c.layout(4096, 4096).unwrap().weight_bytes();
         assert!(
             (int8_bytes as f64) <= 0.26 * f32_bytes as f64,
             "{int8_bytes} vs {f32_bytes}"
@@ -342,17 +344,33 @@ mod tests {
         let f32_bytes = choose("float32", 1, true)
             .unwrap()
             .layout(4096, 4096)
+            .unwrap()
             .weight_bytes();
         let c = choose("int4_from_float32", 1, true).unwrap();
-        assert_eq!((c.kernel, c.int4_block), (Kernel::DenseInt4, None));
-        let per_channel = c.layout(4096, 4096).weight_bytes();
+        assert_eq!(
+            (c.kernel(), c.format),
+            (
+                Kernel::DenseInt4,
+                WeightFormat::Int4 {
+                    block: None,
+                    quantized_inputs: false
+                }
+            )
+        );
+        let per_channel = c.layout(4096, 4096).unwrap().weight_bytes();
         let c = choose("int4/128_from_mixed_bfloat16", 1, true).unwrap();
         assert_eq!(
-            (c.kernel, c.storage),
+            (c.kernel(), c.storage),
             (Kernel::DenseInt4, StorageVariant::BF16Packed)
         );
-        assert_eq!(c.int4_block.map(NonZeroU32::get), Some(128));
-        let grouped = c.layout(4096, 4096).weight_bytes();
+        assert_eq!(
+            c.format,
+            WeightFormat::Int4 {
+                block: NonZeroU32::new(128),
+                quantized_inputs: false
+            }
+        );
+        let grouped = c.layout(4096, 4096).unwrap().weight_bytes();
         for bytes in [per_channel, grouped] {
             assert!(
                 (bytes as f64) <= 0.14 * f32_bytes as f64,
@@ -366,10 +384,11 @@ mod tests {
         let f32_bytes = choose("float32", 1, true)
             .unwrap()
             .layout(4096, 4096)
+            .unwrap()
             .weight_bytes();
         let c = choose("float8_from_float32", 1, true).unwrap();
-        assert_eq!(c.kernel, Kernel::DenseFloat8);
-        let bytes = c.layout(4096, 4096).weight_bytes();
+        assert_eq!(c.kernel(), Kernel::DenseFloat8);
+        let bytes = c.layout(4096, 4096).unwrap().weight_bytes();
         assert!(
             (bytes as f64) <= 0.26 * f32_bytes as f64,
             "{bytes} vs {f32_bytes}"
@@ -386,7 +405,7 @@ mod tests {
             ("float8_from_mixed_float16", Kernel::DenseFloat8Tiled),
         ] {
             let c = choose(policy, rows, true).unwrap();
-            assert_eq!(c.kernel, kernel, "{policy}");
+            assert_eq!(c.kernel(), kernel, "{policy}");
             assert!(
                 c.reason
                     .ends_with("tiled, 64 rows x 32 outputs per workgroup"),
@@ -396,17 +415,20 @@ mod tests {
             assert_eq!(
                 choose(policy, MATVEC_MAX_ROWS, true)
                     .unwrap()
-                    .kernel
+                    .kernel()
                     .tiled(),
                 kernel
             );
         }
         let policy = "int8_from_float32".parse().unwrap();
         let c = select_dense_with(&policy, rows, &caps(true), true).unwrap();
-        assert_eq!(c.kernel, Kernel::DenseInt8WeightOnlyTiled);
+        assert_eq!(c.kernel(), Kernel::DenseInt8WeightOnlyTiled);
         // The tiled kernels read the same layout as their matrix-vector ones.
         let one = select_dense_with(&policy, 1, &caps(true), true).unwrap();
-        assert_eq!(c.layout(4096, 11008), one.layout(4096, 11008));
+        assert_eq!(
+            c.layout(4096, 11008).unwrap(),
+            one.layout(4096, 11008).unwrap()
+        );
     }
 
     #[test]
@@ -448,12 +470,12 @@ mod tests {
         let policy = "int8_from_mixed_bfloat16".parse().unwrap();
         let c = select_dense_with(&policy, 1, &caps(true), true).unwrap();
         assert_eq!(
-            (c.kernel, c.storage),
+            (c.kernel(), c.storage),
             (Kernel::DenseInt8WeightOnly, StorageVariant::BF16Packed)
         );
         assert!(c.reason.contains("int8 weight-only"), "{}", c.reason);
         let c = select_dense_with(&policy, 1, &caps(true), false).unwrap();
-        assert_eq!(c.kernel, Kernel::DenseInt8);
+        assert_eq!(c.kernel(), Kernel::DenseInt8);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 mod common;
 
 use dtype_policy::cpu::cast::cast as cpu_cast;
+use dtype_policy::format::StorageFormat;
 use dtype_policy::gpu::context::GpuContext;
-use dtype_policy::gpu::formats::StorageFormat;
 
 /// Every 4096th f32 bit pattern, plus the values where rounding decides.
 fn f32_patterns() -> Vec<u32> {
@@ -83,6 +83,8 @@ fn check_all(ctx: &mut GpuContext) {
         let count = 65_536;
         let gpu = ctx.cast(from, F32, &all_16, count).unwrap();
         let cpu = cpu_cast(from, F32, &all_16, count);
+        assert_eq!(gpu.len(), cpu.len(), "{from:?} -> F32: lengths");
+        assert_eq!(gpu.len(), count, "{from:?} -> F32: one word per value");
         for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
             // NaN stays NaN; the driver may quiet or drop its payload on the way.
             assert!(
@@ -93,6 +95,12 @@ fn check_all(ctx: &mut GpuContext) {
         let other = if from == F16 { BF16 } else { F16 };
         let gpu = ctx.cast(from, other, &all_16, count).unwrap();
         let cpu = cpu_cast(from, other, &all_16, count);
+        assert_eq!(gpu.len(), cpu.len(), "{from:?} -> {other:?}: lengths");
+        assert_eq!(
+            gpu.len(),
+            count / 2,
+            "{from:?} -> {other:?}: two values per word"
+        );
         for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
             for half in 0..2 {
                 let (g, c) = ((g >> (16 * half)) & 0xffff, (c >> (16 * half)) & 0xffff);

@@ -46,7 +46,7 @@ fn adapters_capabilities_and_environment_variables() {
 
     unsafe { std::env::set_var("WGPU_ADAPTER_NAME", "no such adapter") };
     match GpuContext::new() {
-        Err(GpuError::AdapterNotFound { wanted, found }) => {
+        Err(dtype_policy::Error::Gpu(GpuError::AdapterNotFound { wanted, found })) => {
             assert_eq!(wanted, "no such adapter");
             assert!(
                 found.contains("llvmpipe"),

@@ -6,7 +6,7 @@
 mod common;
 
 use dtype_policy::gpu::context::Capabilities;
-use dtype_policy::gpu::dense::Activation;
+use dtype_policy::ops::Activation;
 use dtype_policy::plan::{DenseLayerSpec, Plan};
 use dtype_policy::{DTypePolicyMap, Error};
 
@@ -82,7 +82,8 @@ fn a_layer_that_cannot_run_is_named_in_the_error() {
     map.insert("block_2/o", "gptq/4/128_from_float32").unwrap();
     let err = Plan::new(&map, &model(1), &Capabilities::baseline("x")).unwrap_err();
     assert!(
-        matches!(err, Error::Unsupported { ref path, .. } if path == "block_2/o"),
+        matches!(&err, Error::Layer { path, source } if path == "block_2/o"
+            && matches!(**source, Error::Unsupported(_))),
         "{err}"
     );
 }
@@ -100,9 +101,12 @@ fn a_24_layer_model_compiles_one_pipeline_per_distinct_variant_on_lavapipe() {
             let x: Vec<f32> = (0..s.rows * s.k)
                 .map(|j| ((j * 3 + i) % 11) as f32 / 11.0 - 0.5)
                 .collect();
-            let weights = row.upload(&ctx, &w, None).unwrap();
+            let kernel = row.quantize(&w, None).unwrap();
+            let weights = row.upload(&ctx, &kernel).unwrap();
             let gpu = row.run(&mut ctx, &weights, &x).unwrap();
-            let cpu = row.run_cpu(&w, None, &x).unwrap();
+            let cpu = row.run_cpu(&kernel, &x).unwrap();
+            assert_eq!(gpu.len(), s.rows * s.n, "{}", s.path);
+            assert_eq!(cpu.len(), gpu.len(), "{}", s.path);
             let worst = gpu
                 .iter()
                 .zip(&cpu)
@@ -164,7 +168,7 @@ fn a_quantized_plan_lists_exactly_the_pipelines_and_bytes_it_uses_on_lavapipe() 
             let x: Vec<f32> = (0..s.rows * s.k)
                 .map(|j| (j % 11) as f32 / 11.0 - 0.5)
                 .collect();
-            let weights = row.upload(&ctx, &w, None).unwrap();
+            let weights = row.upload(&ctx, &row.quantize(&w, None).unwrap()).unwrap();
             assert_eq!(weights.gpu_bytes(), row.weight_bytes(), "{}", s.path);
             row.run(&mut ctx, &weights, &x).unwrap();
         }
@@ -205,8 +209,40 @@ fn the_plan_shows_split_layers_and_names_a_layer_too_large() {
     );
     let err = Plan::new(&map, &[spec("wide", 300_000, 200)], &caps).unwrap_err();
     assert!(
-        matches!(err, Error::Unsupported { ref path, ref reason }
-            if path == "wide" && reason.contains("128 outputs")),
+        matches!(&err, Error::Layer { path, .. } if path == "wide")
+            && err.to_string().contains("128 outputs"),
         "{err}"
     );
+}
+
+/// Shapes from files and users: a layer too large for this machine's
+/// arithmetic, or one with a zero dimension, is an error naming the layer,
+/// not a panic or a plan of wrapped sizes.
+#[test]
+fn huge_and_empty_layers_are_errors_that_name_them() {
+    let caps = Capabilities::baseline("x");
+    let map = DTypePolicyMap::with_default_name("float32").unwrap();
+    let layer = |path: &str, rows, k, n| DenseLayerSpec {
+        path: path.to_owned(),
+        rows,
+        k,
+        n,
+        activation: Activation::Linear,
+        int8_weight_only: false,
+    };
+    for spec in [
+        layer("huge", 1, 99_999_999_999, 99_999_999_999),
+        layer("empty", 0, 0, 0),
+        layer("no_rows", 0, 4, 4),
+        layer("no_outputs", 1, 4, 0),
+        layer("huge_batch", usize::MAX, 4, 4),
+    ] {
+        let err = Plan::new(&map, std::slice::from_ref(&spec), &caps).unwrap_err();
+        assert!(
+            matches!(&err, Error::Layer { path, source } if *path == spec.path
+                && matches!(**source, Error::Shape(_))),
+            "{}: {err}",
+            spec.path
+        );
+    }
 }

@@ -13,12 +13,12 @@ mod common;
 use common::gpu;
 use dtype_policy::cpu::probes::{dot4_sums, fma_sums, read_sums};
 use dtype_policy::gpu::context::GpuContext;
-use dtype_policy::gpu::shaders::Kernel;
+use dtype_policy::gpu::kernels::Kernel;
 
 fn check_read_probe(mut ctx: GpuContext, expected_kernel: Kernel) {
     let adapter = ctx.capabilities().adapter_name.clone();
     assert_eq!(ctx.read_probe_kernel(), expected_kernel, "{adapter}");
-    let vec_bytes = expected_kernel.probe_vector_bytes();
+    let vec_bytes = expected_kernel.spec().probe_vector_bytes;
     // Bytes: one vector, odd counts of either size, more vectors than
     // invocations (runs of 2 to 6 and of 11 with a tail after the four-load
     // loop), and runs of 40 to 80 vectors.
@@ -44,7 +44,8 @@ fn check_read_probe(mut ctx: GpuContext, expected_kernel: Kernel) {
             "{adapter}: bytes counted for {bytes}"
         );
         loop_then_tail |= shape.run > 4 && !shape.run.is_multiple_of(4);
-        ctx.run_prepared(&probe.dispatch, 1).unwrap();
+        probe.forward.submit(&ctx).unwrap();
+        ctx.finish().unwrap();
         let got = ctx.probe_output(&probe).unwrap();
         assert_eq!(
             got,
@@ -80,7 +81,8 @@ fn check_arithmetic_probes(mut ctx: GpuContext) {
                 invocations * u64::from(rounds) * 512,
                 "{adapter}: {name}"
             );
-            ctx.run_prepared(&probe.dispatch, 1).unwrap();
+            probe.forward.submit(&ctx).unwrap();
+            ctx.finish().unwrap();
             let got = ctx.probe_output(probe).unwrap();
             assert_eq!(
                 got, twin,

@@ -9,7 +9,7 @@ mod common;
 
 use dtype_policy::DTypePolicyMap;
 use dtype_policy::gpu::context::GpuContext;
-use dtype_policy::gpu::dense::Activation;
+use dtype_policy::ops::{Activation, DenseShape};
 use dtype_policy::plan::{DenseLayerSpec, Plan};
 use serde_json::Value;
 
@@ -89,11 +89,14 @@ fn check(ctx: &mut GpuContext) {
         // The fixtures have few rows (the matrix-vector kernel); the tiled
         // kernel, which more rows get, runs them too.
         let mut tiled = routed.clone();
-        tiled.choice.kernel = routed.choice.kernel.tiled();
+        tiled.choice.shape = DenseShape::Tiled;
         for row in [routed, &tiled] {
-            let kernel = row.choice.kernel;
-            let weights = row.upload(ctx, &w, Some(&b)).unwrap();
+            let kernel = row.choice.kernel();
+            let weights = row
+                .upload(ctx, &row.quantize(&w, Some(&b)).unwrap())
+                .unwrap();
             let got = row.run(ctx, &weights, &x).unwrap();
+            assert_eq!(got.len(), m * n, "{policy}");
             for i in 0..m {
                 for j in 0..n {
                     let l1: f32 = (0..k).map(|t| (x[i * k + t] * w[t * n + j]).abs()).sum();

@@ -88,9 +88,8 @@ fn malformed_serialized_objects_name_what_is_missing() {
 #[test]
 fn host_quantizers_and_twins_refuse_mismatched_shapes_without_panicking() {
     use dtype_policy::cpu::dense::dense;
-    use dtype_policy::gpu::dense::Activation;
-    use dtype_policy::gpu::formats::StorageFormat;
-    use dtype_policy::gpu::shaders::Kernel;
+    use dtype_policy::format::{DenseKernel, StorageFormat};
+    use dtype_policy::ops::{Activation, DenseShape};
     use dtype_policy::quant::abs_max::{IntRange, quantize_kernel_per_column, quantize_rows};
     use dtype_policy::quant::int4::{pack_int4_columns, quantize_grouped};
     assert!(quantize_kernel_per_column(&[1.0; 5], 2, 3, IntRange::INT8).is_err());
@@ -98,14 +97,17 @@ fn host_quantizers_and_twins_refuse_mismatched_shapes_without_panicking() {
     assert!(quantize_rows(&[], 1, 0, IntRange::INT8).is_err());
     assert!(quantize_grouped(&[1.0; 6], 2, 3, 0).is_err());
     assert!(pack_int4_columns(&[], 0, 0).is_empty());
+    // A kernel of 3 values is not [2, 2]; x of 3 values is not one row of 2.
+    let err = DenseKernel::float(&[1.0f32; 3], None, (2, 2)).unwrap_err();
+    assert!(matches!(err, Error::Shape(_)), "{err}");
+    let kernel = DenseKernel::float(&[1.0f32; 4], None, (2, 2)).unwrap();
     let err = dense::<f32>(
+        &kernel,
         StorageFormat::F32,
-        Kernel::DenseMatVec,
+        DenseShape::MatVec,
         Activation::Linear,
         &[1.0; 3],
-        &[1.0; 4],
-        None,
-        (1, 2, 2),
+        1,
     )
     .unwrap_err();
     assert!(matches!(err, Error::Shape(_)), "{err}");

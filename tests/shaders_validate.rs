@@ -2,8 +2,11 @@
 //! Every shader variant composes, parses and validates with naga, and
 //! translates to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL
 //! (OpenGL): a broken or unportable shader fails here, without an adapter.
+//! Each kernel's declared bindings (`Kernel::spec`) are the ones naga
+//! reflects from its WGSL.
 
-use dtype_policy::gpu::shaders::{Kernel, StorageVariant, XShare, compose};
+use dtype_policy::gpu::kernels::{Binding, Kernel};
+use dtype_policy::gpu::shaders::{StorageVariant, XShare, compose};
 use naga::back::{glsl, hlsl, msl, spv};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
@@ -22,7 +25,7 @@ fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<
         caps |= Capabilities::FLOAT64;
     }
     // What wgpu grants with Features::SHADER_INT64 (the wide read probe).
-    let int64 = kernel.needs_shader_int64();
+    let int64 = kernel.spec().needs_int64;
     if int64 {
         caps |= Capabilities::SHADER_INT64;
     }
@@ -123,4 +126,80 @@ fn every_kernel_variant_validates_and_translates_to_every_backend() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// What naga reflects of one binding: uniform or storage (read-only or
+/// not), and the bytes of the uniform struct or of one array element.
+fn reflected_bindings(kernel: Kernel, storage: StorageVariant) -> Vec<(u32, Binding)> {
+    let source = compose(kernel, storage, XShare::Plain).unwrap();
+    let module = naga::front::wgsl::parse_str(&source).unwrap();
+    let mut layouter = naga::proc::Layouter::default();
+    layouter.update(module.to_ctx()).unwrap();
+    let mut found: Vec<(u32, Binding)> = module
+        .global_variables
+        .iter()
+        .filter_map(|(_, var)| {
+            let binding = var.binding.as_ref()?;
+            assert_eq!(binding.group, 0, "{kernel:?}: every binding is in group 0");
+            let bytes = match &module.types[var.ty].inner {
+                naga::TypeInner::Array { stride, .. } => u64::from(*stride),
+                _ => u64::from(layouter[var.ty].size),
+            };
+            let reflected = match var.space {
+                naga::AddressSpace::Uniform => Binding::Uniform(bytes),
+                naga::AddressSpace::Storage { access } => Binding::Storage {
+                    read_only: !access.contains(naga::StorageAccess::STORE),
+                    min_bytes: bytes,
+                },
+                other => panic!("{kernel:?}: binding {} in {other:?}", binding.binding),
+            };
+            Some((binding.binding, reflected))
+        })
+        .collect();
+    found.sort_by_key(|(i, _)| *i);
+    found
+}
+
+#[test]
+fn every_kernels_declared_bindings_are_what_its_wgsl_declares() {
+    for kernel in Kernel::ALL {
+        let declared = kernel.spec().bindings;
+        let variants: Vec<StorageVariant> = StorageVariant::ALL
+            .into_iter()
+            .filter(|s| kernel.supports(*s))
+            .collect();
+        // Per binding, the largest element over the kernel's variants: the
+        // layout's minimum must be exactly that (smaller, and wgpu refuses
+        // the pipeline for some variant; larger, and it refuses buffers
+        // that would do).
+        let mut largest: Vec<Option<Binding>> = vec![None; declared.len()];
+        for &storage in &variants {
+            let reflected = reflected_bindings(kernel, storage);
+            let indices: Vec<u32> = reflected.iter().map(|(i, _)| *i).collect();
+            let expected: Vec<u32> = (0..declared.len() as u32).collect();
+            assert_eq!(indices, expected, "{kernel:?}/{storage:?}: binding indices");
+            for ((_, got), slot) in reflected.into_iter().zip(&mut largest) {
+                *slot = Some(match (*slot, got) {
+                    (
+                        Some(Binding::Storage {
+                            min_bytes: a,
+                            read_only,
+                        }),
+                        Binding::Storage { min_bytes: b, .. },
+                    ) => Binding::Storage {
+                        read_only,
+                        min_bytes: a.max(b),
+                    },
+                    _ => got,
+                });
+            }
+        }
+        let largest: Vec<Binding> = largest.into_iter().map(Option::unwrap).collect();
+        assert_eq!(
+            largest,
+            declared,
+            "{kernel:?}: the bindings of shaders/{}.wgsl (left) against Kernel::spec (right)",
+            kernel.file()
+        );
+    }
 }

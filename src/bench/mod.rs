@@ -11,6 +11,7 @@
 //! quantizer). The JSON written by [`BenchReport::to_json`] is described in
 //! `docs/bench-schema.md`.
 
+pub mod decoder;
 pub mod svg;
 
 use std::collections::BTreeMap;
@@ -20,11 +21,13 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
-use crate::gpu::dense::Activation;
-use crate::gpu::dispatch::PreparedDispatch;
+use crate::gpu::dense::Family;
 use crate::gpu::probes::{ARITHMETIC_PROBE_SIZE, PreparedProbe, read_probe_for};
-use crate::gpu::shaders::{Kernel, StorageVariant};
-use crate::plan::{DenseLayerSpec, Plan, PlanRow, PreparedLayer};
+use crate::gpu::recorder::{Forward, Graph};
+use crate::gpu::shaders::StorageVariant;
+use crate::gpu::tensor::TensorShape;
+use crate::ops::Activation;
+use crate::plan::{DenseLayerSpec, Plan, PlanRow};
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
 
@@ -74,10 +77,9 @@ impl FromStr for Preset {
             "tiny" => Ok(Preset::Tiny),
             "quick" => Ok(Preset::Quick),
             "llm" => Ok(Preset::Llm),
-            other => Err(Error::Unsupported {
-                path: String::new(),
-                reason: format!("unknown preset '{other}'; expected tiny, quick or llm"),
-            }),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown preset '{other}'; expected tiny, quick or llm"
+            ))),
         }
     }
 }
@@ -275,27 +277,23 @@ pub fn probe_bytes(caps: &Capabilities, bytes: u64) -> u64 {
 }
 
 /// Median, min and max of timed runs, seconds.
-type Spread = (f64, f64, f64);
+pub type Spread = (f64, f64, f64);
 
-/// Median, min and max of `reps` timed runs of each submission in `runs`
-/// (each a list of passes), after two warm-ups. The runs alternate (a, b,
-/// a, b, ...), so that a kernel and the probe it is set against see the
-/// same state of the machine: on a shared CPU adapter the speed drifts by
-/// up to 2x over seconds.
-fn time_alternating(
-    ctx: &GpuContext,
-    runs: &[&[&PreparedDispatch]],
-    reps: usize,
-) -> Result<Vec<Spread>> {
-    for passes in runs {
+/// Median, min and max of `reps` timed runs of each forward in `runs`,
+/// after two warm-ups. The runs alternate (a, b, a, b, ...), so that a
+/// kernel and the probe it is set against see the same state of the
+/// machine: on a shared CPU adapter the speed drifts by up to 2x over
+/// seconds.
+pub fn time_alternating(ctx: &GpuContext, runs: &[&Forward], reps: usize) -> Result<Vec<Spread>> {
+    for forward in runs {
         for _ in 0..2 {
-            ctx.time_passes(passes)?;
+            forward.time(ctx)?;
         }
     }
     let mut samples = vec![Vec::with_capacity(reps.max(1)); runs.len()];
     for _ in 0..reps.max(1) {
-        for (passes, t) in runs.iter().zip(&mut samples) {
-            let timing = ctx.time_passes(passes)?;
+        for (forward, t) in runs.iter().zip(&mut samples) {
+            let timing = forward.time(ctx)?;
             t.push(timing.gpu.unwrap_or(timing.wall).as_secs_f64());
         }
     }
@@ -310,7 +308,7 @@ fn time_alternating(
 
 /// `amount` (bytes or operations) per median run of a probe, in giga per second.
 fn rate(ctx: &GpuContext, probe: &PreparedProbe, amount: u64, reps: usize) -> Result<f64> {
-    let t = time_alternating(ctx, &[&[&probe.dispatch]], reps)?[0].0;
+    let t = time_alternating(ctx, &[&probe.forward], reps)?[0].0;
     Ok(amount as f64 / t / 1e9)
 }
 
@@ -394,7 +392,7 @@ fn plan_row(
     if case.native_f16 {
         row.choice.storage = StorageVariant::F16Native;
         row.choice.reason = format!("{}; native f16 chosen by the benchmark", row.choice.reason);
-        row.layout = row.choice.layout(k, n);
+        row.layout = row.choice.layout(k, n)?;
     }
     Ok(row)
 }
@@ -408,31 +406,33 @@ fn run_one(
 ) -> Result<(BenchResult, bool)> {
     let row = plan_row(case, (m, k, n), ctx.capabilities())?;
     // Int8 with the activation quantizer runs on dot4I8Packed: its roof.
-    let on_dot4 = matches!(
-        row.choice.kernel,
-        Kernel::DenseInt8 | Kernel::DenseInt8Tiled
-    );
+    let on_dot4 = Family::of(row.choice.format) == Family::Int8;
     let w = values(k * n, (k * 31 + n) as u64, 1.0 / (k as f32).sqrt());
     let b = values(n, n as u64, 0.1);
     let x = values(m * k, (m * 7 + k) as u64, 1.0);
-    let weights = row.upload(ctx, &w, Some(&b))?;
-    let PreparedLayer { passes, bytes } = row.prepare(ctx, &weights, &x)?;
+    let kernel = row.quantize(&w, Some(&b))?;
+    let weights = row.upload(ctx, &kernel)?;
+    let mut graph = Graph::new();
+    let input = graph.input(TensorShape::new(m, k, row.layout.format)?);
+    let y = row.record(&mut graph, &weights, input)?;
+    graph.output(y);
+    let forward = graph.build(ctx)?;
+    let bytes = weights.traffic_bytes(m);
+    // A fast wrong kernel is not a result: compare with the twin.
+    let y = forward.run(ctx, &[&x])?.remove(0);
     // The read probe over as many bytes, timed alternately with the kernel.
     let probe_size = probe_bytes(ctx.capabilities(), bytes);
     let probe = match read_probes.entry(probe_size) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(e) => e.insert(ctx.prepare_probe_read(probe_size)?),
     };
-    let kernel_passes: Vec<&PreparedDispatch> = passes.iter().collect();
-    let spreads = time_alternating(ctx, &[&kernel_passes, &[&probe.dispatch]], reps)?;
+    let spreads = time_alternating(ctx, &[&forward, &probe.forward], reps)?;
     let (median, min, max) = spreads[0];
     let read_gbps = probe.bytes as f64 / spreads[1].0 / 1e9;
-    // A fast wrong kernel is not a result: compare with the twin.
-    let y = row.run(ctx, &weights, &x)?;
     let rows = m.min(CHECKED_ROWS);
     let mut twin_row = row.clone();
     twin_row.spec.rows = rows;
-    let twin = twin_row.run_cpu(&w, Some(&b), &x[..rows * k])?;
+    let twin = twin_row.run_cpu(&kernel, &x[..rows * k])?;
     let mut max_abs_err = 0f64;
     let mut scale = 1f64;
     for (g, c) in y.iter().zip(&twin) {
@@ -442,12 +442,11 @@ fn run_one(
     // 16-bit outputs are one rounding apart at most; anything near 1% of
     // the outputs' scale is a wrong kernel.
     if max_abs_err.is_nan() || max_abs_err > 1e-2 * scale {
-        return Err(Error::Unsupported {
-            path: row.spec.path.clone(),
-            reason: format!(
-                "the GPU result differs from the CPU twin by {max_abs_err:e} (outputs up to {scale:e}): not reported"
-            ),
-        });
+        return Err(Error::Unsupported(format!(
+            "the GPU result differs from the CPU twin by {max_abs_err:e} (outputs up to {scale:e}): \
+             not reported"
+        ))
+        .in_layer(&row.spec.path));
     }
     let flops = 2.0 * (m * k * n) as f64;
     Ok((
@@ -455,7 +454,7 @@ fn run_one(
             op: "dense",
             policy: case.label.clone(),
             variant: row.choice.storage.name().to_owned(),
-            kernel: row.choice.kernel.short_name().to_owned(),
+            kernel: row.choice.kernel().short_name().to_owned(),
             m,
             k,
             n,
@@ -568,7 +567,7 @@ impl BenchReport {
                 "read": by_bytes(&self.probes.read_gbps),
                 "copy": by_bytes(&self.probes.copy_gbps),
                 "memory": {"bytes": self.probes.memory_gbps.0, "gbps": self.probes.memory_gbps.1},
-                "read_load_bytes": read_probe_for(a).probe_vector_bytes(),
+                "read_load_bytes": read_probe_for(a).spec().probe_vector_bytes,
                 "fma_gflops": self.probes.fma_gflops,
                 "dot4_gops": self.probes.dot4_gops,
                 "dot4_verdict": self.probes.dot4_verdict(),
@@ -594,7 +593,7 @@ impl fmt::Display for BenchReport {
             "probes: memory {:.1} GB/s ({} MiB read, {}-byte loads), FMA {:.1} GFLOP/s, dot4I8Packed {:.1} Gop/s: {}",
             p.memory_gbps.1,
             p.memory_gbps.0 >> 20,
-            read_probe_for(a).probe_vector_bytes(),
+            read_probe_for(a).spec().probe_vector_bytes,
             p.fma_gflops,
             p.dot4_gops,
             p.dot4_verdict()

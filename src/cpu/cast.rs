@@ -2,7 +2,7 @@
 //! CPU twin of shaders/cast.wgsl: decode with `half`, re-encode with `half`
 //! (round to nearest even).
 
-use crate::gpu::formats::StorageFormat;
+use crate::format::StorageFormat;
 
 /// Casts `count` values in `words` from one format to another.
 pub fn cast(from: StorageFormat, to: StorageFormat, words: &[u32], count: usize) -> Vec<u32> {

@@ -3,9 +3,12 @@
 //! compiled pipelines.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::error::Result;
 use crate::gpu::GpuError;
+use crate::gpu::buffers::GpuCounters;
 use crate::gpu::pipelines::PipelineCache;
 
 /// What an adapter can do, as far as the kernels care. Plain data, so that
@@ -121,19 +124,29 @@ pub struct GpuContext {
     capabilities: Capabilities,
     pub(crate) pipelines: PipelineCache,
     lost: Arc<Mutex<Option<String>>>,
-    /// The timestamp query set and its resolve buffer, made on first use.
-    pub(crate) timestamps: std::sync::OnceLock<(wgpu::QuerySet, wgpu::Buffer)>,
+    /// Buffers, bind groups, submissions, read-backs (pipelines: the cache
+    /// counts them), by [`Counter`].
+    counters: [AtomicU64; 4],
+}
+
+/// What [`GpuContext`] counts besides pipelines.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counter {
+    Buffer,
+    BindGroup,
+    Submission,
+    ReadBack,
 }
 
 impl GpuContext {
     /// Opens the best adapter, honouring `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
-    pub fn new() -> Result<Self, GpuError> {
+    pub fn new() -> Result<Self> {
         Self::with_choice(&AdapterChoice::default())
     }
 
     /// Opens the adapter `choice` describes.
-    pub fn with_choice(choice: &AdapterChoice) -> Result<Self, GpuError> {
-        pollster::block_on(Self::open(choice))
+    pub fn with_choice(choice: &AdapterChoice) -> Result<Self> {
+        Ok(pollster::block_on(Self::open(choice))?)
     }
 
     /// Every adapter on `backends` (`None`: `WGPU_BACKEND`, else all), for
@@ -220,7 +233,7 @@ impl GpuContext {
             capabilities,
             pipelines,
             lost,
-            timestamps: std::sync::OnceLock::new(),
+            counters: Default::default(),
         })
     }
 
@@ -249,18 +262,35 @@ impl GpuContext {
         self.pipelines.stats()
     }
 
+    /// What this context has done so far: buffers, bind groups and
+    /// pipelines created, submissions, read-backs.
+    pub fn counters(&self) -> GpuCounters {
+        let get = |c: Counter| self.counters[c as usize].load(Ordering::Relaxed);
+        GpuCounters {
+            buffers: get(Counter::Buffer),
+            bind_groups: get(Counter::BindGroup),
+            pipelines: self.pipelines.stats().compiled as u64,
+            submissions: get(Counter::Submission),
+            read_backs: get(Counter::ReadBack),
+        }
+    }
+
+    pub(crate) fn count(&self, counter: Counter) {
+        self.counters[counter as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// `Err(DeviceLost)` once the device is gone.
-    pub(crate) fn check_alive(&self) -> Result<(), GpuError> {
+    pub(crate) fn check_alive(&self) -> Result<()> {
         let lost = self.lost.lock().unwrap_or_else(|e| e.into_inner());
         match &*lost {
-            Some(reason) => Err(GpuError::DeviceLost(reason.clone())),
+            Some(reason) => Err(GpuError::DeviceLost(reason.clone()).into()),
             None => Ok(()),
         }
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns
     /// anything they catch into an `Err`.
-    pub(crate) fn scoped<T>(&self, during: &str, f: impl FnOnce() -> T) -> Result<T, GpuError> {
+    pub(crate) fn scoped<T>(&self, during: &str, f: impl FnOnce() -> T) -> Result<T> {
         self.check_alive()?;
         let value = with_error_scopes(&self.device, during, f)?;
         self.check_alive()?;

@@ -1,194 +1,556 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Dense forward on the GPU: `y = activation(x · W + b)`, with W uploaded
-//! once in a kernel-friendly layout.
+//! Dense on the GPU, for every weight format: `y = activation(x · W + b)`
+//! with W uploaded once from a [`DenseKernel`] ([`GpuContext::upload_dense`],
+//! one weights type, [`DenseWeights`]) and run by one launch path
+//! ([`Graph::dense`]). What differs between the weight formats sits in one
+//! place each:
+//! - the packing of W^T and its tables: [`GpuContext::upload_dense`]
+//!   (layouts in [`crate::format::packing`]);
+//! - the kernel, its mode constant, its dims struct and its extra
+//!   bindings: [`Family`];
+//! - int8 activations: the activation quantizer's pass before the product
+//!   ([`Graph::dense`]).
 //!
-//! Buffer layout (all variants): K is padded with zeros to a multiple of
-//! [`K_ALIGN`]; W is stored transposed, one row of K values per output, with
-//! N rounded up to even; x is `[M, K padded]`; values in the storage format.
+//! Weights larger than the adapter's limit for one storage binding are
+//! split by outputs across bindings, a dispatch each writing its columns of
+//! y through a binding offset (parts of multiples of [`SPLIT_OUTPUTS`]).
 
-use bytemuck::{Pod, Zeroable};
+use std::num::NonZeroU32;
 
+use crate::error::{Error, Result};
+use crate::format::packing::{
+    K_ALIGN, pack_i4_words, pack_i8_words, pack_transposed, table_columns, table_part,
+};
+use crate::format::{DenseKernel, HostFloat, KernelValues, StorageFormat, WeightFormat};
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
-use crate::gpu::dispatch::PreparedDispatch;
-use crate::gpu::formats::{HostFloat, StorageFormat};
+use crate::gpu::kernels::{Kernel, MATVEC_OUTPUTS};
 use crate::gpu::pipelines::PipelineKey;
-use crate::gpu::shaders::{Kernel, MATVEC_OUTPUTS, StorageVariant};
+use crate::gpu::recorder::{Bind, Graph, Step, TensorId};
+use crate::gpu::shaders::StorageVariant;
+use crate::gpu::tensor::TensorShape;
+use crate::ops::{Activation, DenseShape};
+use crate::quant::float8::{Float8, dense_bias as float8_bias};
+use crate::size;
 
-/// K is padded to a multiple of this: the tiled kernel's tile depth, and a
-/// whole number of `vec4<u32>` for every storage format.
-pub const K_ALIGN: usize = 32;
+/// The largest float8 kernel scale: 2^100, so that 256 times it is a finite f32.
+pub const MAX_KERNEL_SCALE: f32 = 1.267_650_6e30;
 
-/// Keras activations a Dense layer can apply in the kernel. The values are
-/// the `ACTIVATION` override in shaders/shared/activation.wgsl.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Activation {
-    /// `linear` (none).
-    Linear = 0,
-    /// `relu`.
-    Relu = 1,
-    /// `gelu` (exact, with erf).
-    Gelu = 2,
-    /// `silu`.
-    Silu = 3,
-    /// `sigmoid`.
-    Sigmoid = 4,
-    /// `tanh`.
-    Tanh = 5,
+/// Outputs per part of a layer whose weights are split across storage
+/// bindings: parts start at multiples of it, which keeps each part's offset
+/// into y a multiple of 256 bytes (the most wgpu asks of a binding's offset)
+/// in every format.
+pub const SPLIT_OUTPUTS: usize = 128;
+
+/// The kernel family a weight format runs on, and the facts that go with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Float weights in the compute format (shaders/dense_matvec.wgsl, dense_tiled.wgsl).
+    Float,
+    /// int8 weights and int8 activations, `dot4I8Packed` (dense_int8*.wgsl),
+    /// after the activation quantizer's pass (quantize_rows.wgsl). Per-channel
+    /// int4 weights with int8 activations run here too, stored as int8.
+    Int8,
+    /// Weights in int4 (per channel or grouped) or int8, activations in the
+    /// compute format (dense_int4*.wgsl, `WEIGHT_BITS` 4 or 8).
+    WeightOnly {
+        /// 4 or 8.
+        bits: u32,
+    },
+    /// float8 codes, activations quantize-dequantized (dense_float8*.wgsl).
+    Float8,
 }
 
-impl Activation {
-    /// Every activation.
-    pub const ALL: [Activation; 6] = [
-        Activation::Linear,
-        Activation::Relu,
-        Activation::Gelu,
-        Activation::Silu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-    ];
+impl Family {
+    /// The family of a weight format.
+    pub const fn of(format: WeightFormat) -> Family {
+        match format {
+            WeightFormat::Float => Family::Float,
+            WeightFormat::Int8 {
+                quantized_inputs: true,
+            }
+            | WeightFormat::Int4 {
+                quantized_inputs: true,
+                ..
+            } => Family::Int8,
+            WeightFormat::Int8 { .. } => Family::WeightOnly { bits: 8 },
+            WeightFormat::Int4 { .. } => Family::WeightOnly { bits: 4 },
+            WeightFormat::Float8(_) => Family::Float8,
+        }
+    }
 
-    /// Keras's name for it (`"gelu"`).
-    pub const fn keras_name(self) -> &'static str {
+    /// Its matrix-vector kernel.
+    pub const fn matvec(self) -> Kernel {
         match self {
-            Activation::Linear => "linear",
-            Activation::Relu => "relu",
-            Activation::Gelu => "gelu",
-            Activation::Silu => "silu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
+            Family::Float => Kernel::DenseMatVec,
+            Family::Int8 => Kernel::DenseInt8,
+            Family::WeightOnly { bits: 8 } => Kernel::DenseInt8WeightOnly,
+            Family::WeightOnly { .. } => Kernel::DenseInt4,
+            Family::Float8 => Kernel::DenseFloat8,
+        }
+    }
+
+    /// Its kernel of `shape`.
+    pub const fn kernel(self, shape: DenseShape) -> Kernel {
+        match shape {
+            DenseShape::MatVec => self.matvec(),
+            DenseShape::Tiled => self.matvec().tiled(),
+        }
+    }
+
+    /// Bytes of one W^T row of `k_padded` weights (`value_bytes` per value
+    /// for float weights).
+    pub const fn row_bytes(self, k_padded: usize, value_bytes: usize) -> usize {
+        match self {
+            Family::Float => k_padded * value_bytes,
+            Family::Int8 | Family::WeightOnly { bits: 8 } | Family::Float8 => k_padded,
+            Family::WeightOnly { .. } => k_padded / 2,
         }
     }
 }
 
-impl std::str::FromStr for Activation {
-    type Err = GpuError;
-
-    /// Keras's activation names (`"relu"`, `"gelu"`, ...).
-    fn from_str(s: &str) -> Result<Self, GpuError> {
-        Activation::ALL
-            .into_iter()
-            .find(|a| a.keras_name() == s)
-            .ok_or_else(|| {
-                GpuError::Unsupported(format!(
-                    "activation '{s}'; the kernels apply linear, relu, gelu, silu, sigmoid and tanh"
-                ))
-            })
+/// The `GROUPING` override of the weight-only kernels for `kernel` and a
+/// group size along k (`None`: per channel): 0 per channel; 2 grouped with
+/// blocks that are whole steps of the matrix-vector kernel (32 k), scaled
+/// once per group; 1 any other grouping, each weight dequantized with its
+/// group (the tiled kernel always). Separate pipelines, because a CPU driver
+/// runs the code of a branch it does not take (lavapipe masks both sides).
+pub fn grouping(kernel: Kernel, block: Option<NonZeroU32>) -> u32 {
+    match block {
+        None => 0,
+        Some(b) if b.get().is_multiple_of(32) && !kernel.is_tiled() => 2,
+        Some(_) => 1,
     }
 }
 
-/// `Err` unless `w` holds a `[k, n]` kernel (both at least 1) and `bias`, if
-/// any, `n` values.
-pub(crate) fn check_kernel_shape(
-    w_len: usize,
-    bias_len: Option<usize>,
-    k: usize,
-    n: usize,
-) -> Result<(), GpuError> {
-    if k == 0 || n == 0 || w_len != k * n {
-        return Err(GpuError::Shape(format!(
-            "the kernel has {w_len} values, but k={k} x n={n} needs {}; both must be at least 1",
-            k * n
-        )));
-    }
-    match bias_len {
-        Some(b) if b != n => Err(GpuError::Shape(format!(
-            "the bias has {b} values, expected n={n}"
-        ))),
-        _ => Ok(()),
+/// The pipeline a Dense layer of `format` runs in `shape` with `activation`.
+pub fn pipeline(
+    format: WeightFormat,
+    storage: StorageVariant,
+    shape: DenseShape,
+    activation: Activation,
+) -> PipelineKey {
+    let kernel = Family::of(format).kernel(shape);
+    let mode = match format {
+        WeightFormat::Int4 {
+            block,
+            quantized_inputs: false,
+        } => grouping(kernel, block),
+        WeightFormat::Float8(f) => u32::from(f == Float8::E5M2),
+        _ => 0,
+    };
+    PipelineKey {
+        kernel,
+        storage,
+        specialization: activation as u32,
+        mode,
     }
 }
 
-/// `x` (`[m, k]`) as f64 rows padded with zeros to `k_padded`; `Err` unless
-/// it holds `m` (at least 1) rows of `k`.
-pub(crate) fn padded_rows<T: HostFloat>(
-    x: &[T],
-    m: usize,
-    k: usize,
-    k_padded: usize,
-) -> Result<Vec<f64>, GpuError> {
-    if m == 0 || x.len() != m * k {
-        return Err(GpuError::Shape(format!(
-            "x has {} values, but m={m} rows of k={k} need {}; m must be at least 1",
-            x.len(),
-            m * k
+/// `Err` for an activation the variant cannot apply: the f64 variant has
+/// linear and relu only (WGSL has no f64 exp or tanh).
+pub fn check_activation(storage: StorageVariant, activation: Activation) -> Result<()> {
+    if storage == StorageVariant::F64
+        && !matches!(activation, Activation::Linear | Activation::Relu)
+    {
+        return Err(Error::Unsupported(format!(
+            "the f64 Dense kernel applies linear and relu only (WGSL has no f64 exp or tanh), not \
+             {activation:?}; apply it on the host, or compute in float32"
         )));
     }
-    let mut xp = vec![0f64; m * k_padded];
-    for (dst, src) in xp.chunks_exact_mut(k_padded).zip(x.chunks_exact(k)) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = s.to_f64();
+    Ok(())
+}
+
+/// Where a Dense layer's values sit in GPU buffers, and how many bytes they
+/// take: a plan's description of a layer, known before any upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenseLayout {
+    /// The storage format of x and y (and of W, for float weights).
+    pub format: StorageFormat,
+    /// How W is stored.
+    pub weights: WeightFormat,
+    /// K padded with zeros to a multiple of [`K_ALIGN`].
+    pub k_padded: usize,
+    /// N rounded up to even (one more zero row of W^T when odd).
+    pub n_padded: usize,
+    /// Groups along k of grouped int4 weights (else 1).
+    pub groups: usize,
+}
+
+impl DenseLayout {
+    /// The layout of a `[k, n]` kernel of `weights` with activations in
+    /// `format`; `Err` for a zero or unaddressably large shape.
+    pub fn new(format: StorageFormat, weights: WeightFormat, k: usize, n: usize) -> Result<Self> {
+        size::nonzero(&[("k", k), ("n", n)], "a Dense layer")?;
+        let what = || format!("a Dense layer of {k} x {n}");
+        let layout = DenseLayout {
+            format,
+            weights,
+            k_padded: size::round_up(k, K_ALIGN, &what)?,
+            n_padded: size::round_up(n, 2, &what)?,
+            groups: match weights {
+                WeightFormat::Int4 { block: Some(b), .. } => k.div_ceil(b.get() as usize),
+                _ => 1,
+            },
+        };
+        // Every byte count below must fit.
+        layout.checked_bytes()?;
+        Ok(layout)
+    }
+
+    /// Bytes of one W^T row.
+    pub fn row_bytes(&self) -> usize {
+        Family::of(self.weights).row_bytes(self.k_padded, self.format.bytes_per_value())
+    }
+
+    fn checked_bytes(&self) -> Result<u64> {
+        let what = || {
+            format!(
+                "the weights of a layer of {} x {}",
+                self.k_padded, self.n_padded
+            )
+        };
+        let columns = table_columns(self.n_padded);
+        let weights = size::mul(self.n_padded, self.row_bytes(), &what)?;
+        let tables = match Family::of(self.weights) {
+            Family::Float | Family::Float8 => 0,
+            // An f32 scale per output, and for grouped int4 an f32 scale and
+            // an int8 zero point per group and output.
+            _ if self.groups > 1
+                || matches!(self.weights, WeightFormat::Int4 { block: Some(_), .. }) =>
+            {
+                size::mul(size::mul(self.groups, columns, &what)?, 5, &what)?
+            }
+            _ => size::mul(columns, 4, &what)?,
+        };
+        let bias = size::mul(self.n_padded, self.format.bytes_per_value().max(4), &what)?;
+        let total = size::add(size::add(weights, tables, &what)?, bias, &what)?;
+        u64::try_from(total).map_err(|_| Error::Shape(what()))
+    }
+
+    /// Bytes of the weights, their tables and the bias on the GPU (the
+    /// buffers' sizes when the layer is in one binding).
+    pub fn weight_bytes(&self) -> u64 {
+        self.checked_bytes().unwrap_or(u64::MAX)
+    }
+
+    /// How many storage bindings of at most `limit` bytes the weights take:
+    /// split by outputs, in runs of a multiple of [`SPLIT_OUTPUTS`], when
+    /// they exceed it; `Err(BufferTooLarge)` when not even that many fit.
+    pub fn bindings(&self, limit: u64) -> Result<usize> {
+        Ok(output_parts(self.n_padded, self.row_bytes() as u64, limit)?.len())
+    }
+}
+
+impl std::fmt::Display for DenseLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let values = match self.format {
+            StorageFormat::F32 => "f32",
+            StorageFormat::F16 => "f16 x2 per u32",
+            StorageFormat::BF16 => "bf16 x2 per u32",
+            StorageFormat::F64 => "f64",
+        };
+        let (np, kp) = (self.n_padded, self.k_padded);
+        match self.weights {
+            WeightFormat::Float => write!(f, "W^T[{np}x{kp}] {values}"),
+            WeightFormat::Int8 { .. }
+            | WeightFormat::Int4 {
+                quantized_inputs: true,
+                ..
+            } => write!(f, "W^T[{np}x{kp}] int8 x4/u32 + scales, x/y {values}"),
+            WeightFormat::Float8(_) => {
+                write!(f, "W^T[{np}x{kp}] e4m3 x4/u32 + 1 scale, x/y {values}")
+            }
+            WeightFormat::Int4 { block: None, .. } => {
+                write!(f, "W^T[{np}x{kp}] int4 x8/u32 + scales, x/y {values}")
+            }
+            WeightFormat::Int4 { block: Some(_), .. } => write!(
+                f,
+                "W^T[{np}x{kp}] int4 x8/u32 + {} groups of scales/zeros, x/y {values}",
+                self.groups
+            ),
         }
     }
-    Ok(xp)
 }
 
-/// The activations and outputs of one quantized matrix-vector call: x
-/// uploaded in the compute format (rows padded to `k_padded`), y allocated.
-pub(crate) struct RowsIo {
-    pub(crate) x: wgpu::Buffer,
-    pub(crate) y: wgpu::Buffer,
-    pub(crate) k_padded: usize,
-    pub(crate) row_words: usize,
-    m: usize,
+/// The runs of W^T rows (outputs) that each fit one storage binding of
+/// `limit` bytes, rows of `row_bytes`: `(first output, outputs)`, one run
+/// when the whole of `n_padded` fits, else runs of a multiple of
+/// [`SPLIT_OUTPUTS`]. `Err` when not even that many rows fit.
+pub(crate) fn output_parts(
+    n_padded: usize,
+    row_bytes: u64,
+    limit: u64,
+) -> Result<Vec<(usize, usize)>> {
+    if (n_padded as u64).saturating_mul(row_bytes) <= limit {
+        return Ok(vec![(0, n_padded)]);
+    }
+    let rows = (limit / row_bytes.max(1)) as usize / SPLIT_OUTPUTS * SPLIT_OUTPUTS;
+    if rows == 0 {
+        return Err(GpuError::BufferTooLarge {
+            label: format!("dense weights ({SPLIT_OUTPUTS} outputs, the smallest part)"),
+            bytes: (SPLIT_OUTPUTS as u64).saturating_mul(row_bytes),
+            limit,
+        }
+        .into());
+    }
+    Ok((0..n_padded)
+        .step_by(rows)
+        .map(|start| (start, rows.min(n_padded - start)))
+        .collect())
+}
+
+/// A run of a layer's outputs whose W^T rows, bias and scale tables sit in
+/// bindings of their own: the whole layer, or one part of it.
+#[derive(Debug, Clone)]
+struct WeightPart {
+    /// Its first output.
+    start: usize,
+    /// Its outputs (even; the last part's may include the padding output).
+    len: usize,
+    w: wgpu::Buffer,
+    bias: wgpu::Buffer,
+    /// Per-output (or per-group) scales of quantized weights.
+    scale: Option<wgpu::Buffer>,
+    /// Per-group zero points of grouped int4 weights.
+    zero: Option<wgpu::Buffer>,
+}
+
+impl WeightPart {
+    fn bytes(&self) -> u64 {
+        let table = |b: &Option<wgpu::Buffer>| b.as_ref().map_or(0, wgpu::Buffer::size);
+        self.w.size() + self.bias.size() + table(&self.scale) + table(&self.zero)
+    }
+
+    /// Its outputs that exist in a layer of `n` (the last part's padding
+    /// output excluded).
+    fn outputs(&self, n: usize) -> usize {
+        self.len.min(n - self.start)
+    }
+}
+
+/// The float8 facts the kernels read with the codes.
+#[derive(Debug, Clone, Copy)]
+struct Float8Facts {
+    /// The scales rounded to the compute dtype (Keras casts them).
+    x_scale: f32,
+    w_scale: f32,
+    /// Some code is NaN (the kernel then decodes e4m3 exactly, slower).
+    nan_codes: bool,
+    /// The matrix-vector kernel may scale the sums instead of the weights.
+    fold_scale: bool,
+}
+
+/// A Dense layer's weights on the GPU, in any weight format, in the layout
+/// its kernels read: in one storage binding, or split by outputs across
+/// several when they exceed the adapter's limit for one (each part its own
+/// dispatch).
+#[derive(Debug, Clone)]
+pub struct DenseWeights {
+    format: WeightFormat,
+    storage: StorageVariant,
+    k: usize,
     n: usize,
-    pub(crate) format: StorageFormat,
+    groups: usize,
+    float8: Option<Float8Facts>,
+    parts: Vec<WeightPart>,
 }
 
-impl RowsIo {
-    /// Bytes of y the kernels write (the buffer has 8 more).
-    pub(crate) fn y_bytes(&self) -> u64 {
-        (self.m * self.row_words * 4) as u64
+impl DenseWeights {
+    /// Bytes the weights, their tables and the bias take on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.parts.iter().map(WeightPart::bytes).sum()
+    }
+
+    /// How many storage bindings (and dispatches) the weights take: 1
+    /// unless they exceed the adapter's limit for one binding.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// The storage variant of the activations and outputs (and of float weights).
+    pub fn storage(&self) -> StorageVariant {
+        self.storage
+    }
+
+    /// How the weights are stored.
+    pub fn format(&self) -> WeightFormat {
+        self.format
+    }
+
+    /// Inputs and outputs: `(k, n)`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+
+    /// Bytes one call of `rows` rows reads plus writes, for GB/s: x (once
+    /// per part; int8: x read and its int8 form written, then read per
+    /// part), the weights, their tables, the bias and y.
+    pub fn traffic_bytes(&self, rows: usize) -> u64 {
+        let format = self.storage.format();
+        let kp = self.k.div_ceil(K_ALIGN) * K_ALIGN;
+        let x = (rows * kp * format.bytes_per_value()) as u64;
+        let y = (rows * format.words_for(self.n) * 4) as u64;
+        let parts = self.parts.len() as u64;
+        let x_reads = match Family::of(self.format) {
+            Family::Int8 => x + (1 + parts) * (rows * kp) as u64,
+            _ => x * parts,
+        };
+        x_reads + self.gpu_bytes() + y
     }
 }
 
 impl GpuContext {
-    /// Checks the call (activation, x's shape, workgroup counts for four
-    /// outputs per invocation), uploads x and allocates y.
-    pub(crate) fn rows_io<T: HostFloat>(
+    /// Uploads `kernel` for activations and outputs in `storage` (the
+    /// policy's compute dtype; float weights are stored in it too),
+    /// packed once in its kernels' layout.
+    pub fn upload_dense(
         &self,
-        label: &str,
         storage: StorageVariant,
-        activation: Activation,
-        x: &[T],
-        (m, k, n): (usize, usize, usize),
-    ) -> Result<RowsIo, GpuError> {
-        check_activation(storage, activation)?;
-        if m > 65_535 || n.div_ceil(4).div_ceil(64) > 65_535 {
-            return Err(GpuError::Shape(format!(
-                "m={m}, n={n} need too many workgroups; split the batch"
+        kernel: &DenseKernel,
+    ) -> Result<DenseWeights> {
+        let format = kernel.format();
+        let family = Family::of(format);
+        self.require(storage)?;
+        if family != Family::Float && storage == StorageVariant::F64 {
+            return Err(Error::Unsupported(format!(
+                "{} Dense computes in f32, f16 or bf16, not f64",
+                format.name()
             )));
         }
-        let format = storage.format();
-        let k_padded = k.div_ceil(K_ALIGN) * K_ALIGN;
-        let xp = padded_rows(x, m, k, k_padded)?;
-        let x = self.storage_buffer(
-            &format!("{label} x"),
-            &format.encode(&xp),
-            wgpu::BufferUsages::STORAGE,
-        )?;
-        let row_words = format.words_for(n);
-        // 8 bytes past the end: see `WeightPart::y_binding`.
-        let y = self.output_buffer(&format!("{label} y"), (m * row_words * 4 + 8) as u64)?;
-        Ok(RowsIo {
-            x,
-            y,
-            k_padded,
-            row_words,
-            m,
-            n,
+        let (k, n) = (kernel.k(), kernel.n());
+        let compute = storage.format();
+        let layout = DenseLayout::new(compute, format, k, n)?;
+        let (kp, np) = (layout.k_padded, layout.n_padded);
+        // A layer too large to split errs before any host copy is made.
+        self.weight_parts(np, layout.row_bytes())?;
+        // Every bias is stored in the arithmetic type (f32, or f64), rounded
+        // to the compute dtype (float8 as Keras rounds it).
+        let mut bias = vec![0f64; np];
+        if let Some(b) = kernel.bias() {
+            for (j, dst) in bias.iter_mut().enumerate().take(n) {
+                *dst = match family {
+                    Family::Float8 => f64::from(float8_bias(compute, b.get(j))),
+                    _ => compute.round(b.get(j)),
+                };
+            }
+        }
+        let bias_format = if compute == StorageFormat::F64 {
+            StorageFormat::F64
+        } else {
+            StorageFormat::F32
+        };
+        let bias_words = bias_format.encode(&bias);
+        let bias_words = (bias_words.as_slice(), bias_words.len() / np);
+        let mut float8 = None;
+        let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
+        let parts = match kernel.values() {
+            KernelValues::Float(w) => {
+                let mut wt = vec![0f64; np * kp];
+                for i in 0..k {
+                    for j in 0..n {
+                        wt[j * kp + i] = w.get(i * n + j);
+                    }
+                }
+                let words = compute.encode(&wt);
+                let row = words.len() / np;
+                self.upload_parts("dense", (&words, row), bias_words, |_| (None, None))?
+            }
+            KernelValues::Int8 { q, scale, .. } | KernelValues::Int4 { q, scale, .. } => {
+                let zero = match kernel.values() {
+                    KernelValues::Int4 { zero, .. } => zero.as_ref(),
+                    _ => None,
+                };
+                if family == (Family::WeightOnly { bits: 4 }) {
+                    let words =
+                        pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i4_words);
+                    // Each part's columns of every group's scales and zero
+                    // points, padded to table_columns of its outputs.
+                    self.upload_parts("int4", (&words, kp / 8), bias_words, |part| {
+                        let scales = table_part(scale, n, part, 1.0);
+                        let zeros = zero.map(|z| pack_i8_words(&table_part(z, n, part, 0)));
+                        (Some(f32_words(&scales)), zeros)
+                    })?
+                } else {
+                    // int8 weights (or int4 values run as int8), per-output scales.
+                    let words =
+                        pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
+                    self.upload_parts("int8", (&words, kp / 4), bias_words, |part| {
+                        (Some(f32_words(&table_part(scale, n, part, 1.0))), None)
+                    })?
+                }
+            }
+            KernelValues::Float8 {
+                w,
+                scales,
+                format: format8,
+            } => {
+                // The kernel multiplies by 256 · kernel scale (see dense_float8.wgsl).
+                if scales.kernel > MAX_KERNEL_SCALE {
+                    return Err(Error::Unsupported(format!(
+                        "float8 kernel scale {} is above {MAX_KERNEL_SCALE:e}; no float8 weights \
+                         need one that large",
+                        scales.kernel
+                    )));
+                }
+                // Keras reads the kernel autocast to the compute dtype and
+                // divides it there by the scale cast to it.
+                let c = |v: f32| compute.round(f64::from(v)) as f32;
+                let kernel_scale = c(scales.kernel);
+                let max = format8.max();
+                let code = |i: usize, j: usize| {
+                    let v = c(c(w[i * n + j]) / kernel_scale).clamp(-max, max);
+                    format8.encode(v) as i8
+                };
+                let words = pack_transposed((k, n), (kp, np), code, pack_i8_words);
+                let (x_scale, w_scale) = (c(scales.inputs), kernel_scale);
+                float8 = Some(Float8Facts {
+                    x_scale,
+                    w_scale,
+                    nan_codes: *format8 == Float8::E4M3Fn
+                        && words
+                            .iter()
+                            .any(|w| w.to_le_bytes().iter().any(|b| b & 0x7f == 0x7f)),
+                    fold_scale: fold_scale(*format8, w_scale, x_scale),
+                });
+                self.upload_parts("float8", (&words, kp / 4), bias_words, |_| (None, None))?
+            }
+        };
+        Ok(DenseWeights {
             format,
+            storage,
+            k,
+            n,
+            groups: kernel.groups(),
+            float8,
+            parts,
         })
+    }
+
+    fn require(&self, storage: StorageVariant) -> Result<()> {
+        let caps = self.capabilities();
+        let missing = if storage.needs_shader_f16() && !caps.shader_f16 {
+            Some("SHADER_F16")
+        } else if storage.needs_shader_f64() && !caps.shader_f64 {
+            Some("SHADER_F64")
+        } else {
+            None
+        };
+        match missing {
+            Some(feature) => Err(GpuError::MissingFeature {
+                variant: storage.name().to_owned(),
+                feature,
+                adapter: caps.adapter_name.clone(),
+            }
+            .into()),
+            None => Ok(()),
+        }
     }
 
     /// The runs of outputs (`(first, count)`) of a layer's `n_padded` W^T
     /// rows of `row_bytes` that each fit one of this adapter's storage
     /// bindings ([`output_parts`]).
-    pub(crate) fn weight_parts(
-        &self,
-        n_padded: usize,
-        row_bytes: usize,
-    ) -> Result<Vec<(usize, usize)>, GpuError> {
+    fn weight_parts(&self, n_padded: usize, row_bytes: usize) -> Result<Vec<(usize, usize)>> {
         let limit = self.capabilities().max_storage_buffer_binding_size;
         output_parts(n_padded, row_bytes as u64, limit)
     }
@@ -196,19 +558,16 @@ impl GpuContext {
     /// A layer's weights in the parts that fit this adapter's storage
     /// bindings: W^T `words` (`row_words` per output), `bias` words
     /// (`bias_words` per output), and for each part `(first output,
-    /// outputs)` its scale and zero-point words from `tables`. Buffer labels
-    /// start with `label`.
-    pub(crate) fn upload_parts(
+    /// outputs)` its scale and zero-point words from `tables`.
+    fn upload_parts(
         &self,
         label: &str,
         (words, row_words): (&[u32], usize),
         (bias, bias_words): (&[u32], usize),
         tables: impl Fn((usize, usize)) -> (Option<Vec<u32>>, Option<Vec<u32>>),
-    ) -> Result<Vec<WeightPart>, GpuError> {
-        let usage = wgpu::BufferUsages::STORAGE;
-        let buffer = |what: &str, words: &[u32]| {
-            self.storage_buffer(&format!("{label} {what}"), words, usage)
-        };
+    ) -> Result<Vec<WeightPart>> {
+        let buffer =
+            |what: &str, words: &[u32]| self.storage_buffer(&format!("{label} {what}"), words);
         self.weight_parts(words.len() / row_words, row_words * 4)?
             .into_iter()
             .map(|(start, len)| {
@@ -230,505 +589,338 @@ impl GpuContext {
             })
             .collect()
     }
-
-    /// A dispatch of `key` per part of a layer of `m` rows and `n` outputs:
-    /// its uniform from `dims(part, outputs)` at binding 0, then
-    /// `bindings(part)`.
-    pub(crate) fn prepare_parts<'b, D: bytemuck::Pod>(
-        &mut self,
-        key: PipelineKey,
-        (m, n): (usize, usize),
-        parts: &'b [WeightPart],
-        dims: impl Fn(&WeightPart, usize) -> D,
-        bindings: impl Fn(&'b WeightPart) -> Vec<wgpu::BufferBinding<'b>>,
-    ) -> Result<Vec<PreparedDispatch>, GpuError> {
-        parts
-            .iter()
-            .map(|part| {
-                let outputs = part.outputs(n);
-                let label = format!("{} dims", key.kernel.file());
-                let uniform = self.uniform_buffer(&label, &dims(part, outputs))?;
-                let mut all = vec![uniform.as_entire_buffer_binding()];
-                all.extend(bindings(part));
-                let groups = GpuContext::dense_groups(key.kernel, m, outputs)?;
-                self.prepare_bindings(key, &all, groups)
-            })
-            .collect()
-    }
-
-    /// Reads y back, decoded.
-    pub(crate) fn read_rows<T: HostFloat>(&self, io: &RowsIo) -> Result<Vec<T>, GpuError> {
-        let mut words = self.read_back(&io.y)?;
-        words.truncate(io.m * io.row_words);
-        Ok(words
-            .chunks_exact(io.row_words)
-            .flat_map(|r| io.format.decode::<T>(r, io.n))
-            .collect())
-    }
-
-    /// The workgroups of a Dense call of `m` rows and `n` outputs: tiled,
-    /// 64 rows x 32 outputs per workgroup; matrix-vector, 64 invocations of
-    /// [`MATVEC_OUTPUTS`] outputs per workgroup and a row of
-    /// workgroups per row of x.
-    pub(crate) fn dense_groups(kernel: Kernel, m: usize, n: usize) -> Result<(u32, u32), GpuError> {
-        let groups = if kernel.is_tiled() {
-            (n.div_ceil(32), m.div_ceil(64))
-        } else {
-            (n.div_ceil(MATVEC_OUTPUTS).div_ceil(64), m)
-        };
-        let max_groups = 65_535;
-        if groups.0 > max_groups || groups.1 > max_groups {
-            return Err(GpuError::Shape(format!(
-                "m={m}, n={n} needs {groups:?} workgroups with {kernel:?}, more than {max_groups} \
-                 in one dimension; split the batch"
-            )));
-        }
-        Ok((groups.0 as u32, groups.1 as u32))
-    }
 }
 
-/// `Err` unless `kernel` is `family` (a matrix-vector Dense kernel) or
-/// its tiled form: the kernels that read `family`'s weights.
-pub(crate) fn check_family(family: Kernel, kernel: Kernel) -> Result<(), GpuError> {
-    if kernel == family || kernel == family.tiled() {
-        return Ok(());
-    }
-    Err(GpuError::Shape(format!(
-        "{kernel:?} cannot run weights uploaded for {family:?}; use {family:?} or {:?}",
-        family.tiled()
-    )))
+/// Whether the matrix-vector kernel may multiply its sums by the kernel
+/// scale `s_w` instead of every weight, with the same result: every
+/// weight times `s_w` is exact ([`exact_in_any_format`]) and `s_x` keeps
+/// every product and partial sum normal and finite both ways (|x| is at
+/// most 448 · s_x, and no smaller than 2^-9 · s_x when not zero; decoded
+/// weights lie between 2^-17 and 57344).
+fn fold_scale(format8: Float8, s_w: f32, s_x: f32) -> bool {
+    exact_in_any_format(format8, s_w) && (2f32.powi(-60)..=2f32.powi(60)).contains(&s_x)
 }
 
-/// `Err` for an activation the variant cannot apply: the f64 variant has
-/// linear and relu only (WGSL has no f64 exp or tanh).
-pub fn check_activation(storage: StorageVariant, activation: Activation) -> Result<(), GpuError> {
-    if storage == StorageVariant::F64
-        && !matches!(activation, Activation::Linear | Activation::Relu)
-    {
-        return Err(GpuError::Unsupported(format!(
-            "the f64 Dense kernel applies linear and relu only (WGSL has no f64 exp or tanh), not \
-             {activation:?}; apply it on the host, or compute in float32"
+/// Whether every `format8` value times `s` is exact in f32, f16 and bf16,
+/// so that the kernel may scale sums instead of weights: `s` is a power of
+/// two within f16's range for the format (e4m3: 448 · 2^7 < 65504 and
+/// 2^-9 · 2^-15 = 2^-24; e5m2: 57344 · 2^0, 2^-16 · 2^-8).
+fn exact_in_any_format(format8: Float8, s: f32) -> bool {
+    let exponent = ((s.to_bits() >> 23) & 0xff) as i32 - 127;
+    let range = match format8 {
+        Float8::E4M3Fn => -15..=7,
+        Float8::E5M2 => -8..=0,
+    };
+    s > 0.0 && s.to_bits() & 0x7f_ffff == 0 && range.contains(&exponent)
+}
+
+/// The workgroups of a Dense dispatch of `m` rows and `n` outputs: tiled,
+/// 64 rows x 32 outputs per workgroup; matrix-vector, 64 invocations of
+/// [`MATVEC_OUTPUTS`] outputs per workgroup and a row of workgroups per row.
+fn dense_groups(kernel: Kernel, m: usize, n: usize) -> Result<(u32, u32)> {
+    let groups = if kernel.is_tiled() {
+        (n.div_ceil(32), m.div_ceil(64))
+    } else {
+        (n.div_ceil(MATVEC_OUTPUTS).div_ceil(64), m)
+    };
+    let max_groups = 65_535;
+    if groups.0 > max_groups || groups.1 > max_groups {
+        return Err(Error::Shape(format!(
+            "m={m}, n={n} needs {groups:?} workgroups with {kernel:?}, more than {max_groups} \
+             in one dimension; split the batch"
         )));
     }
-    Ok(())
+    Ok((groups.0 as u32, groups.1 as u32))
 }
 
-/// The uniform of shaders/shared/dense_bindings.wgsl (`DenseDims`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Pod, Zeroable)]
-struct DenseDims {
-    m: u32,
-    n: u32,
-    k_vecs: u32,
-    y_row_words: u32,
-}
+impl Graph {
+    /// `y = activation(x · W + b)` for the rows of `x` (a tensor of `k`
+    /// columns in the weights' compute format), in `shape`: the one launch
+    /// of every weight format. Returns y (`n` columns).
+    pub fn dense(
+        &mut self,
+        weights: &DenseWeights,
+        shape: DenseShape,
+        activation: Activation,
+        x: TensorId,
+    ) -> Result<TensorId> {
+        let rows = self.shape(x).rows();
+        let y = self.tensor(TensorShape::new(rows, weights.n, weights.storage.format())?);
+        self.dense_into(weights, shape, activation, x, y)?;
+        Ok(y)
+    }
 
-const _: () = assert!(std::mem::size_of::<DenseDims>() == 16);
+    /// [`Graph::dense`] into a given tensor `y` (`[rows, n]`).
+    pub fn dense_into(
+        &mut self,
+        weights: &DenseWeights,
+        shape: DenseShape,
+        activation: Activation,
+        x: TensorId,
+        y: TensorId,
+    ) -> Result<()> {
+        self.record_dense(weights, shape, activation, false, x, y)
+    }
 
-/// How a Dense kernel's weights are quantized on the GPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuantizedWeights {
-    /// int8, four per u32 along k, an f32 scale per output.
-    Int8,
-    /// float8 e4m3fn codes, four per u32 along k, one per-tensor scale.
-    Float8,
-    /// int4, eight per u32 along k; per channel (`groups: None`) or in
-    /// groups along k with f32 scales and int8 zero points.
-    Int4 {
-        /// Number of groups along k, when grouped.
-        groups: Option<usize>,
-    },
-}
-
-/// Columns of the scale and zero-point tables of an `n`-output layer: n
-/// rounded up to a multiple of 8, one kernel invocation's outputs, so that
-/// its eight scales are two `vec4<f32>` and its zero points one `vec2<u32>`
-/// (int4, weight-only int8 and int8 scales alike).
-pub const fn table_columns(n: usize) -> usize {
-    n.div_ceil(8) * 8
-}
-
-/// Where a Dense layer's values sit in GPU buffers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DenseLayout {
-    /// The storage format of x and y (and of W, unless `quantized`).
-    pub format: StorageFormat,
-    /// How W is quantized, if it is.
-    pub quantized: Option<QuantizedWeights>,
-    /// K padded with zeros to a multiple of [`K_ALIGN`].
-    pub k_padded: usize,
-    /// N rounded up to even (one more zero row of W^T when odd).
-    pub n_padded: usize,
-}
-
-impl DenseLayout {
-    /// The layout of a `[k, n]` kernel in `format`.
-    pub fn new(format: StorageFormat, k: usize, n: usize) -> Self {
-        DenseLayout {
-            format,
-            quantized: None,
-            k_padded: k.div_ceil(K_ALIGN) * K_ALIGN,
-            n_padded: n.div_ceil(2) * 2,
+    /// The raw i32 accumulators of an int8 product (weights that quantize
+    /// their activations, f32 compute), for checking against the CPU twin
+    /// bit for bit: an f32 tensor `[rows, n]` whose bits are the sums.
+    pub fn int8_accumulators(
+        &mut self,
+        weights: &DenseWeights,
+        shape: DenseShape,
+        x: TensorId,
+    ) -> Result<TensorId> {
+        if Family::of(weights.format) != Family::Int8 || weights.storage != StorageVariant::F32 {
+            return Err(Error::Unsupported(format!(
+                "accumulators are read from int8 products with f32 outputs, not {} in {}",
+                weights.format.name(),
+                weights.storage.name()
+            )));
         }
+        let rows = self.shape(x).rows();
+        let y = self.tensor(TensorShape::new(rows, weights.n, StorageFormat::F32)?);
+        self.record_dense(weights, shape, Activation::Linear, true, x, y)?;
+        Ok(y)
     }
 
-    /// The layout of a quantized `[k, n]` kernel with activations in `format`.
-    pub fn quantized(format: StorageFormat, k: usize, n: usize, weights: QuantizedWeights) -> Self {
-        DenseLayout {
-            quantized: Some(weights),
-            ..DenseLayout::new(format, k, n)
+    fn record_dense(
+        &mut self,
+        weights: &DenseWeights,
+        shape: DenseShape,
+        activation: Activation,
+        write_accumulators: bool,
+        x: TensorId,
+        y: TensorId,
+    ) -> Result<()> {
+        let (k, n) = (weights.k, weights.n);
+        let format = weights.storage.format();
+        let (xs, ys) = (self.shape(x), self.shape(y));
+        if xs.cols() != k || xs.format() != format {
+            return Err(Error::Shape(format!(
+                "x is {} columns of {:?}, but the weights take {k} inputs in {format:?}",
+                xs.cols(),
+                xs.format()
+            )));
         }
-    }
-
-    /// Bytes of the transposed weights on the GPU, with their scales and
-    /// zero points (the buffers' sizes).
-    pub fn weight_bytes(&self) -> u64 {
-        let (kp, np) = (self.k_padded, self.n_padded);
-        // Scale and zero-point tables have a column per output, padded.
-        let columns = table_columns(np);
-        match self.quantized {
-            None => (np * kp * self.format.bytes_per_value()) as u64,
-            // int8 weights and an f32 scale per output.
-            Some(QuantizedWeights::Int8) => (np * kp + columns * 4) as u64,
-            Some(QuantizedWeights::Float8) => (np * kp) as u64,
-            // int4 weights and an f32 scale per output.
-            Some(QuantizedWeights::Int4 { groups: None }) => (np * kp / 2 + columns * 4) as u64,
-            // int4 weights; per group, f32 scales and int8 zero points.
-            Some(QuantizedWeights::Int4 { groups: Some(g) }) => {
-                (np * kp / 2 + g * columns * 5) as u64
-            }
+        if ys.cols() != n
+            || ys.rows() != xs.rows()
+            || (ys.format() != format && !write_accumulators)
+        {
+            return Err(Error::Shape(format!(
+                "y is {} x {} in {:?}, but the layer writes {} x {n} in {format:?}",
+                ys.rows(),
+                ys.cols(),
+                ys.format(),
+                xs.rows()
+            )));
         }
-    }
-
-    /// Bytes of the bias (in the arithmetic type: f32, or f64 for f64).
-    pub fn bias_bytes(&self) -> u64 {
-        (self.n_padded * self.format.bytes_per_value().max(4)) as u64
-    }
-}
-
-impl std::fmt::Display for DenseLayout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let values = match self.format {
-            StorageFormat::F32 => "f32",
-            StorageFormat::F16 => "f16 x2 per u32",
-            StorageFormat::BF16 => "bf16 x2 per u32",
-            StorageFormat::F64 => "f64",
+        check_activation(weights.storage, activation)?;
+        let m = xs.rows();
+        let family = Family::of(weights.format);
+        let mut key = pipeline(weights.format, weights.storage, shape, activation);
+        if write_accumulators {
+            key.mode = 1;
+        }
+        let label = format!(
+            "dense {} {}",
+            weights.format.name(),
+            key.kernel.short_name()
+        );
+        let kp = xs.stride();
+        let u32_of = |v: usize| size::to_u32(v, &|| format!("a Dense layer of {m} x {k} x {n}"));
+        // y's row in the words the kernel writes (f64 values for f64).
+        let y_row_words = if format == StorageFormat::F64 {
+            ys.stride()
+        } else {
+            ys.row_words()
         };
-        let (np, kp) = (self.n_padded, self.k_padded);
-        match self.quantized {
-            None => write!(f, "W^T[{np}x{kp}] {values}"),
-            Some(QuantizedWeights::Int8) => {
-                write!(f, "W^T[{np}x{kp}] int8 x4/u32 + scales, x/y {values}")
-            }
-            Some(QuantizedWeights::Float8) => {
-                write!(f, "W^T[{np}x{kp}] e4m3 x4/u32 + 1 scale, x/y {values}")
-            }
-            Some(QuantizedWeights::Int4 { groups: None }) => {
-                write!(f, "W^T[{np}x{kp}] int4 x8/u32 + scales, x/y {values}")
-            }
-            Some(QuantizedWeights::Int4 { groups: Some(g) }) => {
-                write!(
-                    f,
-                    "W^T[{np}x{kp}] int4 x8/u32 + {g} groups of scales/zeros, x/y {values}"
-                )
-            }
+        // int8 activations: quantized per row into scratch first.
+        let mut x_bind = Bind::Tensor(x);
+        let mut extra: Vec<Bind> = Vec::new();
+        if family == Family::Int8 {
+            let q = self.scratch(size::bytes(m, kp, &|| format!("int8 x of {m} x {kp}"))?);
+            let x_scale = self.scratch((m * 4) as u64);
+            self.push(Step {
+                key: PipelineKey {
+                    kernel: Kernel::QuantizeRows,
+                    storage: weights.storage,
+                    specialization: 0,
+                    mode: 0,
+                },
+                label: "quantize x to int8".to_owned(),
+                uniform: [
+                    u32_of(m)?,
+                    u32_of(kp / format.values_per_chunk())?,
+                    u32_of(kp / 4)?,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                bindings: vec![Bind::Tensor(x), Bind::Tensor(q), Bind::Tensor(x_scale)],
+                groups: (u32_of(m)?, 1),
+            });
+            x_bind = Bind::Tensor(q);
+            extra.push(Bind::Tensor(x_scale));
         }
-    }
-}
-
-/// Outputs per part of a layer whose weights are split across storage
-/// bindings: parts start at multiples of it, which keeps each part's offset
-/// into y a multiple of 256 bytes (the most wgpu asks of a binding's offset)
-/// in every format.
-pub const SPLIT_OUTPUTS: usize = 128;
-
-/// The runs of W^T rows (outputs) that each fit one storage binding of
-/// `limit` bytes, rows of `row_bytes`: `(first output, outputs)`, one run
-/// when the whole of `n_padded` fits, else runs of a multiple of
-/// [`SPLIT_OUTPUTS`]. `Err` when not even that many rows fit.
-pub(crate) fn output_parts(
-    n_padded: usize,
-    row_bytes: u64,
-    limit: u64,
-) -> Result<Vec<(usize, usize)>, GpuError> {
-    if n_padded as u64 * row_bytes <= limit {
-        return Ok(vec![(0, n_padded)]);
-    }
-    let rows = (limit / row_bytes) as usize / SPLIT_OUTPUTS * SPLIT_OUTPUTS;
-    if rows == 0 {
-        return Err(GpuError::BufferTooLarge {
-            label: format!("dense weights ({SPLIT_OUTPUTS} outputs, the smallest part)"),
-            bytes: SPLIT_OUTPUTS as u64 * row_bytes,
-            limit,
-        });
-    }
-    Ok((0..n_padded)
-        .step_by(rows)
-        .map(|start| (start, rows.min(n_padded - start)))
-        .collect())
-}
-
-/// How many storage bindings of at most `limit` bytes a layer's weights in
-/// `layout` take: split by outputs, in runs of a multiple of
-/// [`SPLIT_OUTPUTS`], when they exceed it; `Err(BufferTooLarge)` when not
-/// even that many outputs fit.
-pub fn weight_bindings(layout: &DenseLayout, limit: u64) -> Result<usize, GpuError> {
-    let kp = layout.k_padded;
-    let row_bytes = match layout.quantized {
-        None => kp * layout.format.bytes_per_value(),
-        Some(QuantizedWeights::Int4 { .. }) => kp / 2,
-        Some(QuantizedWeights::Int8 | QuantizedWeights::Float8) => kp,
-    };
-    Ok(output_parts(layout.n_padded, row_bytes as u64, limit)?.len())
-}
-
-/// A run of a layer's outputs whose W^T rows, bias and scale tables sit in
-/// bindings of their own: the whole layer, or one part of it when its
-/// weights exceed the adapter's limit for one binding.
-pub(crate) struct WeightPart {
-    /// Its first output.
-    pub(crate) start: usize,
-    /// Its outputs (even; the last part's may include the padding output).
-    pub(crate) len: usize,
-    pub(crate) w: wgpu::Buffer,
-    pub(crate) bias: wgpu::Buffer,
-    /// Per-output (or per-group) scales of quantized weights.
-    pub(crate) scale: Option<wgpu::Buffer>,
-    /// Per-group zero points of grouped int4 weights.
-    pub(crate) zero: Option<wgpu::Buffer>,
-}
-
-impl WeightPart {
-    /// Bytes of its buffers.
-    pub(crate) fn bytes(&self) -> u64 {
-        let table = |b: &Option<wgpu::Buffer>| b.as_ref().map_or(0, wgpu::Buffer::size);
-        self.w.size() + self.bias.size() + table(&self.scale) + table(&self.zero)
-    }
-
-    /// Its outputs that exist in a layer of `n` (the last part's padding
-    /// output excluded).
-    pub(crate) fn outputs(&self, n: usize) -> usize {
-        self.len.min(n - self.start)
-    }
-
-    /// y from the part's first output on, in `format`: its dispatch writes
-    /// its columns through this binding, rows as long as y's. y must have 8
-    /// bytes past its end, so that the binding's 8-byte minimum holds.
-    pub(crate) fn y_binding<'a>(
-        &self,
-        y: &'a wgpu::Buffer,
-        format: StorageFormat,
-    ) -> wgpu::BufferBinding<'a> {
-        let offset = (self.start * format.bytes_per_value()) as u64;
-        wgpu::BufferBinding {
-            buffer: y,
-            offset,
-            size: std::num::NonZeroU64::new(y.size() - offset),
-        }
-    }
-}
-
-/// Columns `start .. start + len` of every row of `table` (rows of
-/// `columns`; columns past the table's are `fill`), each row padded with
-/// `fill` to [`table_columns`]`(len)`: a part's scales or zero points.
-pub(crate) fn table_part<V: Copy>(
-    table: &[V],
-    columns: usize,
-    (start, len): (usize, usize),
-    fill: V,
-) -> Vec<V> {
-    let width = table_columns(len);
-    table
-        .chunks(columns)
-        .flat_map(|row| {
-            (start..start + width).map(move |j| {
-                if j < start + len {
-                    row.get(j).copied().unwrap_or(fill)
-                } else {
-                    fill
+        for part in &weights.parts {
+            let outputs = part.outputs(n);
+            let uniform = match family {
+                Family::Float => [
+                    u32_of(m)?,
+                    u32_of(outputs)?,
+                    u32_of(kp / format.values_per_chunk())?,
+                    u32_of(y_row_words)?,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                Family::Int8 => [
+                    u32_of(m)?,
+                    u32_of(outputs)?,
+                    u32_of(kp / 16)?,
+                    u32_of(y_row_words)?,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                Family::WeightOnly { bits } => {
+                    let block = match weights.format {
+                        WeightFormat::Int4 { block: Some(b), .. } => b.get(),
+                        _ => 1,
+                    };
+                    [
+                        u32_of(m)?,
+                        u32_of(outputs)?,
+                        // 32 int4 or 16 int8 values per vec4<u32> of weights.
+                        u32_of(kp * bits as usize / 128)?,
+                        u32_of(y_row_words)?,
+                        block,
+                        u32_of(table_columns(part.len))?,
+                        u32_of(weights.groups)?,
+                        0,
+                    ]
                 }
-            })
-        })
-        .collect()
-}
-
-/// A Dense layer's weights on the GPU, in one storage variant's layout: in
-/// one storage binding, or split by outputs across several when they
-/// exceed the adapter's binding limit (each part its own dispatch).
-pub struct DenseWeights {
-    storage: StorageVariant,
-    k: usize,
-    n: usize,
-    parts: Vec<WeightPart>,
-}
-
-impl DenseWeights {
-    /// Bytes the weights and bias take on the GPU.
-    pub fn gpu_bytes(&self) -> u64 {
-        self.parts.iter().map(WeightPart::bytes).sum()
-    }
-
-    /// How many storage bindings (and dispatches) the weights take: 1
-    /// unless they exceed the adapter's limit for one binding.
-    pub fn parts(&self) -> usize {
-        self.parts.len()
-    }
-
-    /// The storage variant they were uploaded for.
-    pub fn storage(&self) -> StorageVariant {
-        self.storage
+                Family::Float8 => {
+                    let f = weights
+                        .float8
+                        .unwrap_or_else(|| unreachable!("float8 weights carry their facts"));
+                    [
+                        u32_of(m)?,
+                        u32_of(outputs)?,
+                        u32_of(kp / 16)?,
+                        u32_of(y_row_words)?,
+                        f.x_scale.to_bits(),
+                        f.w_scale.to_bits(),
+                        u32::from(f.nan_codes),
+                        u32::from(f.fold_scale),
+                    ]
+                }
+            };
+            let y_offset = (part.start * format.bytes_per_value()) as u64;
+            let mut bindings = vec![
+                x_bind.clone(),
+                Bind::Buffer(part.w.clone()),
+                Bind::Buffer(part.bias.clone()),
+                Bind::TensorFrom(y, y_offset),
+            ];
+            bindings.extend(extra.iter().cloned());
+            match family {
+                Family::Int8 => bindings.push(Bind::Buffer(
+                    part.scale.clone().unwrap_or_else(|| part.w.clone()),
+                )),
+                Family::WeightOnly { .. } => {
+                    let scale = part.scale.clone().unwrap_or_else(|| part.w.clone());
+                    // Per channel the zero-point binding gets the scales, never read.
+                    bindings.push(Bind::Buffer(scale.clone()));
+                    bindings.push(Bind::Buffer(part.zero.clone().unwrap_or(scale)));
+                }
+                Family::Float | Family::Float8 => {}
+            }
+            self.push(Step {
+                key,
+                label: label.clone(),
+                uniform,
+                bindings,
+                groups: dense_groups(key.kernel, m, outputs)?,
+            });
+        }
+        Ok(())
     }
 }
 
 impl GpuContext {
-    /// Uploads a Dense kernel `w` (`[k, n]`, row-major, Keras's layout) and
-    /// optional bias `[n]`, converted once to the variant's storage format.
-    pub fn upload_dense<T: HostFloat>(
-        &self,
-        storage: StorageVariant,
-        w: &[T],
-        bias: Option<&[T]>,
-        k: usize,
-        n: usize,
-    ) -> Result<DenseWeights, GpuError> {
-        check_kernel_shape(w.len(), bias.map(<[T]>::len), k, n)?;
-        self.require(storage)?;
-        let layout = DenseLayout::new(storage.format(), k, n);
-        let (kp, n_even) = (layout.k_padded, layout.n_padded);
-        // A layer too large to split errs before any host copy is made.
-        self.weight_parts(n_even, kp * storage.format().bytes_per_value())?;
-        let mut wt = vec![0f64; n_even * kp];
-        for (row, chunk) in w.chunks_exact(n).enumerate() {
-            for (col, &v) in chunk.iter().enumerate() {
-                wt[col * kp + row] = v.to_f64();
-            }
-        }
-        let format = storage.format();
-        // The bias is stored in the arithmetic type (f32, or f64), rounded
-        // to the compute format as the weights are.
-        let mut b = vec![0f64; n_even];
-        if let Some(bias) = bias {
-            for (dst, &src) in b.iter_mut().zip(bias) {
-                *dst = format.round(src.to_f64());
-            }
-        }
-        let bias_format = if format == StorageFormat::F64 {
-            StorageFormat::F64
-        } else {
-            StorageFormat::F32
-        };
-        let words = format.encode(&wt);
-        let bias_words = bias_format.encode(&b);
-        let parts = self.upload_parts(
-            "dense",
-            (&words, words.len() / n_even),
-            (&bias_words, bias_words.len() / n_even),
-            |_| (None, None),
-        )?;
-        Ok(DenseWeights {
-            storage,
-            k,
-            n,
-            parts,
-        })
-    }
-
-    fn require(&self, storage: StorageVariant) -> Result<(), GpuError> {
-        let caps = self.capabilities();
-        let missing = if storage.needs_shader_f16() && !caps.shader_f16 {
-            Some("SHADER_F16")
-        } else if storage.needs_shader_f64() && !caps.shader_f64 {
-            Some("SHADER_F64")
-        } else {
-            None
-        };
-        match missing {
-            Some(feature) => Err(GpuError::MissingFeature {
-                variant: storage.name().to_owned(),
-                feature,
-                adapter: caps.adapter_name.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Runs Dense on `m` rows of `x` (`[m, k]`, row-major) with `kernel`
-    /// and returns `y` (`[m, n]`), decoded from the storage format (exact,
-    /// except an f64 result read as f32, which is rounded).
+    /// Runs Dense on `m` rows of `x` (`[m, k]`, row-major) in `shape` and
+    /// returns `y` (`[m, n]`), decoded from the storage format (exact,
+    /// except an f64 result read as f32, which is rounded): a one-op
+    /// forward over host slices.
     pub fn dense<T: HostFloat>(
         &mut self,
         weights: &DenseWeights,
-        kernel: Kernel,
+        shape: DenseShape,
         activation: Activation,
         x: &[T],
         m: usize,
-    ) -> Result<Vec<T>, GpuError> {
-        let run = self.prepare_dense(weights, kernel, activation, x, m)?;
-        self.submit_all(&run.passes.iter().collect::<Vec<_>>())?;
-        self.read_dense_output(&run)
+    ) -> Result<Vec<T>> {
+        let mut graph = Graph::new();
+        let input = graph.input(TensorShape::new(m, weights.k, weights.storage.format())?);
+        let y = graph.dense(weights, shape, activation, input)?;
+        graph.output(y);
+        let mut out = graph.build(self)?.run(self, &[x])?;
+        Ok(out.remove(0))
     }
 
-    /// Uploads `x` and binds everything for Dense, ready to run (again and
-    /// again, for benchmarks) with [`GpuContext::run_prepared`].
-    pub fn prepare_dense<T: HostFloat>(
+    /// The raw i32 accumulators `[m, n]` of an int8 product
+    /// ([`Graph::int8_accumulators`]) for `m` rows of `x`.
+    pub fn dense_int8_accumulators<T: HostFloat>(
         &mut self,
         weights: &DenseWeights,
-        kernel: Kernel,
-        activation: Activation,
+        shape: DenseShape,
         x: &[T],
         m: usize,
-    ) -> Result<PreparedDense, GpuError> {
-        check_family(Kernel::DenseMatVec, kernel)?;
-        let (k, n) = (weights.k, weights.n);
-        let io = self.rows_io("dense", weights.storage, activation, x, (m, k, n))?;
-        let format = io.format;
-        let layout = DenseLayout::new(format, k, n);
-        let kp = layout.k_padded;
-        // y is read as 32-bit words, or as f64 for the f64 format.
-        let out_word_words = if format == StorageFormat::F64 { 2 } else { 1 };
-        let key = PipelineKey {
-            kernel,
-            storage: weights.storage,
-            specialization: activation as u32,
-            mode: 0,
-        };
-        // A dispatch per part of the weights, each writing its outputs'
-        // columns of y (bound from its first output, rows as long as y's).
-        let dims = |_: &WeightPart, outputs: usize| DenseDims {
-            m: m as u32,
-            n: outputs as u32,
-            k_vecs: (kp / format.values_per_chunk()) as u32,
-            y_row_words: (io.row_words / out_word_words) as u32,
-        };
-        let passes = self.prepare_parts(key, (m, n), &weights.parts, dims, |part| {
-            vec![
-                io.x.as_entire_buffer_binding(),
-                part.w.as_entire_buffer_binding(),
-                part.bias.as_entire_buffer_binding(),
-                part.y_binding(&io.y, format),
-            ]
-        })?;
-        // Bytes the kernel reads and writes: x (once per part), W^T, bias
-        // and y.
-        let bytes = (m * kp * format.bytes_per_value() * passes.len()) as u64
-            + layout.weight_bytes()
-            + layout.bias_bytes()
-            + io.y_bytes();
-        Ok(PreparedDense { passes, io, bytes })
-    }
-
-    /// Reads `y` of a prepared Dense back, decoded.
-    pub fn read_dense_output<T: HostFloat>(&self, run: &PreparedDense) -> Result<Vec<T>, GpuError> {
-        self.read_rows(&run.io)
+    ) -> Result<Vec<i32>> {
+        let mut graph = Graph::new();
+        let input = graph.input(TensorShape::new(m, weights.k, weights.storage.format())?);
+        let y = graph.int8_accumulators(weights, shape, input)?;
+        graph.output(y);
+        let forward = graph.build(self)?;
+        let x_words = TensorShape::new(m, weights.k, weights.storage.format())?.encode(x)?;
+        let out = forward.run_words(self, &[x_words])?;
+        let words = TensorShape::new(m, weights.n, StorageFormat::F32)?.unpadded_words(&out[0]);
+        Ok(words.into_iter().map(|w| w as i32).collect())
     }
 }
 
-/// A Dense call with its inputs on the GPU, ready to run.
-pub struct PreparedDense {
-    /// The bound dispatches, one per part of the weights (one unless they
-    /// were split across storage bindings), run in order.
-    pub passes: Vec<PreparedDispatch>,
-    io: RowsIo,
-    /// Bytes one run reads plus writes (x, weights, bias, y), for GB/s.
-    pub bytes: u64,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_powers_of_two_in_f16_range_fold() {
+        assert!(exact_in_any_format(Float8::E4M3Fn, 1.0));
+        assert!(exact_in_any_format(Float8::E4M3Fn, 128.0));
+        assert!(exact_in_any_format(Float8::E4M3Fn, 2f32.powi(-15)));
+        assert!(!exact_in_any_format(Float8::E4M3Fn, 256.0));
+        assert!(!exact_in_any_format(Float8::E4M3Fn, 2f32.powi(-16)));
+        assert!(!exact_in_any_format(Float8::E4M3Fn, 0.3));
+        assert!(!exact_in_any_format(Float8::E5M2, 2.0));
+        assert!(exact_in_any_format(Float8::E5M2, 0.25));
+        assert!(fold_scale(Float8::E4M3Fn, 1.0, 0.3));
+        assert!(!fold_scale(Float8::E4M3Fn, 1.0, 1e30));
+        assert!(!fold_scale(Float8::E4M3Fn, 1.0, 1e-30));
+    }
+
+    #[test]
+    fn layouts_of_huge_or_empty_layers_are_errors() {
+        let f = StorageFormat::F32;
+        assert!(DenseLayout::new(f, WeightFormat::Float, 99_999_999_999, 99_999_999_999).is_err());
+        assert!(DenseLayout::new(f, WeightFormat::Float, 0, 4).is_err());
+        let l = DenseLayout::new(f, WeightFormat::Float, 37, 13).unwrap();
+        assert_eq!((l.k_padded, l.n_padded), (64, 14));
+        assert_eq!(l.weight_bytes(), 14 * 64 * 4 + 14 * 4);
+    }
 }

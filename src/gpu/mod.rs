@@ -1,21 +1,29 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The GPU runtime: adapters and their capabilities, buffers, shader
-//! composition, pipelines and dispatch. It knows storage formats and
-//! kernels, not Keras policies (the policy-to-kernel bridge is elsewhere).
+//! The GPU runtime: adapters and their capabilities, device tensors,
+//! shader composition, pipelines, recorded forwards, and the kernels' ops
+//! (Dense for every weight format, add, cast, roofline probes). It knows
+//! storage and weight formats, not Keras policies (the policy-to-kernel
+//! bridge is [`crate::routing`]).
+//!
+//! A forward is data: a [`recorder::Graph`] of tensors and dispatches is
+//! built into a [`recorder::Forward`] (buffers from a pool sized up front,
+//! one uniform buffer, bind groups and pipelines made once), which runs as
+//! one command encoder and one submission, reading back only its outputs.
+//! The host-slice helpers ([`context::GpuContext::dense`], ...) record a
+//! one-op forward and run it.
 
+pub mod buffers;
 pub mod cast;
 pub mod context;
 pub mod dense;
-pub mod dispatch;
-pub mod float8;
-pub mod formats;
-pub mod int4;
-pub mod int8;
+pub mod kernels;
 pub mod pipelines;
 pub mod probes;
+pub mod recorder;
 pub mod shaders;
+pub mod tensor;
 
-/// What can go wrong on the GPU side.
+/// What can go wrong on the GPU side (a kind of [`crate::Error`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GpuError {
@@ -69,14 +77,6 @@ pub enum GpuError {
         /// The adapter's name.
         adapter: String,
     },
-
-    /// An operation this kernel variant does not do.
-    #[error("Unsupported: {0}")]
-    Unsupported(String),
-
-    /// Inputs whose shapes do not fit together.
-    #[error("Shape mismatch: {0}")]
-    Shape(String),
 
     /// A buffer larger than the adapter allows for one binding.
     #[error(

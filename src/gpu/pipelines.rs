@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::gpu::GpuError;
+use crate::error::Result;
 use crate::gpu::context::Capabilities;
-use crate::gpu::shaders::{Binding, Kernel, StorageVariant, XShare, compose};
+use crate::gpu::kernels::{Binding, Kernel};
+use crate::gpu::shaders::{StorageVariant, XShare, compose};
 
 /// What distinguishes one compiled pipeline from another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -16,15 +17,16 @@ pub struct PipelineKey {
     pub kernel: Kernel,
     /// The storage variant.
     pub storage: StorageVariant,
-    /// The value of the kernel's override constant ([`Kernel::override_name`]):
-    /// the activation of a Dense kernel, the input format of a cast.
+    /// The value of the kernel's specializing override constant
+    /// ([`crate::gpu::kernels::KernelSpec::specialization`]): the activation
+    /// of a Dense kernel, the input format of a cast; 0 for the others.
     pub specialization: u32,
     /// The value of the kernel's mode override constant
-    /// ([`Kernel::mode_name`]): `WRITE_ACCUMULATOR` (0 or 1) of the int8
-    /// kernels (raw i32 sums instead of y, for comparing with the CPU twin
-    /// bit for bit), `GROUPING` of the weight-only kernels
-    /// ([`crate::gpu::int4::grouping`]), `WEIGHTS_E5M2` (0 or 1) of float8.
-    /// 0 for the kernels without one.
+    /// ([`crate::gpu::kernels::KernelSpec::mode`]): `WRITE_ACCUMULATOR` (0
+    /// or 1) of the int8 kernels (raw i32 sums instead of y, for comparing
+    /// with the CPU twin bit for bit), `GROUPING` of the weight-only kernels
+    /// ([`crate::gpu::dense::grouping`]), `WEIGHTS_E5M2` (0 or 1) of
+    /// float8. 0 for the kernels without one.
     pub mode: u32,
 }
 
@@ -88,7 +90,7 @@ impl PipelineCache {
         &mut self,
         device: &wgpu::Device,
         key: PipelineKey,
-    ) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(pipeline) = self.pipelines.get(&key) {
             self.stats.reused += 1;
             return Ok(Arc::clone(pipeline));
@@ -99,13 +101,13 @@ impl PipelineCache {
             label: Some(&label),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        let name = key.kernel.override_name();
+        let spec = key.kernel.spec();
         let mut constants = Vec::new();
-        if !name.is_empty() {
+        if let Some(name) = spec.specialization {
             constants.push((name, f64::from(key.specialization)));
         }
-        constants.extend_from_slice(key.kernel.fixed_constants());
-        if let Some(name) = key.kernel.mode_name() {
+        constants.extend_from_slice(spec.fixed);
+        if let Some(name) = spec.mode {
             constants.push((name, f64::from(key.mode)));
         }
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -132,7 +134,8 @@ fn layouts_of(
     kernel: Kernel,
 ) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
     let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
-        .bindings()
+        .spec()
+        .bindings
         .iter()
         .enumerate()
         .map(|(i, binding)| {
@@ -165,4 +168,15 @@ fn layouts_of(
         immediate_size: 0,
     });
     (bind_group_layout, pipeline_layout)
+}
+
+impl crate::gpu::context::GpuContext {
+    /// The pipeline of `key`, compiled on first use inside error scopes (a
+    /// bad shader is an `Err`): plans compile theirs ahead of a run.
+    pub fn compile(&mut self, key: PipelineKey) -> Result<Arc<wgpu::ComputePipeline>> {
+        let device = self.device.clone();
+        crate::gpu::context::with_error_scopes(&device, "pipeline compilation", || {
+            self.pipelines.get_or_compile(&device, key)
+        })?
+    }
 }

@@ -3,22 +3,19 @@
 //! streaming read and a copy (bytes per second), fused multiply-adds (FLOP
 //! per second) and packed int8 dot products (integer operations per second).
 
-use bytemuck::{Pod, Zeroable};
-
-use crate::gpu::GpuError;
+use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
-use crate::gpu::dispatch::PreparedDispatch;
+use crate::gpu::kernels::Kernel;
 use crate::gpu::pipelines::PipelineKey;
-use crate::gpu::shaders::{Kernel, StorageVariant};
+use crate::gpu::recorder::{Bind, Forward, Graph, Step};
+use crate::gpu::shaders::StorageVariant;
 
-/// The uniform of the probe shaders (`ProbeDims`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+/// The uniform of the probe shaders (`ProbeDims` in shaders/shared/probe_dims.wgsl).
+#[derive(Debug, Clone, Copy)]
 struct ProbeDims {
     vecs: u32,
     run: u32,
     iterations: u32,
-    _pad: u32,
 }
 
 /// Invocations the streaming-read probe spreads its buffer over.
@@ -40,8 +37,8 @@ pub const ARITHMETIC_PROBE_SIZE: (u32, u32) = (256, 256);
 
 /// A probe ready to run, with the work one run does.
 pub struct PreparedProbe {
-    /// The bound dispatch.
-    pub dispatch: PreparedDispatch,
+    /// The recorded dispatch.
+    pub forward: Forward,
     /// Bytes one run reads plus writes.
     pub bytes: u64,
     /// Floating-point operations one run does.
@@ -95,9 +92,9 @@ impl GpuContext {
     /// loads the adapter has ([`Kernel::ProbeReadWide`], 32 bytes, where it
     /// has SHADER_INT64, else [`Kernel::ProbeRead`], 16 bytes), so that the
     /// memory roof is the fastest read.
-    pub fn prepare_probe_read(&mut self, bytes: u64) -> Result<PreparedProbe, GpuError> {
+    pub fn prepare_probe_read(&mut self, bytes: u64) -> Result<PreparedProbe> {
         let kernel = self.read_probe_kernel();
-        let vec_bytes = kernel.probe_vector_bytes();
+        let vec_bytes = kernel.spec().probe_vector_bytes;
         let vecs = bytes.div_ceil(vec_bytes).max(1);
         let (mut probe, shape) =
             self.prepare_streaming(kernel, (vecs, vec_bytes), |invocations| invocations * 4)?;
@@ -107,7 +104,7 @@ impl GpuContext {
 
     /// What a probe wrote in its last run (the read probe: one sum per
     /// invocation, to compare with [`crate::cpu::probes::read_sums`]).
-    pub fn probe_output(&self, probe: &PreparedProbe) -> Result<Vec<u32>, GpuError> {
+    pub fn probe_output(&self, probe: &PreparedProbe) -> Result<Vec<u32>> {
         self.read_back(&probe.out)
     }
 
@@ -119,7 +116,7 @@ impl GpuContext {
 
     /// A streaming copy moving `bytes` in all (rounded up to 32): half read,
     /// half written, each of up to 4096 invocations copying a contiguous run.
-    pub fn prepare_probe_copy(&mut self, bytes: u64) -> Result<PreparedProbe, GpuError> {
+    pub fn prepare_probe_copy(&mut self, bytes: u64) -> Result<PreparedProbe> {
         let vecs = (bytes / 2).div_ceil(16).max(1);
         let (probe, _) = self.prepare_streaming(Kernel::ProbeCopy, (vecs, 16), |_| vecs * 16)?;
         Ok(probe)
@@ -133,7 +130,7 @@ impl GpuContext {
         kernel: Kernel,
         (vecs, vec_bytes): (u64, u64),
         out_bytes: impl Fn(u64) -> u64,
-    ) -> Result<(PreparedProbe, ReadShape), GpuError> {
+    ) -> Result<(PreparedProbe, ReadShape)> {
         // The limit first, so that no host buffer is built for a size the
         // adapter cannot bind (and no count overflows).
         let data_bytes = vecs.saturating_mul(vec_bytes);
@@ -141,20 +138,19 @@ impl GpuContext {
         let run = vecs.div_ceil(READ_INVOCATIONS);
         let invocations = vecs.div_ceil(run);
         let too_many =
-            |what: &str| GpuError::Shape(format!("a probe of {vecs} vectors has too many {what}"));
+            |what: &str| Error::Shape(format!("a probe of {vecs} vectors has too many {what}"));
         let dims = ProbeDims {
             vecs: u32::try_from(vecs).map_err(|_| too_many("vectors"))?,
             run: u32::try_from(run).map_err(|_| too_many("vectors per invocation"))?,
             iterations: 0,
-            _pad: 0,
         };
         let data: Vec<u32> = (0..data_bytes / 4).map(probe_word).collect();
-        let data = self.storage_buffer("probe data", &data, wgpu::BufferUsages::STORAGE)?;
+        let data = self.storage_buffer("probe data", &data)?;
         let groups = invocations.div_ceil(64) as u32;
         let written = out_bytes(invocations);
-        let (dispatch, out) = self.prepare_probe(kernel, dims, &data, written, groups)?;
+        let (forward, out) = self.prepare_probe(kernel, dims, &data, written, groups)?;
         let probe = PreparedProbe {
-            dispatch,
+            forward,
             bytes: data_bytes + written,
             flops: 0,
             read_shape: None,
@@ -174,17 +170,13 @@ impl GpuContext {
         &mut self,
         workgroups: u32,
         iterations: u32,
-    ) -> Result<PreparedProbe, GpuError> {
+    ) -> Result<PreparedProbe> {
         self.prepare_arithmetic(Kernel::ProbeDot4, DOT4_PROBE_SEED, workgroups, iterations)
     }
 
     /// `workgroups` x 64 invocations of `iterations` rounds of 256 FMAs
     /// (64 of vec4).
-    pub fn prepare_probe_fma(
-        &mut self,
-        workgroups: u32,
-        iterations: u32,
-    ) -> Result<PreparedProbe, GpuError> {
+    pub fn prepare_probe_fma(&mut self, workgroups: u32, iterations: u32) -> Result<PreparedProbe> {
         let seed = FMA_PROBE_SEED.map(f32::to_bits);
         self.prepare_arithmetic(Kernel::ProbeFma, seed, workgroups, iterations)
     }
@@ -196,19 +188,18 @@ impl GpuContext {
         seed: [u32; 4],
         workgroups: u32,
         iterations: u32,
-    ) -> Result<PreparedProbe, GpuError> {
-        let seed = self.storage_buffer("probe seed", &seed, wgpu::BufferUsages::STORAGE)?;
+    ) -> Result<PreparedProbe> {
+        let seed = self.storage_buffer("probe seed", &seed)?;
         let dims = ProbeDims {
             vecs: 1,
             run: 1,
             iterations,
-            _pad: 0,
         };
         let invocations = u64::from(workgroups) * 64;
-        let (dispatch, out) =
+        let (forward, out) =
             self.prepare_probe(kernel, dims, &seed, invocations * 4, workgroups)?;
         Ok(PreparedProbe {
-            dispatch,
+            forward,
             bytes: 16 + invocations * 4,
             flops: invocations * u64::from(iterations) * 512,
             read_shape: None,
@@ -216,6 +207,8 @@ impl GpuContext {
         })
     }
 
+    /// A one-dispatch forward of a probe reading `input` and writing a new
+    /// buffer of `out_bytes` (returned too, for its twin check).
     fn prepare_probe(
         &mut self,
         kernel: Kernel,
@@ -223,21 +216,31 @@ impl GpuContext {
         input: &wgpu::Buffer,
         out_bytes: u64,
         groups: u32,
-    ) -> Result<(PreparedDispatch, wgpu::Buffer), GpuError> {
+    ) -> Result<(Forward, wgpu::Buffer)> {
         if groups > 65_535 {
-            return Err(GpuError::Shape(format!(
+            return Err(Error::Shape(format!(
                 "a probe of {groups} workgroups is too large"
             )));
         }
-        let dims = self.uniform_buffer("probe dims", &dims)?;
-        let out = self.output_buffer("probe sums", out_bytes)?;
-        let key = PipelineKey {
-            kernel,
-            storage: StorageVariant::F32,
-            specialization: 0,
-            mode: 0,
-        };
-        let dispatch = self.prepare(key, &[&dims, input, &out], (groups, 1))?;
-        Ok((dispatch, out))
+        self.check_binding("probe sums", out_bytes)?;
+        let out = self.create_buffer(
+            "probe sums",
+            out_bytes,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        )?;
+        let mut graph = Graph::new();
+        graph.push(Step {
+            key: PipelineKey {
+                kernel,
+                storage: StorageVariant::F32,
+                specialization: 0,
+                mode: 0,
+            },
+            label: kernel.short_name().to_owned(),
+            uniform: [dims.vecs, dims.run, dims.iterations, 0, 0, 0, 0, 0],
+            bindings: vec![Bind::Buffer(input.clone()), Bind::Buffer(out.clone())],
+            groups: (groups, 1),
+        });
+        Ok((graph.build(self)?, out))
     }
 }

@@ -3,7 +3,39 @@
 //! Keras's float8 quantize-dequantize, and the amax history with its delayed
 //! scale (`compute_float8_amax_history`, `compute_float8_scale`).
 
+use crate::format::StorageFormat;
 use crate::quant::nan_max;
+
+/// The per-tensor scales of a float8 Dense layer (Keras's `inputs_scale`
+/// and `kernel_scale`): values are divided by them before encoding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Float8Scales {
+    /// The activations' scale.
+    pub inputs: f32,
+    /// The kernel's scale.
+    pub kernel: f32,
+}
+
+impl Default for Float8Scales {
+    /// A freshly quantized Keras layer's scales: 1.0.
+    fn default() -> Self {
+        Float8Scales {
+            inputs: 1.0,
+            kernel: 1.0,
+        }
+    }
+}
+
+/// Keras's float8 Dense bias as it is added: rounded through bfloat16 when
+/// the compute dtype is float32 (Keras casts it for XLA's bias-add
+/// fusion), else to the compute dtype.
+pub fn dense_bias(compute: StorageFormat, b: f64) -> f32 {
+    if compute == StorageFormat::F32 {
+        StorageFormat::BF16.round(b) as f32
+    } else {
+        compute.round(b) as f32
+    }
+}
 
 /// An 8-bit float format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

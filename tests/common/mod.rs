@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod gpu;
+pub mod harness;
 
 use dtype_policy::{
     DTypePolicy, DTypePolicyMap, Error, GroupwiseDTypePolicy, Int4DTypePolicy, Policy,

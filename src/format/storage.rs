@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Storage formats of kernel buffers, defined once here; the WGSL helpers in
-//! `shaders/shared/storage_*.wgsl` must stay in sync.
+//! Storage formats of kernel buffers (activations, outputs, float weights),
+//! defined once here; the WGSL helpers in `shaders/shared/storage_*.wgsl`
+//! must stay in sync.
 //!
 //! 16-bit formats hold two values per 32-bit word, the lower index in the
 //! low half. Worked example: f16 values `[1.0, -2.0]` are the bit patterns
@@ -8,6 +9,8 @@
 //! two words each, low word first (little-endian, as the GPU reads them).
 
 use half::{bf16, f16};
+
+use crate::format::FloatValues;
 
 /// How the values of a buffer are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,6 +43,8 @@ pub trait HostFloat: Copy + Send + Sync + std::fmt::Debug + 'static {
     fn f16_bits(self) -> u16;
     /// The nearest bf16's bits.
     fn bf16_bits(self) -> u16;
+    /// Values of this type, kept in this type.
+    fn float_values(values: &[Self]) -> FloatValues;
 }
 
 impl HostFloat for f32 {
@@ -61,6 +66,9 @@ impl HostFloat for f32 {
     fn bf16_bits(self) -> u16 {
         bf16::from_f32(self).to_bits()
     }
+    fn float_values(values: &[Self]) -> FloatValues {
+        FloatValues::F32(values.to_vec())
+    }
 }
 
 impl HostFloat for f64 {
@@ -81,6 +89,9 @@ impl HostFloat for f64 {
     }
     fn bf16_bits(self) -> u16 {
         bf16::from_f64(self).to_bits()
+    }
+    fn float_values(values: &[Self]) -> FloatValues {
+        FloatValues::F64(values.to_vec())
     }
 }
 

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+// y = a + b, element by element, over whole padded rows (a residual add):
+// the sum in the arithmetic type (f32, or f64), rounded to the storage
+// format to nearest even on store; the zero padding stays 0 + 0. One
+// invocation per 16-byte chunk. Stay in sync with the `Add` dispatch in
+// src/gpu/tensor.rs. CPU twin: `cpu::add::add`.
+
+#import storage
+
+struct AddDims {
+    chunks: u32, // 16-byte chunks in each tensor
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: AddDims;
+@group(0) @binding(1) var<storage, read> a_buf: array<Chunk>;
+@group(0) @binding(2) var<storage, read> b_buf: array<Chunk>;
+@group(0) @binding(3) var<storage, read_write> y_buf: array<OutWord>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>) {
+    let c = gid.x + gid.y * groups.x * 64u;
+    if (c >= dims.chunks) {
+        return;
+    }
+    let a = a_buf[c];
+    let b = b_buf[c];
+    for (var p = 0u; p < VALUES_PER_VEC / 2u; p++) {
+        let words = pack_out_pair(chunk_value(a, 2u * p) + chunk_value(b, 2u * p),
+                                  chunk_value(a, 2u * p + 1u) + chunk_value(b, 2u * p + 1u));
+        let base = (c * VALUES_PER_VEC / 2u + p) * OUT_WORDS_PER_PAIR;
+        y_buf[base] = words.x;
+        if (OUT_WORDS_PER_PAIR == 2u) {
+            y_buf[base + 1u] = words.y;
+        }
+    }
+}

@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The kernels, named by a typed identifier, and every fact about each in
+//! one table ([`KernelSpec`]): its WGSL file, its bindings, its override
+//! constants, its shape. `tests/shaders_validate.rs` checks each kernel's
+//! bindings against what naga reflects from its WGSL.
+
+/// Outputs one invocation of every matrix-vector Dense kernel computes
+/// (they share each load of the activations).
+pub const MATVEC_OUTPUTS: usize = 8;
+
+/// A compiled kernel: one WGSL file in `shaders/` (two kernels may share a
+/// file and differ in fixed override constants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kernel {
+    /// Dense forward, one invocation per (row, eight outputs).
+    DenseMatVec,
+    /// Dense forward, workgroup-memory tiles.
+    DenseTiled,
+    /// Casts between f32, f16 and bf16 buffers.
+    Cast,
+    /// Element-wise sum of two tensors of the same shape (a residual add).
+    Add,
+    /// Quantizes activations per row to int8 (Keras's abs-max), packed for `dot4I8Packed`.
+    QuantizeRows,
+    /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
+    DenseInt8,
+    /// Keras's int8 Dense, tiled for many rows.
+    DenseInt8Tiled,
+    /// Keras's int4 Dense (per-channel or grouped with zero points):
+    /// activations in the compute dtype, weights dequantized in the kernel.
+    DenseInt4,
+    /// Keras's int8 Dense without an activation quantizer: int8 weights,
+    /// activations in the compute dtype (the int4 kernel with 8-bit weights).
+    DenseInt8WeightOnly,
+    /// Keras's float8 Dense: e4m3 weights decoded in the kernel, activations
+    /// quantize-dequantized with a per-tensor scale.
+    DenseFloat8,
+    /// Keras's int4 Dense, tiled for many rows.
+    DenseInt4Tiled,
+    /// Keras's int8 Dense without an activation quantizer, tiled for many rows.
+    DenseInt8WeightOnlyTiled,
+    /// Keras's float8 Dense, tiled for many rows.
+    DenseFloat8Tiled,
+    /// Roofline probe: streaming read of a buffer, 16-byte loads.
+    ProbeRead,
+    /// Roofline probe: streaming read of a buffer, 32-byte loads (`vec4<u64>`,
+    /// needs SHADER_INT64); faster than 16-byte loads on CPU drivers.
+    ProbeReadWide,
+    /// Roofline probe: fused multiply-adds on registers.
+    ProbeFma,
+    /// Roofline probe: streaming copy of a buffer.
+    ProbeCopy,
+    /// Roofline probe: `dot4I8Packed` on registers.
+    ProbeDot4,
+}
+
+/// Everything the runtime needs to know about a kernel.
+#[derive(Debug)]
+pub struct KernelSpec {
+    /// The kernel this row describes (the table is indexed by `Kernel as usize`).
+    pub kernel: Kernel,
+    /// The file stem in `shaders/`.
+    pub file: &'static str,
+    /// A short name for tables and labels.
+    pub short_name: &'static str,
+    /// Its bindings in order (group 0) and the smallest size each may be bound with.
+    pub bindings: &'static [Binding],
+    /// The override constant a pipeline's specialization sets (the
+    /// activation of a Dense kernel, the input format of a cast).
+    pub specialization: Option<&'static str>,
+    /// The override constant a pipeline's mode sets
+    /// ([`crate::gpu::pipelines::PipelineKey::mode`]).
+    pub mode: Option<&'static str>,
+    /// Override constants fixed for this kernel (a file shared by kernels).
+    pub fixed: &'static [(&'static str, f64)],
+    /// The tiled (many rows) form of a matrix-vector Dense kernel; the
+    /// kernel itself for every other.
+    pub tiled: Kernel,
+    /// A tiled Dense kernel (64 rows x 32 outputs per workgroup).
+    pub is_tiled: bool,
+    /// Shares each 32-k step of the activations between the invocations of
+    /// a subgroup where it can (`#import x_share`).
+    pub shares_x: bool,
+    /// Has an f64 storage variant.
+    pub f64: bool,
+    /// Needs `wgpu::Features::SHADER_INT64`.
+    pub needs_int64: bool,
+    /// Bytes per vector a streaming probe reads (0 for other kernels).
+    pub probe_vector_bytes: u64,
+}
+
+/// One binding of a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// A uniform buffer of at least this many bytes.
+    Uniform(u64),
+    /// A storage buffer.
+    Storage {
+        /// Read-only or read-write.
+        read_only: bool,
+        /// The smallest size it may be bound with.
+        min_bytes: u64,
+    },
+}
+
+/// A read-only storage binding of at least `min_bytes`.
+const fn ro(min_bytes: u64) -> Binding {
+    Binding::Storage {
+        read_only: true,
+        min_bytes,
+    }
+}
+
+/// A read-write storage binding of at least `min_bytes`.
+const fn rw(min_bytes: u64) -> Binding {
+    Binding::Storage {
+        read_only: false,
+        min_bytes,
+    }
+}
+
+// shaders/shared/dense_bindings.wgsl: x and W^T are read as 16-byte chunks,
+// bias and y by the value (f64 at most: 8 bytes).
+const DENSE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), ro(8), rw(8)];
+// The probes read 16-byte vectors.
+const PROBE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
+// The wide read probe reads 32-byte vectors.
+const PROBE_WIDE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(32), rw(4)];
+// The copy probe writes 16-byte vectors too.
+const PROBE_COPY_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(16)];
+// shaders/quantize_rows.wgsl: x chunks in, packed q and scales out.
+const QUANTIZE_ROWS_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4), rw(4)];
+// shaders/shared/int8_bindings.wgsl.
+const INT8_BINDINGS: &[Binding] = &[
+    Binding::Uniform(16),
+    ro(16),
+    ro(16),
+    ro(4),
+    rw(4),
+    ro(4),
+    ro(4),
+];
+// shaders/shared/float8_weights.wgsl.
+const FLOAT8_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(16), ro(4), rw(4)];
+// shaders/shared/int4_weights.wgsl.
+const INT4_BINDINGS: &[Binding] = &[
+    Binding::Uniform(32),
+    ro(16),
+    ro(16),
+    ro(4),
+    rw(4),
+    ro(16),
+    ro(8),
+];
+// shaders/cast.wgsl.
+const CAST_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(4), rw(4)];
+// shaders/add.wgsl: two inputs read as 16-byte chunks, the sum by the value.
+const ADD_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), rw(8)];
+
+/// A row of the table with the defaults of a kernel that is not Dense.
+const fn other(
+    kernel: Kernel,
+    file: &'static str,
+    short_name: &'static str,
+    bindings: &'static [Binding],
+) -> KernelSpec {
+    KernelSpec {
+        kernel,
+        file,
+        short_name,
+        bindings,
+        specialization: None,
+        mode: None,
+        fixed: &[],
+        tiled: kernel,
+        is_tiled: false,
+        shares_x: false,
+        f64: false,
+        needs_int64: false,
+        probe_vector_bytes: 0,
+    }
+}
+
+/// A Dense kernel: specialized by its activation, with a tiled form.
+const fn dense(
+    kernel: Kernel,
+    file: &'static str,
+    short_name: &'static str,
+    bindings: &'static [Binding],
+    tiled: Kernel,
+    mode: Option<&'static str>,
+) -> KernelSpec {
+    KernelSpec {
+        specialization: Some("ACTIVATION"),
+        mode,
+        tiled,
+        is_tiled: tiled as usize == kernel as usize,
+        ..other(kernel, file, short_name, bindings)
+    }
+}
+
+const GROUPING: Option<&str> = Some("GROUPING");
+
+/// The table, in the order of [`Kernel`]'s variants.
+const KERNELS: [KernelSpec; 18] = {
+    use Kernel::*;
+    [
+        KernelSpec {
+            f64: true,
+            ..dense(
+                DenseMatVec,
+                "dense_matvec",
+                "matvec",
+                DENSE_BINDINGS,
+                DenseTiled,
+                None,
+            )
+        },
+        KernelSpec {
+            f64: true,
+            ..dense(
+                DenseTiled,
+                "dense_tiled",
+                "tiled",
+                DENSE_BINDINGS,
+                DenseTiled,
+                None,
+            )
+        },
+        KernelSpec {
+            specialization: Some("IN_FORMAT"),
+            ..other(Cast, "cast", "cast", CAST_BINDINGS)
+        },
+        KernelSpec {
+            f64: true,
+            ..other(Add, "add", "add", ADD_BINDINGS)
+        },
+        other(
+            QuantizeRows,
+            "quantize_rows",
+            "quantize-rows",
+            QUANTIZE_ROWS_BINDINGS,
+        ),
+        dense(
+            DenseInt8,
+            "dense_int8",
+            "int8",
+            INT8_BINDINGS,
+            DenseInt8Tiled,
+            Some("WRITE_ACCUMULATOR"),
+        ),
+        dense(
+            DenseInt8Tiled,
+            "dense_int8_tiled",
+            "int8-tiled",
+            INT8_BINDINGS,
+            DenseInt8Tiled,
+            Some("WRITE_ACCUMULATOR"),
+        ),
+        KernelSpec {
+            shares_x: true,
+            ..dense(
+                DenseInt4,
+                "dense_int4",
+                "int4",
+                INT4_BINDINGS,
+                DenseInt4Tiled,
+                GROUPING,
+            )
+        },
+        KernelSpec {
+            shares_x: true,
+            fixed: &[("WEIGHT_BITS", 8.0)],
+            ..dense(
+                DenseInt8WeightOnly,
+                "dense_int4",
+                "int8-w",
+                INT4_BINDINGS,
+                DenseInt8WeightOnlyTiled,
+                GROUPING,
+            )
+        },
+        KernelSpec {
+            shares_x: true,
+            ..dense(
+                DenseFloat8,
+                "dense_float8",
+                "float8",
+                FLOAT8_BINDINGS,
+                DenseFloat8Tiled,
+                Some("WEIGHTS_E5M2"),
+            )
+        },
+        dense(
+            DenseInt4Tiled,
+            "dense_int4_tiled",
+            "int4-tiled",
+            INT4_BINDINGS,
+            DenseInt4Tiled,
+            GROUPING,
+        ),
+        KernelSpec {
+            fixed: &[("WEIGHT_BITS", 8.0)],
+            ..dense(
+                DenseInt8WeightOnlyTiled,
+                "dense_int4_tiled",
+                "int8-w-tiled",
+                INT4_BINDINGS,
+                DenseInt8WeightOnlyTiled,
+                GROUPING,
+            )
+        },
+        dense(
+            DenseFloat8Tiled,
+            "dense_float8_tiled",
+            "float8-tiled",
+            FLOAT8_BINDINGS,
+            DenseFloat8Tiled,
+            Some("WEIGHTS_E5M2"),
+        ),
+        KernelSpec {
+            probe_vector_bytes: 16,
+            ..other(ProbeRead, "probe_read", "probe-read", PROBE_BINDINGS)
+        },
+        KernelSpec {
+            probe_vector_bytes: 32,
+            needs_int64: true,
+            ..other(
+                ProbeReadWide,
+                "probe_read_wide",
+                "probe-read-wide",
+                PROBE_WIDE_BINDINGS,
+            )
+        },
+        other(ProbeFma, "probe_fma", "probe-fma", PROBE_BINDINGS),
+        KernelSpec {
+            probe_vector_bytes: 16,
+            ..other(ProbeCopy, "probe_copy", "probe-copy", PROBE_COPY_BINDINGS)
+        },
+        other(ProbeDot4, "probe_dot4", "probe-dot4", PROBE_BINDINGS),
+    ]
+};
+
+impl Kernel {
+    /// Every kernel, in the table's order.
+    pub const ALL: [Kernel; 18] = {
+        let mut all = [Kernel::DenseMatVec; 18];
+        let mut i = 0;
+        while i < KERNELS.len() {
+            all[i] = KERNELS[i].kernel;
+            i += 1;
+        }
+        all
+    };
+
+    /// The Dense kernels of the float family.
+    pub const DENSE: [Kernel; 2] = [Kernel::DenseMatVec, Kernel::DenseTiled];
+
+    /// Its row of the table.
+    pub const fn spec(self) -> &'static KernelSpec {
+        &KERNELS[self as usize]
+    }
+
+    /// The tiled (many rows) kernel of a Dense family; any other kernel is its own.
+    pub const fn tiled(self) -> Kernel {
+        self.spec().tiled
+    }
+
+    /// Whether this is a tiled Dense kernel (64 rows x 32 outputs per workgroup).
+    pub const fn is_tiled(self) -> bool {
+        self.spec().is_tiled
+    }
+
+    /// The file stem in `shaders/`.
+    pub const fn file(self) -> &'static str {
+        self.spec().file
+    }
+
+    /// A short name for tables.
+    pub const fn short_name(self) -> &'static str {
+        self.spec().short_name
+    }
+}
+
+// Each row sits at its variant's index.
+const _: () = {
+    let mut i = 0;
+    while i < KERNELS.len() {
+        assert!(KERNELS[i].kernel as usize == i);
+        i += 1;
+    }
+};
+
+impl Kernel {
+    /// Whether the kernel has a variant for this storage: f64 only where
+    /// the table says so (the quantized kernels compute in f32, f16 or
+    /// bf16; the cast converts between the 32- and 16-bit formats).
+    pub const fn supports(self, storage: crate::gpu::shaders::StorageVariant) -> bool {
+        !matches!(storage, crate::gpu::shaders::StorageVariant::F64) || self.spec().f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::shaders::SOURCES;
+
+    #[test]
+    fn every_kernel_file_exists_and_every_top_level_shader_is_a_kernel() {
+        for kernel in Kernel::ALL {
+            assert!(
+                SOURCES.iter().any(|(name, _)| *name == kernel.file()),
+                "{kernel:?}: no shaders/{}.wgsl",
+                kernel.file()
+            );
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "wgsl") {
+                let stem = path.file_stem().unwrap().to_str().unwrap();
+                assert!(
+                    Kernel::ALL.iter().any(|k| k.file() == stem),
+                    "shaders/{stem}.wgsl is no kernel's file: add a Kernel for it or move it to shaders/shared/"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Recorded forwards. A [`Graph`] lists device tensors and the dispatches
+//! that read and write them, in order (the ops: [`Graph::dense`],
+//! [`Graph::add`], ...); [`Graph::build`] turns it into a [`Forward`]:
+//! intermediate tensors get buffers from a pool sized up front (a buffer
+//! is reused once its tensor is dead, by tensors of the same columns and
+//! format, which keeps the zero padding of rows zero), every dispatch's
+//! uniform goes into one buffer, and the bind groups and pipelines are made
+//! once. [`Forward::run`] then writes the inputs, encodes every dispatch in
+//! one compute pass of one command encoder (wgpu orders the dispatches'
+//! reads after the writes they depend on), submits once and reads back
+//! only the outputs, through one staging buffer: running it again creates
+//! no buffer, bind group or pipeline. [`Forward::time`] runs it with GPU
+//! timestamps around each dispatch.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::format::HostFloat;
+use crate::gpu::context::GpuContext;
+use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::tensor::{TENSOR_USAGE, Tensor, TensorShape};
+
+/// A tensor of a [`Graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TensorId(usize);
+
+/// Where a graph's tensor lives.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// Written from the host at each run.
+    Input(TensorShape),
+    /// Written and read by the graph's dispatches; pooled unless an output.
+    Intermediate(TensorShape),
+    /// A device tensor the caller owns.
+    External(Tensor),
+    /// Raw bytes a dispatch writes and a later one reads (the int8
+    /// activations and their scales); pooled apart from tensors.
+    Scratch(u64),
+}
+
+/// What a dispatch binds, after its uniform.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    /// A tensor, whole.
+    Tensor(TensorId),
+    /// A tensor from byte `offset` on (a part of a split layer writes its
+    /// columns of y this way).
+    TensorFrom(TensorId, u64),
+    /// A buffer the graph does not manage (weights, probe data).
+    Buffer(wgpu::Buffer),
+}
+
+/// One dispatch of a graph.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    /// The pipeline.
+    pub(crate) key: PipelineKey,
+    /// What it is, for timings (`dense int8 layer/path`).
+    pub(crate) label: String,
+    /// Its uniform (the kernel's dims struct; 16 or 32 bytes are read).
+    pub(crate) uniform: [u32; 8],
+    /// Bindings 1.. in order (binding 0 is the uniform).
+    pub(crate) bindings: Vec<Bind>,
+    /// Workgroups.
+    pub(crate) groups: (u32, u32),
+}
+
+/// Bytes of a step's uniform bound (the largest dims struct).
+const UNIFORM_BYTES: u64 = 32;
+
+/// Tensors and dispatches in order: a forward before it is built.
+#[derive(Debug, Default)]
+pub struct Graph {
+    slots: Vec<Slot>,
+    steps: Vec<Step>,
+    inputs: Vec<TensorId>,
+    outputs: Vec<TensorId>,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Graph::default()
+    }
+
+    /// A tensor the host writes at each run ([`Forward::run`] takes the
+    /// inputs in the order they were declared).
+    pub fn input(&mut self, shape: TensorShape) -> TensorId {
+        let id = self.slot(Slot::Input(shape));
+        self.inputs.push(id);
+        id
+    }
+
+    /// A device tensor the caller owns, read or written in place.
+    pub fn external(&mut self, tensor: &Tensor) -> TensorId {
+        self.slot(Slot::External(tensor.clone()))
+    }
+
+    /// Marks a tensor as an output: it keeps a buffer of its own, and each
+    /// run reads it back ([`Forward::run`] returns the outputs in the order
+    /// they were marked).
+    pub fn output(&mut self, id: TensorId) {
+        if !self.outputs.contains(&id) {
+            self.outputs.push(id);
+        }
+    }
+
+    /// The shape of a tensor (a scratch buffer has none: a 1-row f32 shape
+    /// of its words).
+    pub fn shape(&self, id: TensorId) -> TensorShape {
+        match &self.slots[id.0] {
+            Slot::Input(s) | Slot::Intermediate(s) => *s,
+            Slot::External(t) => t.shape(),
+            Slot::Scratch(bytes) => TensorShape::new(
+                1,
+                (*bytes as usize / 4).max(1),
+                crate::format::StorageFormat::F32,
+            )
+            .unwrap_or_else(|_| unreachable!("scratch sizes come from checked shapes")),
+        }
+    }
+
+    /// How many dispatches the graph has.
+    pub fn dispatches(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// A new intermediate tensor, written by the step that creates it.
+    pub(crate) fn tensor(&mut self, shape: TensorShape) -> TensorId {
+        self.slot(Slot::Intermediate(shape))
+    }
+
+    /// A new scratch buffer of `bytes`.
+    pub(crate) fn scratch(&mut self, bytes: u64) -> TensorId {
+        self.slot(Slot::Scratch(bytes.max(4)))
+    }
+
+    /// Appends a dispatch.
+    pub(crate) fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    fn slot(&mut self, slot: Slot) -> TensorId {
+        self.slots.push(slot);
+        TensorId(self.slots.len() - 1)
+    }
+
+    /// Allocates every buffer (intermediates from a pool, by liveness),
+    /// writes the uniforms, compiles the pipelines and binds every
+    /// dispatch: the forward, ready to run again and again.
+    pub fn build(self, ctx: &mut GpuContext) -> Result<Forward> {
+        if self.steps.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a forward needs at least one dispatch".to_owned(),
+            ));
+        }
+        let buffers = self.allocate(ctx)?;
+        let align =
+            u64::from(ctx.device.limits().min_uniform_buffer_offset_alignment).max(UNIFORM_BYTES);
+        let stride = UNIFORM_BYTES.div_ceil(align) * align;
+        let mut uniforms = vec![0u8; self.steps.len() * stride as usize];
+        for (i, step) in self.steps.iter().enumerate() {
+            let at = i * stride as usize;
+            uniforms[at..at + UNIFORM_BYTES as usize]
+                .copy_from_slice(bytemuck::cast_slice(&step.uniform));
+        }
+        let uniform = ctx.upload("forward uniforms", &uniforms, wgpu::BufferUsages::UNIFORM)?;
+        let mut passes = Vec::with_capacity(self.steps.len());
+        for (i, step) in self.steps.iter().enumerate() {
+            let pipeline = ctx.compile(step.key)?;
+            let mut bindings = vec![wgpu::BufferBinding {
+                buffer: &uniform,
+                offset: i as u64 * stride,
+                size: std::num::NonZeroU64::new(UNIFORM_BYTES),
+            }];
+            for bind in &step.bindings {
+                bindings.push(match bind {
+                    Bind::Tensor(id) => buffers[id.0].as_entire_buffer_binding(),
+                    Bind::TensorFrom(id, offset) => {
+                        let b = &buffers[id.0];
+                        wgpu::BufferBinding {
+                            buffer: b,
+                            offset: *offset,
+                            size: std::num::NonZeroU64::new(b.size().saturating_sub(*offset)),
+                        }
+                    }
+                    Bind::Buffer(b) => b.as_entire_buffer_binding(),
+                });
+            }
+            let layout = ctx.pipelines.bind_group_layout(step.key.kernel).clone();
+            let bind_group = ctx.create_bind_group(step.key.kernel.file(), &layout, &bindings)?;
+            passes.push(Pass {
+                pipeline,
+                bind_group,
+                groups: step.groups,
+                label: step.label.clone(),
+            });
+        }
+        let mut outputs = Vec::with_capacity(self.outputs.len());
+        let mut offset = 0u64;
+        for id in &self.outputs {
+            let shape = self.shape(*id);
+            outputs.push((buffers[id.0].clone(), shape, offset));
+            offset += shape.bytes();
+        }
+        let staging = if offset > 0 {
+            Some(ctx.create_buffer(
+                "forward outputs",
+                offset,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            )?)
+        } else {
+            None
+        };
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|id| (buffers[id.0].clone(), self.shape(*id)))
+            .collect();
+        Ok(Forward {
+            passes,
+            inputs,
+            outputs,
+            staging,
+            _uniform: uniform,
+            timing: OnceLock::new(),
+        })
+    }
+
+    /// A buffer for every tensor: inputs and outputs their own, external
+    /// tensors theirs, intermediates and scratch from pools, each taken at
+    /// its first dispatch and given back after its last.
+    fn allocate(&self, ctx: &GpuContext) -> Result<Vec<wgpu::Buffer>> {
+        let mut last_use = vec![None; self.slots.len()];
+        for (i, step) in self.steps.iter().enumerate() {
+            for bind in &step.bindings {
+                if let Bind::Tensor(id) | Bind::TensorFrom(id, _) = bind {
+                    last_use[id.0] = Some(i);
+                }
+            }
+        }
+        let mut buffers: Vec<Option<wgpu::Buffer>> = vec![None; self.slots.len()];
+        for (i, slot) in self.slots.iter().enumerate() {
+            let own = match slot {
+                Slot::Input(shape) => Some(shape.bytes()),
+                Slot::Intermediate(shape) if self.outputs.contains(&TensorId(i)) => {
+                    Some(shape.bytes())
+                }
+                Slot::External(t) => {
+                    buffers[i] = Some(t.buffer.clone());
+                    None
+                }
+                _ => None,
+            };
+            if let Some(bytes) = own {
+                ctx.check_binding("tensor", bytes)?;
+                buffers[i] = Some(ctx.create_buffer("tensor", bytes, TENSOR_USAGE)?);
+            }
+        }
+        // Free buffers by kind: tensors of the same (cols, format), or scratch.
+        let mut free: Vec<(PoolKey, wgpu::Buffer)> = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let ids = step.bindings.iter().filter_map(|b| match b {
+                Bind::Tensor(id) | Bind::TensorFrom(id, _) => Some(*id),
+                Bind::Buffer(_) => None,
+            });
+            let ids: Vec<TensorId> = ids.collect();
+            for id in &ids {
+                if buffers[id.0].is_some() {
+                    continue;
+                }
+                let (key, bytes) = match &self.slots[id.0] {
+                    Slot::Intermediate(shape) => {
+                        (PoolKey::Tensor(shape.cols(), shape.format()), shape.bytes())
+                    }
+                    Slot::Scratch(bytes) => (PoolKey::Scratch, *bytes),
+                    _ => unreachable!("inputs, outputs and external tensors have buffers"),
+                };
+                let found = free
+                    .iter()
+                    .position(|(k, b)| *k == key && b.size() >= bytes);
+                buffers[id.0] = Some(match found {
+                    Some(at) => free.swap_remove(at).1,
+                    None => {
+                        ctx.check_binding("tensor", bytes)?;
+                        ctx.create_buffer("pooled tensor", bytes, TENSOR_USAGE)?
+                    }
+                });
+            }
+            for id in ids {
+                let pooled = matches!(self.slots[id.0], Slot::Intermediate(_) | Slot::Scratch(_))
+                    && !self.outputs.contains(&id);
+                if pooled && last_use[id.0] == Some(i) {
+                    let key = match &self.slots[id.0] {
+                        Slot::Intermediate(shape) => PoolKey::Tensor(shape.cols(), shape.format()),
+                        _ => PoolKey::Scratch,
+                    };
+                    if let Some(b) = buffers[id.0].clone() {
+                        free.push((key, b));
+                    }
+                }
+            }
+        }
+        buffers
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                b.ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "tensor {i} of the forward is declared but no dispatch uses it"
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Which free buffers a pooled tensor may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PoolKey {
+    /// Tensors of these columns and format (their padding is the same).
+    Tensor(usize, crate::format::StorageFormat),
+    /// Scratch buffers, which their writer fills whole.
+    Scratch,
+}
+
+/// One bound dispatch.
+struct Pass {
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    groups: (u32, u32),
+    label: String,
+}
+
+/// A built graph, ready to run again and again.
+pub struct Forward {
+    passes: Vec<Pass>,
+    inputs: Vec<(wgpu::Buffer, TensorShape)>,
+    /// Each output's buffer, shape and offset in `staging`.
+    outputs: Vec<(wgpu::Buffer, TensorShape, u64)>,
+    staging: Option<wgpu::Buffer>,
+    /// Kept alive for the bind groups.
+    _uniform: wgpu::Buffer,
+    /// Timestamp queries and their buffers, made at the first timed run.
+    timing: OnceLock<Timing>,
+}
+
+/// How long a timed run took.
+#[derive(Debug, Clone)]
+pub struct ForwardTiming {
+    /// From submission to completion, seen by the host.
+    pub wall: Duration,
+    /// The GPU's timestamps from the first dispatch's start to the last's
+    /// end, where the adapter has timestamp queries.
+    pub gpu: Option<Duration>,
+    /// Each dispatch's GPU time (label, duration), where it has them.
+    pub dispatches: Vec<(String, Duration)>,
+}
+
+struct Timing {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    staging: wgpu::Buffer,
+}
+
+impl Forward {
+    /// How many dispatches one run makes.
+    pub fn dispatches(&self) -> usize {
+        self.passes.len()
+    }
+
+    /// Writes `inputs` (one per declared input, `[rows, cols]` each), runs
+    /// every dispatch in one submission and returns the outputs, read back
+    /// together.
+    pub fn run<T: HostFloat>(&self, ctx: &GpuContext, inputs: &[&[T]]) -> Result<Vec<Vec<T>>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the forward takes {} inputs, {} were given",
+                self.inputs.len(),
+                inputs.len()
+            )));
+        }
+        let mut words = Vec::with_capacity(inputs.len());
+        for ((_, shape), values) in self.inputs.iter().zip(inputs) {
+            words.push(shape.encode(values)?);
+        }
+        let out = self.run_words(ctx, &words)?;
+        Ok(self
+            .outputs
+            .iter()
+            .zip(out)
+            .map(|((_, shape, _), w)| shape.decode(&w))
+            .collect())
+    }
+
+    /// [`Forward::run`] with inputs and outputs as the tensors' words,
+    /// padded rows included.
+    pub(crate) fn run_words(&self, ctx: &GpuContext, inputs: &[Vec<u32>]) -> Result<Vec<Vec<u32>>> {
+        ctx.scoped("run of a recorded forward", || {
+            for ((buffer, _), words) in self.inputs.iter().zip(inputs) {
+                ctx.queue
+                    .write_buffer(buffer, 0, bytemuck::cast_slice(words));
+            }
+            let mut encoder = self.encode(ctx);
+            if let Some(staging) = &self.staging {
+                for (buffer, shape, offset) in &self.outputs {
+                    encoder.copy_buffer_to_buffer(buffer, 0, staging, *offset, shape.bytes());
+                }
+            }
+            ctx.submit(encoder);
+        })?;
+        let Some(staging) = &self.staging else {
+            ctx.wait()?;
+            return Ok(Vec::new());
+        };
+        ctx.read_mapped(staging, |words| {
+            self.outputs
+                .iter()
+                .map(|(_, shape, offset)| {
+                    let at = (*offset / 4) as usize;
+                    words[at..at + (shape.bytes() / 4) as usize].to_vec()
+                })
+                .collect()
+        })
+    }
+
+    /// Encodes every dispatch and submits, without writing inputs, reading
+    /// outputs or waiting: the host's cost of a replay.
+    pub fn submit(&self, ctx: &GpuContext) -> Result<()> {
+        ctx.scoped("submission of a recorded forward", || {
+            let encoder = self.encode(ctx);
+            ctx.submit(encoder);
+        })
+    }
+
+    /// Every dispatch in one compute pass.
+    fn encode(&self, ctx: &GpuContext) -> wgpu::CommandEncoder {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
+            for p in &self.passes {
+                pass.set_pipeline(&p.pipeline);
+                pass.set_bind_group(0, &p.bind_group, &[]);
+                pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
+            }
+        }
+        encoder
+    }
+
+    /// Runs once (inputs as last written) and waits, with GPU timestamps
+    /// around each dispatch where the adapter has them (each dispatch in a
+    /// pass of its own then), else the wall clock alone.
+    pub fn time(&self, ctx: &GpuContext) -> Result<ForwardTiming> {
+        if !ctx.capabilities().timestamp_query {
+            let start = Instant::now();
+            self.submit(ctx)?;
+            ctx.wait()?;
+            return Ok(ForwardTiming {
+                wall: start.elapsed(),
+                gpu: None,
+                dispatches: Vec::new(),
+            });
+        }
+        let timing = match self.timing.get() {
+            Some(t) => t,
+            None => {
+                let made = self.timing_resources(ctx)?;
+                self.timing.get_or_init(|| made)
+            }
+        };
+        let count = 2 * self.passes.len() as u32;
+        let start = Instant::now();
+        ctx.scoped("timed run of a recorded forward", || {
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            for (i, p) in self.passes.iter().enumerate() {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &timing.queries,
+                        beginning_of_pass_write_index: Some(2 * i as u32),
+                        end_of_pass_write_index: Some(2 * i as u32 + 1),
+                    }),
+                });
+                pass.set_pipeline(&p.pipeline);
+                pass.set_bind_group(0, &p.bind_group, &[]);
+                pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
+            }
+            encoder.resolve_query_set(&timing.queries, 0..count, &timing.resolve, 0);
+            encoder.copy_buffer_to_buffer(
+                &timing.resolve,
+                0,
+                &timing.staging,
+                0,
+                u64::from(count) * 8,
+            );
+            ctx.submit(encoder);
+        })?;
+        let ticks: Vec<u64> = ctx.read_mapped(&timing.staging, |words| {
+            words
+                .chunks_exact(2)
+                .map(|p| u64::from(p[0]) | (u64::from(p[1]) << 32))
+                .collect()
+        })?;
+        let wall = start.elapsed();
+        let period = f64::from(ctx.queue.get_timestamp_period());
+        let span =
+            |a: u64, b: u64| Duration::from_secs_f64(b.saturating_sub(a) as f64 * period * 1e-9);
+        let dispatches = self
+            .passes
+            .iter()
+            .zip(ticks.chunks_exact(2))
+            .map(|(p, t)| (p.label.clone(), span(t[0], t[1])))
+            .collect();
+        Ok(ForwardTiming {
+            wall,
+            gpu: Some(span(ticks[0], ticks[ticks.len() - 1])),
+            dispatches,
+        })
+    }
+
+    fn timing_resources(&self, ctx: &GpuContext) -> Result<Timing> {
+        let count = 2 * self.passes.len() as u32;
+        let bytes = u64::from(count) * 8;
+        let queries = ctx.scoped("timestamp queries", || {
+            ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("forward timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            })
+        })?;
+        Ok(Timing {
+            queries,
+            resolve: ctx.create_buffer(
+                "timestamps",
+                bytes,
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            )?,
+            staging: ctx.create_buffer(
+                "timestamps read-back",
+                bytes,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            )?,
+        })
+    }
+}

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! What the kernels compute, as host ideas shared by the GPU runtime, its
+//! CPU twins and the routing: the activations a Dense layer applies, and
+//! the two shapes of a Dense kernel.
+
+use crate::error::{Error, Result};
+
+/// Keras activations a Dense layer can apply in the kernel. The values are
+/// the `ACTIVATION` override in shaders/shared/activation.wgsl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `linear` (none).
+    Linear = 0,
+    /// `relu`.
+    Relu = 1,
+    /// `gelu` (exact, with erf).
+    Gelu = 2,
+    /// `silu`.
+    Silu = 3,
+    /// `sigmoid`.
+    Sigmoid = 4,
+    /// `tanh`.
+    Tanh = 5,
+}
+
+impl Activation {
+    /// Every activation.
+    pub const ALL: [Activation; 6] = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ];
+
+    /// Keras's name for it (`"gelu"`).
+    pub const fn keras_name(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+impl std::str::FromStr for Activation {
+    type Err = Error;
+
+    /// Keras's activation names (`"relu"`, `"gelu"`, ...).
+    fn from_str(s: &str) -> Result<Self> {
+        Activation::ALL
+            .into_iter()
+            .find(|a| a.keras_name() == s)
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "activation '{s}'; the kernels apply linear, relu, gelu, silu, sigmoid and tanh"
+                ))
+            })
+    }
+}
+
+/// The two shapes of every Dense kernel, which also fix the order in which
+/// it sums (the CPU twins follow it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DenseShape {
+    /// Few rows (decoding): one invocation per row and eight outputs,
+    /// memory bound; sums in four lanes, lane l taking k = l (mod 4) (two
+    /// lanes in f64), then `(l0 + l1) + (l2 + l3)`.
+    MatVec,
+    /// Many rows (prefill): 64 rows x 32 outputs per workgroup from tiles
+    /// in workgroup memory; sums k in order.
+    Tiled,
+}
+
+impl DenseShape {
+    /// Up to this many rows, Dense runs the matrix-vector shape (it
+    /// streams each weight once per row); above, the tiled shape, which
+    /// reuses each staged weight for 64 rows.
+    pub const MATVEC_MAX_ROWS: usize = 8;
+
+    /// The shape routing gives `rows` rows.
+    pub const fn for_rows(rows: usize) -> DenseShape {
+        if rows <= Self::MATVEC_MAX_ROWS {
+            DenseShape::MatVec
+        } else {
+            DenseShape::Tiled
+        }
+    }
+
+    /// Both shapes.
+    pub const ALL: [DenseShape; 2] = [DenseShape::MatVec, DenseShape::Tiled];
+}
