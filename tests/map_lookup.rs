@@ -101,13 +101,15 @@ fn get_many_equals_get_one_by_one() {
         })
         .collect();
     let many = m.get_many(paths.iter().map(String::as_str));
+    assert_eq!(many.len(), paths.len());
     for (path, got) in paths.iter().zip(many) {
         let one = m.get(path);
-        assert_eq!(
-            got.as_ref().map(|p| p.name()).ok(),
-            one.as_ref().map(|p| p.name()).ok(),
-            "{path}"
-        );
+        // The same policy, or the same error (message and all).
+        let outcome = |r: &dtype_policy::Result<&dtype_policy::Policy>| match r {
+            Ok(p) => Ok(p.name().to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(outcome(&got), outcome(&one), "{path}");
     }
     assert_eq!(m.get("block_7/attn/q").unwrap().name(), "int8_from_float32");
     assert_eq!(m.get("block_55/attn/q").unwrap().name(), "float32");

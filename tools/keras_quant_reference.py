@@ -6,13 +6,17 @@ What released Keras 3.15.1 (with ml_dtypes) produces for the host side of
 quantized Dense layers: int8 abs-max kernels and scales (per output column)
 and activations (per row), int4 per-channel and grouped kernels with Keras's
 nibble packing, float8 e4m3fn / e5m2 encodings and decodings, float8
-quantize-dequantize, and the amax history with its delayed scale.
+quantize-dequantize, and the amax history with its delayed scale. Then
+Dense and EinsumDense layers Keras quantized (float8 calibrated by two
+optimizer steps), with their variables as a .keras file stores them and
+their outputs, which tests/keras_dense_quantized.rs reproduces on the GPU
+from those variables.
 
 Every float32 is stored as its bit pattern (an unsigned integer), so the
 Rust tests (tests/keras_quantizers.rs) compare bit for bit.
 
     python3 -m venv /tmp/keras-env
-    /tmp/keras-env/bin/pip install keras==3.15.1 jax
+    /tmp/keras-env/bin/pip install keras==3.15.1 jax ml-dtypes
     KERAS_BACKEND=jax /tmp/keras-env/bin/python tools/keras_quant_reference.py
 """
 import json
@@ -147,39 +151,134 @@ def amax_history():
     return {"length": 3, "dtype_max": 448.0, "steps": steps}
 
 
+def variable(v):
+    """A variable as a .keras file stores it: shape, dtype, values (int8 as
+    integers, float32 as bit patterns)."""
+    a = np.asarray(v)
+    if a.dtype == np.int8:
+        return {"shape": list(a.shape), "dtype": "int8", "values": ints(a)}
+    return {"shape": list(a.shape), "dtype": "float32", "values": bits(a)}
+
+
+def quantized_variables(layer, mode):
+    """The layer's variables after quantize, by Keras's names (only those it has)."""
+    out = {}
+    for name in ("_kernel", "bias", "kernel_scale", "kernel_zero", "g_idx", "inputs_scale"):
+        v = getattr(layer, name, None)
+        if v is None or not hasattr(v, "shape"):
+            continue
+        out[name.lstrip("_")] = variable(v)
+    if mode == "float8":
+        # Keras's float8 kernel scale is a scalar variable named kernel_scale too.
+        out["kernel_scale"] = variable(layer.kernel_scale)
+    return out
+
+
+def calibrate_float8(layer, k, n, x):
+    """Two optimizer steps with a zero learning rate: the first fills the
+    amax histories, the second sets the scales (amax / 448); the kernel
+    does not move. (A forward with training=True changes nothing.)"""
+    model = keras.Sequential([keras.Input((k,)), layer])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
+    target = np.zeros((x.shape[0], n), dtype=np.float32)
+    for _ in range(2):
+        model.train_on_batch(x, target)
+
+
+def activation_quantized(layer, x):
+    """Keras's own quantized activations and scales for `x` (int8 with an
+    activation quantizer), in the layer's compute dtype."""
+    if not getattr(layer, "inputs_quantizer", None):
+        return None
+    xc = keras.ops.cast(x, layer.compute_dtype)
+    # Dense quantizes over the last axis; EinsumDense over its reduced axes
+    # (both heads and head_dim for abcd,cde->abe).
+    q, s = layer.inputs_quantizer(xc, axis=getattr(layer, "quantization_axis", -1))
+    return {"values": ints(q), "scale_bits": bits(np.asarray(s).astype(np.float32))}
+
+
 def dense_outputs():
-    """Dense layers quantized by Keras (int8, int4 per channel, int4 in
-    groups), called on inputs: the outputs the GPU kernels must reproduce."""
+    """Dense layers quantized by Keras (int8, int4 per channel and in groups,
+    float8 calibrated, weight-only int8), called on inputs: their variables
+    as a .keras file stores them, and the outputs the GPU kernels must
+    reproduce from those variables."""
     rng = np.random.default_rng(21)
     cases = []
     modes = [("int8", None), ("int4", Int4QuantizationConfig(block_size=-1)),
              ("int4", Int4QuantizationConfig(block_size=128)), ("int4", Int4QuantizationConfig(block_size=4)),
              ("float8", None), ("int8", Int8QuantizationConfig(activation_quantizer=None))]
-    for (mode, config), policy, ((m, k, n), activation) in [
-        (mc, p, sa)
-        for mc in modes
-        for p in ("float32", "mixed_bfloat16")
-        for sa in [((1, 37, 13), None), ((3, 64, 9), "gelu"), ((2, 5, 7), None),
-                   ((1, 300, 5), "relu"), ((4, 100, 8), "silu")]
-    ]:
-        if True:
-            w = rng.standard_normal((k, n)).astype(np.float32) * 0.2
-            b = rng.standard_normal(n).astype(np.float32) * 0.1
-            x = rng.standard_normal((m, k)).astype(np.float32)
-            if m > 1:
-                x[1, :] = 0.0  # an all-zero row: the epsilon path
-            w[:, 0] = 0.0  # an all-zero column
-            layer = keras.layers.Dense(n, activation=activation, dtype=policy)
-            layer.build((None, k))
-            layer.kernel.assign(w)
-            layer.bias.assign(b)
-            layer.quantize(mode, config=config)
+    shapes = [((1, 37, 13), None), ((3, 64, 9), "gelu"), ((2, 5, 7), None),
+              ((1, 300, 5), "relu"), ((4, 100, 8), "silu")]
+    runs = [(mc, p, sa) for mc in modes for p in ("float32", "mixed_bfloat16") for sa in shapes]
+    # float8 with float16 compute: Keras rounds its bias to float16 there.
+    runs += [(("float8", None), "mixed_float16", sa) for sa in shapes[:3]]
+    for (mode, config), policy, ((m, k, n), activation) in runs:
+        w = rng.standard_normal((k, n)).astype(np.float32) * 0.2
+        b = rng.standard_normal(n).astype(np.float32) * 0.1
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        if m > 1:
+            x[1, :] = 0.0  # an all-zero row: the epsilon path
+        w[:, 0] = 0.0  # an all-zero column
+        layer = keras.layers.Dense(n, activation=activation, dtype=policy)
+        layer.build((None, k))
+        layer.kernel.assign(w)
+        layer.bias.assign(b)
+        layer.quantize(mode, config=config)
+        if mode == "float8":
+            calibrate_float8(layer, k, n, np.concatenate([x, 2 * x]))
+        try:
             y = np.asarray(layer(x)).astype(np.float32)
-            weight_only = isinstance(config, Int8QuantizationConfig)
-            cases.append({"policy": layer.dtype_policy.name, "weight_only": weight_only,
-                          "activation": activation or "linear",
-                          "m": m, "k": k, "n": n, "w_bits": bits(w), "b_bits": bits(b),
-                          "x_bits": bits(x), "y_bits": bits(y)})
+        except Exception as e:  # noqa: BLE001 - recorded, not hidden
+            print(f"skipped {layer.dtype_policy.name} {m}x{k}x{n}: {e}", file=sys.stderr)
+            continue
+        weight_only = isinstance(config, Int8QuantizationConfig)
+        case = {"policy": layer.dtype_policy.name, "mode": mode, "weight_only": weight_only,
+                "activation": activation or "linear",
+                "m": m, "k": k, "n": n, "w_bits": bits(w), "b_bits": bits(b),
+                "x_bits": bits(x), "y_bits": bits(y),
+                "variables": quantized_variables(layer, mode)}
+        if mode == "int8":
+            quantized = activation_quantized(layer, x)
+            if quantized is not None:
+                case["inputs_quantized"] = quantized
+        cases.append(case)
+    return cases
+
+
+def einsum_outputs():
+    """MultiHeadAttention's EinsumDense projections quantized by Keras: the
+    query/key/value form (abc,cde->abde, kernel [in, heads, head_dim]) and
+    the output form (abcd,cde->abe, kernel [heads, head_dim, out]), int8 and
+    int4 (per channel and grouped), under float32 and mixed_bfloat16."""
+    rng = np.random.default_rng(31)
+    heads, head_dim, k_in, out, seq = 3, 5, 37, 7, 2
+    cases = []
+    forms = [("abc,cde->abde", (None, heads, head_dim), "de", (1, seq, k_in), (k_in, heads, head_dim)),
+             ("abcd,cde->abe", (None, out), "e", (1, seq, heads, head_dim), (heads, head_dim, out))]
+    modes = [("int8", None), ("int4", Int4QuantizationConfig(block_size=-1)),
+             ("int4", Int4QuantizationConfig(block_size=4))]
+    for (equation, output_shape, bias_axes, x_shape, kernel_shape) in forms:
+        for (mode, config) in modes:
+            for policy in ("float32", "mixed_bfloat16"):
+                layer = keras.layers.EinsumDense(equation, output_shape=output_shape, bias_axes=bias_axes,
+                                                 dtype=policy)
+                layer.build(x_shape)
+                w = (rng.standard_normal(kernel_shape) * 0.2).astype(np.float32)
+                b = (rng.standard_normal(layer.bias.shape) * 0.1).astype(np.float32)
+                layer.kernel.assign(w)
+                layer.bias.assign(b)
+                layer.quantize(mode, config=config)
+                x = rng.standard_normal(x_shape).astype(np.float32)
+                y = np.asarray(layer(x)).astype(np.float32)
+                case = {"equation": equation, "policy": layer.dtype_policy.name, "mode": mode,
+                        "heads": heads, "head_dim": head_dim, "m": seq,
+                        "k": int(np.prod(x_shape[2:])), "n": int(np.prod(y.shape[2:])),
+                        "x_bits": bits(x), "y_bits": bits(y), "variables": quantized_variables(layer, mode)}
+                if mode == "int8":
+                    quantized = activation_quantized(layer, x)
+                    if quantized is not None:
+                        case["inputs_quantized"] = quantized
+                cases.append(case)
     return cases
 
 
@@ -196,6 +295,7 @@ def main():
         "float8": float8(),
         "amax_history": amax_history(),
         "dense_outputs": dense_outputs(),
+        "einsum_outputs": einsum_outputs(),
     }
     with open(OUT, "w") as f:
         json.dump(data, f, separators=(",", ":"))
