@@ -167,8 +167,28 @@ fn plan_prints_the_plan_and_bad_input_is_an_error() {
     assert!(!out.status.success());
     assert!(stderr.contains("activation 'swish'"), "{stderr}");
 
+    // Shapes too large for this machine's arithmetic, or empty, are errors
+    // that name the layer; never a panic.
+    for (layer, what) in [
+        (r#"{"path": "wide", "rows": 1, "k": 99999999999, "n": 99999999999}"#, "too large"),
+        (r#"{"path": "empty", "rows": 0, "k": 0, "n": 0}"#, "rows = 0"),
+    ] {
+        std::fs::write(&layers, format!("[{layer}]")).unwrap();
+        let out = tool()
+            .args(["plan", "--map", map, "--layers"])
+            .arg(&layers)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("Layer '") && stderr.contains(what), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+
     let out = tool().args(["bench", "--preset", "huge"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown preset 'huge'"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown preset 'huge'"), "{stderr}");
+    assert!(!stderr.contains("Layer ''"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -99,12 +99,12 @@ impl Family {
     }
 
     /// Bytes of one W^T row of `k_padded` weights (`value_bytes` per value
-    /// for float weights).
-    pub const fn row_bytes(self, k_padded: usize, value_bytes: usize) -> usize {
+    /// for float weights); `None` when that overflows.
+    pub const fn row_bytes(self, k_padded: usize, value_bytes: usize) -> Option<usize> {
         match self {
-            Family::Float => k_padded * value_bytes,
-            Family::Int8 | Family::WeightOnly { bits: 8 } | Family::Float8 => k_padded,
-            Family::WeightOnly { .. } => k_padded / 2,
+            Family::Float => k_padded.checked_mul(value_bytes),
+            Family::Int8 | Family::WeightOnly { bits: 8 } | Family::Float8 => Some(k_padded),
+            Family::WeightOnly { .. } => Some(k_padded / 2),
         }
     }
 }
@@ -175,6 +175,8 @@ pub struct DenseLayout {
     pub n_padded: usize,
     /// Groups along k of grouped int4 weights (else 1).
     pub groups: usize,
+    /// Bytes of one W^T row.
+    row_bytes: usize,
 }
 
 impl DenseLayout {
@@ -183,15 +185,20 @@ impl DenseLayout {
     pub fn new(format: StorageFormat, weights: WeightFormat, k: usize, n: usize) -> Result<Self> {
         size::nonzero(&[("k", k), ("n", n)], "a Dense layer")?;
         let what = || format!("a Dense layer of {k} x {n}");
+        let k_padded = size::round_up(k, K_ALIGN, &what)?;
+        let row_bytes = Family::of(weights)
+            .row_bytes(k_padded, format.bytes_per_value())
+            .ok_or_else(|| Error::Shape(format!("{} is too large to address", what())))?;
         let layout = DenseLayout {
             format,
             weights,
-            k_padded: size::round_up(k, K_ALIGN, &what)?,
+            k_padded,
             n_padded: size::round_up(n, 2, &what)?,
             groups: match weights {
                 WeightFormat::Int4 { block: Some(b), .. } => k.div_ceil(b.get() as usize),
                 _ => 1,
             },
+            row_bytes,
         };
         // Every byte count below must fit.
         layout.checked_bytes()?;
@@ -200,7 +207,7 @@ impl DenseLayout {
 
     /// Bytes of one W^T row.
     pub fn row_bytes(&self) -> usize {
-        Family::of(self.weights).row_bytes(self.k_padded, self.format.bytes_per_value())
+        self.row_bytes
     }
 
     fn checked_bytes(&self) -> Result<u64> {
