@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput};
 use dtype_policy::DTypePolicyMap;
 use dtype_policy::bench::decoder::{Decoder, WIDTH};
 use dtype_policy::format::{DenseKernel, StorageFormat};
-use dtype_policy::gpu::context::GpuContext;
+use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
 use dtype_policy::gpu::recorder::{Forward, Graph};
 use dtype_policy::gpu::shaders::StorageVariant;
 use dtype_policy::gpu::tensor::TensorShape;
@@ -80,36 +80,65 @@ fn main() {
         &format!("encode + submit a recorded one-Dense forward on {adapter}"),
         |b| b.iter_custom(|iters| replay(&ctx, &one, iters)),
     );
-    // The example decoder: 25 layers of every format as one forward.
+    // The example decoder: 25 layers of every format as one forward, on
+    // this adapter and on wgpu's noop backend (no driver: what wgpu and
+    // this crate cost alone).
+    let mut noop = GpuContext::with_choice(&AdapterChoice {
+        backends: Some(wgpu::Backends::NOOP),
+        name: None,
+    })
+    .unwrap_or_else(|e| panic!("wgpu's noop backend (dev-dependency feature `noop`): {e}"));
+    let mut medians = Vec::new();
+    for ctx in [&mut ctx, &mut noop] {
+        let adapter = format!(
+            "{} ({})",
+            ctx.capabilities().adapter_name,
+            ctx.capabilities().backend
+        );
+        let (forward, dispatches) = decoder_forward(ctx);
+        let mut group = c.benchmark_group("recorded forward");
+        group.throughput(Throughput::Elements(LAYERS));
+        group.bench_function(
+            format!("replay the 25-layer decoder ({dispatches} dispatches) on {adapter}"),
+            |b| b.iter_custom(|iters| replay(ctx, &forward, iters)),
+        );
+        group.finish();
+        // Per layer, from a plain median (criterion's throughput says the same).
+        let mut t: Vec<f64> = (0..200)
+            .map(|_| replay(ctx, &forward, 1).as_secs_f64())
+            .collect();
+        t.sort_by(f64::total_cmp);
+        medians.push((adapter, dispatches, t[t.len() / 2]));
+    }
+    c.final_summary();
+    for (adapter, dispatches, median) in medians {
+        println!(
+            "replay of the 25-layer decoder ({dispatches} dispatches) on {adapter}: median {:.1} µs, \
+             {:.2} µs per layer",
+            median * 1e6,
+            median * 1e6 / LAYERS as f64
+        );
+    }
+}
+
+/// The example decoder's Dense layers.
+const LAYERS: u64 = 25;
+
+/// The example decoder under the main job's map as one forward, run once.
+fn decoder_forward(ctx: &mut GpuContext) -> (Forward, usize) {
     let map = DTypePolicyMap::from_keras_json(include_str!("../examples/data/llm_policy_map.json"))
         .unwrap();
     let decoder = Decoder::new(&map, ctx.capabilities(), 1).unwrap();
-    let weights = decoder.upload(&ctx).unwrap();
+    let weights = decoder.upload(ctx).unwrap();
     let mut graph = Graph::new();
     let x = graph.input(TensorShape::new(1, WIDTH, decoder.stream).unwrap());
     let layers = decoder.record(&mut graph, &weights, x).unwrap();
+    assert_eq!(layers.len() as u64, LAYERS);
     graph.output(layers[layers.len() - 1].output);
     let dispatches = graph.dispatches();
-    let forward = graph.build(&mut ctx).unwrap();
-    forward.run(&ctx, &[&decoder.input()]).unwrap();
-    let mut group = c.benchmark_group("recorded forward");
-    group.throughput(Throughput::Elements(layers.len() as u64));
-    group.bench_function(
-        format!("replay the 25-layer decoder ({dispatches} dispatches) on {adapter}"),
-        |b| b.iter_custom(|iters| replay(&ctx, &forward, iters)),
-    );
-    group.finish();
-    c.final_summary();
-    // Per layer, from a plain median (criterion's throughput says the same).
-    let mut t: Vec<f64> = (0..200)
-        .map(|_| replay(&ctx, &forward, 1).as_secs_f64())
-        .collect();
-    t.sort_by(f64::total_cmp);
-    println!(
-        "replay of the 25-layer decoder ({dispatches} dispatches): median {:.1} µs, {:.2} µs per layer",
-        t[t.len() / 2] * 1e6,
-        t[t.len() / 2] * 1e6 / layers.len() as f64
-    );
+    let forward = graph.build(ctx).unwrap();
+    forward.run(ctx, &[&decoder.input()]).unwrap();
+    (forward, dispatches)
 }
 
 /// Host time of `iters` encodes and submissions of `forward`, each waited

@@ -170,8 +170,14 @@ fn plan_prints_the_plan_and_bad_input_is_an_error() {
     // Shapes too large for this machine's arithmetic, or empty, are errors
     // that name the layer; never a panic.
     for (layer, what) in [
-        (r#"{"path": "wide", "rows": 1, "k": 99999999999, "n": 99999999999}"#, "too large"),
-        (r#"{"path": "empty", "rows": 0, "k": 0, "n": 0}"#, "rows = 0"),
+        (
+            r#"{"path": "wide", "rows": 1, "k": 99999999999, "n": 99999999999}"#,
+            "too large",
+        ),
+        (
+            r#"{"path": "empty", "rows": 0, "k": 0, "n": 0}"#,
+            "rows = 0",
+        ),
     ] {
         std::fs::write(&layers, format!("[{layer}]")).unwrap();
         let out = tool()
@@ -181,7 +187,10 @@ fn plan_prints_the_plan_and_bad_input_is_an_error() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("Layer '") && stderr.contains(what), "{stderr}");
+        assert!(
+            stderr.contains("Layer '") && stderr.contains(what),
+            "{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 

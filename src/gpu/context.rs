@@ -299,15 +299,19 @@ impl GpuContext {
 }
 
 /// A wgpu instance for `backends` (`None`: `WGPU_BACKEND`, else all), and
-/// the backends it searches.
+/// the backends it searches. wgpu's noop backend (which executes nothing;
+/// wgpu's `noop` feature) only when it is asked for alone: for measuring
+/// the host cost of wgpu and this crate without a driver's.
 fn instance(backends: Option<wgpu::Backends>) -> (wgpu::Instance, wgpu::Backends) {
     let backends = backends
         .or_else(wgpu::Backends::from_env)
         .unwrap_or(wgpu::Backends::all());
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+    let mut descriptor = wgpu::InstanceDescriptor {
         backends,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
-    });
+    };
+    descriptor.backend_options.noop.enable = backends == wgpu::Backends::NOOP;
+    let instance = wgpu::Instance::new(descriptor);
     (instance, backends)
 }
 
