@@ -94,13 +94,77 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! - [`format`]: host formats and the Dense kernel as Keras stores it; no
+//! - [`mod@format`]: host formats and the Dense kernel as Keras stores it; no
 //!   GPU types.
 //! - [`gpu`]: the runtime (adapter, capabilities, error scopes, device
 //!   tensors, pipelines, recorded forwards; Dense for every weight format,
 //!   add, cast, roofline probes). It knows storage formats, not Keras.
 //! - [`cpu`]: the CPU twin of every kernel, same summation order and rounding.
 //! - `shaders/`: one WGSL file per kernel, helpers in `shaders/shared/`.
+//!
+//! ## Keras's quantized variables
+//! A quantized layer's kernel loads as Keras stores it, without a float
+//! round trip: [`format::DenseKernel::from_keras`] takes the variables by
+//! Keras's names (`kernel`, `bias`, `kernel_scale`, `kernel_zero`, `g_idx`,
+//! `inputs_scale`), checks every shape and type against what Keras 3.15.1
+//! writes for the layer's weight format and class (Dense `[in, units]`;
+//! MultiHeadAttention's EinsumDense `[in, heads, head_dim]` and `[heads,
+//! head_dim, out]`; int4 flattened and packed along the outputs, or packed
+//! along the inputs as Keras before 3.14 did), and names what is wrong.
+//! The GPU uploads it as it is, and the CPU twin computes from it.
+//!
+//! ```
+//! use dtype_policy::format::{
+//!     DenseKernel, KernelAxes, KerasDenseVariables, StorageFormat, Variable, VariableValues,
+//!     WeightFormat,
+//! };
+//! use dtype_policy::ops::{Activation, DenseShape};
+//!
+//! // A Dense(2) on 3 inputs that Keras quantized to int8.
+//! let (kernel, scale) = ([127i8, -64, 0, 127, -127, 32], [127.0f32, 127.0]);
+//! let vars = KerasDenseVariables {
+//!     kernel: Variable { shape: &[3, 2], values: VariableValues::I8(&kernel) },
+//!     bias: None,
+//!     kernel_scale: Some(Variable { shape: &[2], values: VariableValues::F32(&scale) }),
+//!     kernel_zero: None,
+//!     g_idx: None,
+//!     inputs_scale: None,
+//! };
+//! let int8 = WeightFormat::Int8 { quantized_inputs: true };
+//! let dense = DenseKernel::from_keras(int8, (3, 2), KernelAxes::Dense, &vars)?;
+//! // Its CPU twin: Keras's int8 Dense (activations quantized per row).
+//! let y = dtype_policy::cpu::dense::dense(
+//!     &dense, StorageFormat::F32, DenseShape::MatVec, Activation::Linear, &[1.0f32, 0.5, -1.0], 1,
+//! )?;
+//! assert_eq!(y.len(), 2);
+//! // A kernel of the wrong shape is an error that says which variable.
+//! let wrong = KerasDenseVariables { kernel: Variable { shape: &[2, 3], ..vars.kernel }, ..vars };
+//! let err = DenseKernel::from_keras(int8, (3, 2), KernelAxes::Dense, &wrong).unwrap_err();
+//! assert!(err.to_string().contains("'kernel' has shape [2, 3]"), "{err}");
+//! # Ok::<(), dtype_policy::Error>(())
+//! ```
+//!
+//! ## The runtime
+//! - A [`gpu::tensor::Tensor`] lives on the GPU: rows of values in one
+//!   storage format, each padded with zeros to a multiple of 32 values,
+//!   the layout every Dense kernel reads its input in and writes its
+//!   output in; it is read back only when asked.
+//! - A [`gpu::recorder::Graph`] lists tensors and the dispatches of its ops
+//!   ([`gpu::recorder::Graph::dense`] for every weight format, `add`,
+//!   `cast`). [`gpu::recorder::Graph::build`] gives a
+//!   [`gpu::recorder::Forward`]: intermediates from a pool sized up front,
+//!   one uniform buffer for every dispatch, bind groups and pipelines made
+//!   once. [`gpu::recorder::Forward::run`] writes the inputs, encodes every
+//!   dispatch in one compute pass, submits once and reads back the
+//!   outputs through one staging buffer; [`gpu::recorder::Forward::time`]
+//!   times each dispatch with GPU timestamps.
+//!   [`gpu::context::GpuContext::counters`] counts what a context created,
+//!   submitted and read back.
+//! - Every kernel's facts (file, bindings, override constants, shape) are
+//!   one table ([`gpu::kernels::KernelSpec`]); `build.rs` tables the WGSL
+//!   files of `shaders/`.
+//! - Errors are one type, [`Error`]; GPU failures are its
+//!   [`Error::Gpu`] kind, and a layer's errors name it ([`Error::Layer`]).
 //!
 //! ## Where this differs from Keras, on purpose
 //! - The global policy is process-wide, not per thread ([`policy::global`]).
@@ -111,11 +175,31 @@
 //! - `Int4DTypePolicy` made without a source is named after the global
 //!   policy it uses, where Keras writes `int4/128_from_None`.
 //! - `amax_history_length` must be at least 1 and is an integer, not a bool.
+//! - Quantized layers in a 16-bit compute dtype: the kernels compute in f32
+//!   and round once, to the compute dtype, on store. Keras rounds along the
+//!   way: int8's activation scale and products (an activation can land one
+//!   int8 step away), its i32 sum, its scales' product and quotient; the
+//!   weights it dequantizes before its product (grouped int4, EinsumDense's
+//!   per-channel int4). `tests/keras_dense_quantized.rs` bounds each of
+//!   these against Keras's own numbers.
+//! - float8 divides by its scales as Keras's code does. Under `jit`, jax's
+//!   CPU backend multiplies by the scale's reciprocal rounded to float16,
+//!   which moves a quotient on an e4m3 rounding boundary to the other code;
+//!   the Keras tests allow for exactly that.
+//! - int4 files of Keras before 3.14 (packed along the inputs, with int8
+//!   activations), which Keras 3.15.1 refuses to load, load here
+//!   ([`format::WeightFormat::Int4`] with `quantized_inputs`) and run on the
+//!   int8 kernels, giving Keras 3.13's numbers.
 //!
 //! ## Untrusted input
 //! Every parser and loader returns `Err` on bad input and never panics (a
 //! property test feeds arbitrary strings and JSON). Regex keys are compiled
 //! by the `regex` crate, whose matching time is linear in the path length.
+//! Shapes from files and users are checked before anything is allocated:
+//! every size, byte count and dispatch count is computed in checked
+//! arithmetic, and a zero-sized layer or tensor is an error (property tests
+//! feed shapes up to `u64::MAX` to the plan, the kernel constructors and
+//! the uploads).
 
 #![warn(missing_docs)]
 

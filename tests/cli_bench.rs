@@ -16,6 +16,15 @@ fn tool() -> Command {
     c
 }
 
+/// `dtype-policy plan --map MAP --layers LAYERS`.
+fn plan(map: &str, layers: &std::path::Path) -> std::process::Output {
+    tool()
+        .args(["plan", "--map", map, "--layers"])
+        .arg(layers)
+        .output()
+        .unwrap()
+}
+
 fn type_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -139,11 +148,7 @@ fn plan_prints_the_plan_and_bad_input_is_an_error() {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/data/llm_policy_map.json"
     );
-    let out = tool()
-        .args(["plan", "--map", map, "--layers"])
-        .arg(&layers)
-        .output()
-        .unwrap();
+    let out = plan(map, &layers);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -158,11 +163,7 @@ fn plan_prints_the_plan_and_bad_input_is_an_error() {
         r#"[{"path": "x", "rows": 1, "k": 4, "n": 2, "activation": "swish"}]"#,
     )
     .unwrap();
-    let out = tool()
-        .args(["plan", "--map", map, "--layers"])
-        .arg(&layers)
-        .output()
-        .unwrap();
+    let out = plan(map, &layers);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("activation 'swish'"), "{stderr}");
@@ -180,11 +181,7 @@ fn plan_prints_the_plan_and_bad_input_is_an_error() {
         ),
     ] {
         std::fs::write(&layers, format!("[{layer}]")).unwrap();
-        let out = tool()
-            .args(["plan", "--map", map, "--layers"])
-            .arg(&layers)
-            .output()
-            .unwrap();
+        let out = plan(map, &layers);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(

@@ -16,6 +16,7 @@
 mod common;
 
 use common::harness::{dequantized, without_bias, without_last_term};
+use common::{f32s, ints};
 use dtype_policy::DTypePolicyMap;
 use dtype_policy::format::{
     DenseKernel, KerasDenseVariables, KernelAxes, StorageFormat, Variable, VariableValues,
@@ -28,22 +29,6 @@ use dtype_policy::quant::abs_max::{IntRange, quantize_rows};
 use dtype_policy::quant::float8::Float8Scales;
 use dtype_policy::routing::weight_format;
 use serde_json::Value;
-
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|b| f32::from_bits(b.as_u64().unwrap() as u32))
-        .collect()
-}
-
-fn ints(v: &Value) -> Vec<i8> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_i64().unwrap() as i8)
-        .collect()
-}
 
 fn activation(name: &str) -> Activation {
     name.parse()

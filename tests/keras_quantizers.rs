@@ -3,6 +3,9 @@
 //! bit for bit: tests/data/keras_quant_reference.json, written by
 //! tools/keras_quant_reference.py.
 
+mod common;
+
+use common::{f32s, ints};
 use dtype_policy::quant::abs_max::{IntRange, quantize_kernel_per_column, quantize_rows};
 use dtype_policy::quant::float8::{AmaxHistory, Float8, delayed_scale, quantize_dequantize};
 use dtype_policy::quant::int4::{pack_int4_columns, quantize_grouped, unpack_int4_columns};
@@ -12,24 +15,8 @@ fn data() -> Value {
     serde_json::from_str(include_str!("data/keras_quant_reference.json")).unwrap()
 }
 
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|b| f32::from_bits(b.as_u64().unwrap() as u32))
-        .collect()
-}
-
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
-}
-
-fn ints(v: &Value) -> Vec<i8> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_i64().unwrap() as i8)
-        .collect()
 }
 
 fn usize_of(v: &Value) -> usize {

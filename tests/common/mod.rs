@@ -12,6 +12,24 @@ use dtype_policy::{
 };
 use serde_json::Value;
 
+/// f32 values from their bit patterns, as the fixtures store them.
+pub fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| f32::from_bits(b.as_u64().unwrap() as u32))
+        .collect()
+}
+
+/// int8 values, as the fixtures store them.
+pub fn ints(v: &Value) -> Vec<i8> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_i64().unwrap() as i8)
+        .collect()
+}
+
 /// The recorded Keras answers.
 pub fn reference() -> Value {
     serde_json::from_str(include_str!("../data/keras_reference.json"))
