@@ -74,7 +74,7 @@ fn layer(
     let mut graph = Graph::new();
     let x = graph.input(TensorShape::new(m, kernel.k(), storage.format()).unwrap());
     let y = graph.dense(&weights, shape, Activation::Linear, x).unwrap();
-    graph.output(y);
+    graph.output(y).unwrap();
     let forward = graph.build(ctx).unwrap();
     forward.run(ctx, &[&values(m * kernel.k())]).unwrap();
     Layer {

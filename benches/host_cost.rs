@@ -134,7 +134,7 @@ fn decoder_forward(ctx: &mut GpuContext) -> (Forward, usize) {
     let x = graph.input(TensorShape::new(1, WIDTH, decoder.stream).unwrap());
     let layers = decoder.record(&mut graph, &weights, x).unwrap();
     assert_eq!(layers.len() as u64, LAYERS);
-    graph.output(layers[layers.len() - 1].output);
+    graph.output(layers[layers.len() - 1].output).unwrap();
     let dispatches = graph.dispatches();
     let forward = graph.build(ctx).unwrap();
     forward.run(ctx, &[&decoder.input()]).unwrap();

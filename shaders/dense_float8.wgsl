@@ -7,7 +7,7 @@
 // a quarter of each step per invocation where subgroups share them
 // (x_share). One invocation per (row, eight outputs), 32 k per step; lane l
 // of each accumulator takes k = l (mod 4). CPU twin:
-// `cpu::float8::dense_float8`.
+// `cpu::dense::dense`.
 
 #import storage
 #import float8_weights

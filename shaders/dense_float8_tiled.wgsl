@@ -2,7 +2,7 @@
 // Keras's float8 Dense, tiled matrix-matrix shape (many rows):
 // shared/dense_tile.wgsl with the activations quantize-dequantized and the
 // weight codes decoded and scaled as they are staged, each once per tile.
-// CPU twin: `cpu::float8::dense_float8` with the tiled kernel (k in order).
+// CPU twin: `cpu::dense::dense` in the tiled shape (k in order).
 
 #import storage
 #import float8_weights

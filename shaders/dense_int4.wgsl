@@ -12,7 +12,7 @@
 // accumulator takes k = l (mod 4). Eight outputs share each step's x, which
 // comes from the subgroup where there is one (x_share). Written without
 // dynamically indexed private arrays: CPU drivers (lavapipe) spill those to
-// memory. CPU twin: `cpu::int4::dense_int4`.
+// memory. CPU twin: `cpu::dense::dense`.
 
 #import storage
 #import int4_weights

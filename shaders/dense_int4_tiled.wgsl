@@ -3,7 +3,7 @@
 // matrix-matrix shape (many rows): shared/dense_tile.wgsl with the weights
 // dequantized as they are staged (q per channel, divided by s_w at the end;
 // scale · (q - zero) per group), so each is decoded once per 64 rows.
-// CPU twin: `cpu::int4::dense_int4` with the tiled kernel (k in order).
+// CPU twin: `cpu::dense::dense` in the tiled shape (k in order).
 
 #import storage
 #import int4_weights

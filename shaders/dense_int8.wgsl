@@ -4,7 +4,7 @@
 // dot4I8Packed (16 per 16-byte chunk), then y = f32(acc) / (s_w * s_x),
 // bias, activation, stored in the compute dtype's format. One invocation per
 // (row, eight outputs), as dense_matvec.wgsl.
-// CPU twin: `cpu::int8::dense_int8`.
+// CPU twin: `cpu::dense::dense`.
 
 #import storage
 

@@ -3,7 +3,7 @@
 // quantized activations and weights as dense_int8.wgsl, staged in
 // workgroup memory 32 k at a time; a workgroup of 8 x 8 invocations
 // computes a 64-row x 32-output block, each invocation 8 rows x 4 outputs
-// with dot4I8Packed and exact i32 sums. CPU twin: `cpu::int8::dense_int8`.
+// with dot4I8Packed and exact i32 sums. CPU twin: `cpu::dense::dense`.
 
 #import storage
 

@@ -4,7 +4,7 @@
 // weight rows once with 16-byte loads (the widest in core WGSL) and shares each
 // x chunk, and its unpacking, between them (on CPU drivers each load costs
 // a scalar load per component and invocation, so x's share matters). CPU
-// twin: the `DenseMatVec` order of src/cpu/dense.rs.
+// twin: `cpu::dense::dense` in the matrix-vector shape.
 
 #import storage
 #import dense_bindings

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Dense forward, tiled matrix-matrix shape (many rows: the prefill case):
 // shared/dense_tile.wgsl with x and W^T read in the storage format.
-// CPU twin: the `DenseTiled` order of src/cpu/dense.rs.
+// CPU twin: `cpu::dense::dense` in the tiled shape.
 
 #import storage
 #import dense_bindings

@@ -85,7 +85,7 @@
 //! let x = graph.input(TensorShape::new(1, 4, plan.rows[0].layout.format)?);
 //! let h = plan.rows[0].record(&mut graph, &weights[0], x)?;
 //! let y = plan.rows[1].record(&mut graph, &weights[1], h)?;
-//! graph.output(y);
+//! graph.output(y)?;
 //! let forward = graph.build(&mut ctx)?;
 //! let out = forward.run(&ctx, &[&[1.0f32, 2.0, 3.0, 4.0][..]])?;
 //! // The chained CPU twins, computed the same way.

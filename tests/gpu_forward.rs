@@ -170,7 +170,7 @@ fn check_add<T: HostFloat>(ctx: &mut GpuContext, format: StorageFormat) {
         let mut graph = Graph::new();
         let (x, y) = (graph.input(shape), graph.input(shape));
         let sum = graph.add(x, y).unwrap();
-        graph.output(sum);
+        graph.output(sum).unwrap();
         let gpu = graph
             .build(ctx)
             .unwrap()
@@ -205,7 +205,7 @@ fn a_forward_refuses_what_does_not_fit() {
     let err = graph.add(a, b).unwrap_err();
     assert!(matches!(err, Error::Shape(_)), "{err}");
     let c = graph.add(a, a).unwrap();
-    graph.output(c);
+    graph.output(c).unwrap();
     let forward = graph.build(&mut ctx).unwrap();
     // Two inputs declared (b unused: no buffer is missing, it is written).
     let err = forward.run(&ctx, &[&[1.0f32; 16][..]]).unwrap_err();
@@ -224,4 +224,82 @@ fn a_forward_refuses_what_does_not_fit() {
     assert!(Graph::new().build(&mut ctx).is_err(), "an empty forward");
     assert!(TensorShape::new(0, 4, StorageFormat::F32).is_err());
     assert!(TensorShape::new(usize::MAX / 2, 64, StorageFormat::F32).is_err());
+}
+
+/// A dispatch that binds one tensor twice (an add of a tensor to itself)
+/// frees its buffer once: two tensors alive together never share one.
+#[test]
+fn a_tensor_bound_twice_is_freed_once() {
+    use dtype_policy::format::DenseKernel;
+    use dtype_policy::gpu::shaders::StorageVariant;
+    use dtype_policy::ops::{Activation, DenseShape};
+    let mut ctx = common::gpu::vulkan();
+    let k = 8;
+    let weights = |scale: f32| {
+        let w: Vec<f32> = (0..k * k)
+            .map(|i| if i % (k + 1) == 0 { scale } else { 0.0 })
+            .collect();
+        DenseKernel::float(&w, None, (k, k)).unwrap()
+    };
+    let (w1, w2, w3) = (weights(1.0), weights(2.0), weights(3.0));
+    let up = |w: &DenseKernel| ctx.upload_dense(StorageVariant::F32, w).unwrap();
+    let (a, b, c) = (up(&w1), up(&w2), up(&w3));
+    let mut graph = Graph::new();
+    let x = graph.input(TensorShape::new(1, k, StorageFormat::F32).unwrap());
+    let lin = (DenseShape::MatVec, Activation::Linear);
+    let h = graph.dense(&a, lin.0, lin.1, x).unwrap();
+    let s = graph.add(h, h).unwrap(); // 2x
+    let p = graph.dense(&b, lin.0, lin.1, s).unwrap(); // 4x
+    let q = graph.dense(&c, lin.0, lin.1, s).unwrap(); // 6x, while p lives
+    let y = graph.add(p, q).unwrap(); // 10x
+    graph.output(y).unwrap();
+    let out = graph
+        .build(&mut ctx)
+        .unwrap()
+        .run(&ctx, &[&[1.0f32; 8][..]])
+        .unwrap();
+    assert_eq!(out[0], vec![10.0f32; 8]);
+}
+
+/// An op that fails leaves the graph as it was (it still builds and runs),
+/// and a tensor of another graph is an error, not a panic.
+#[test]
+fn a_failed_op_leaves_the_graph_whole_and_foreign_tensors_are_refused() {
+    use dtype_policy::format::{DenseKernel, WeightFormat};
+    use dtype_policy::gpu::shaders::StorageVariant;
+    use dtype_policy::ops::{Activation, DenseShape};
+    let mut ctx = common::gpu::vulkan();
+    let int8 = WeightFormat::Int8 {
+        quantized_inputs: true,
+    };
+    let kernel = DenseKernel::quantize(int8, &[0.5f32; 16], None, (4, 4)).unwrap();
+    let weights = ctx.upload_dense(StorageVariant::F32, &kernel).unwrap();
+    let mut graph = Graph::new();
+    let x = graph.input(TensorShape::new(2, 4, StorageFormat::F32).unwrap());
+    // Too many rows for the activation quantizer's workgroups: refused when recorded.
+    let big = graph.input(TensorShape::new(70_000, 4, StorageFormat::F32).unwrap());
+    let err = graph
+        .dense(&weights, DenseShape::Tiled, Activation::Linear, big)
+        .unwrap_err();
+    assert!(err.to_string().contains("more than 65535"), "{err}");
+    assert_eq!(graph.dispatches(), 0, "no half-recorded layer");
+    let wrong = graph.input(TensorShape::new(2, 5, StorageFormat::F32).unwrap());
+    assert!(
+        graph
+            .dense(&weights, DenseShape::MatVec, Activation::Linear, wrong)
+            .is_err()
+    );
+    let y = graph
+        .dense(&weights, DenseShape::MatVec, Activation::Linear, x)
+        .unwrap();
+    graph.output(y).unwrap();
+    let mut other = Graph::new();
+    let foreign = other.input(TensorShape::new(2, 4, StorageFormat::F32).unwrap());
+    assert!(graph.add(foreign, y).is_err());
+    assert!(graph.output(foreign).is_err());
+    assert!(graph.shape(foreign).is_err());
+    let forward = graph.build(&mut ctx).unwrap();
+    let inputs: [&[f32]; 3] = [&[1.0; 8], &[0.0; 280_000], &[0.0; 10]];
+    let out = forward.run(&ctx, &inputs).unwrap();
+    assert_eq!(out[0].len(), 8);
 }

@@ -203,7 +203,7 @@ impl Decoder {
             for id in [l.input, l.output] {
                 if !outputs.contains(&id) {
                     outputs.push(id);
-                    graph.output(id);
+                    graph.output(id)?;
                 }
             }
         }

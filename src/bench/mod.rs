@@ -415,7 +415,7 @@ fn run_one(
     let mut graph = Graph::new();
     let input = graph.input(TensorShape::new(m, k, row.layout.format)?);
     let y = row.record(&mut graph, &weights, input)?;
-    graph.output(y);
+    graph.output(y)?;
     let forward = graph.build(ctx)?;
     let bytes = weights.traffic_bytes(m);
     // A fast wrong kernel is not a result: compare with the twin.

@@ -85,6 +85,12 @@ pub fn dense<T: HostFloat>(
 ) -> Result<Vec<T>> {
     let (k, n) = (kernel.k(), kernel.n());
     check_rows(x.len(), m, k)?;
+    if format == StorageFormat::F64 && !matches!(activation, Activation::Linear | Activation::Relu)
+    {
+        return Err(Error::Unsupported(format!(
+            "the f64 Dense kernel applies linear and relu only, not {activation:?}"
+        )));
+    }
     if let KernelValues::Float(w) = kernel.values() {
         return Ok(match format {
             StorageFormat::F64 => float_dense::<f64, T>(kernel, w, format, shape, activation, x, m),

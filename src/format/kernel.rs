@@ -240,12 +240,13 @@ impl DenseKernel {
                 format,
             },
         };
-        Ok(DenseKernel {
-            k,
-            n,
-            values,
-            bias: bias.map(f32_bias),
-        })
+        // Float weights keep their bias's type (f64 for a float64 layer);
+        // a quantized layer's is float32, as Keras keeps it.
+        let bias = match values {
+            KernelValues::Float(_) => bias.map(T::float_values),
+            _ => bias.map(f32_bias),
+        };
+        Ok(DenseKernel { k, n, values, bias })
     }
 
     /// A float8 kernel: float weights `[k, n]`, Keras's `inputs_scale` and

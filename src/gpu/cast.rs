@@ -27,7 +27,11 @@ impl Graph {
     /// `x` cast to `to` (a tensor of the same rows and columns): whole
     /// padded rows, so the padding stays zero.
     pub fn cast(&mut self, x: TensorId, to: StorageFormat) -> Result<TensorId> {
-        let from = self.shape(x);
+        self.op(|g| g.record_cast(x, to))
+    }
+
+    fn record_cast(&mut self, x: TensorId, to: StorageFormat) -> Result<TensorId> {
+        let from = self.shape(x)?;
         let (Some(code), Some(_)) = (in_format_code(from.format()), in_format_code(to)) else {
             return Err(Error::Unsupported(format!(
                 "the cast kernel converts between f32, f16 and bf16, not {:?} -> {to:?}",
@@ -87,7 +91,7 @@ impl GpuContext {
         let mut graph = Graph::new();
         let x = graph.input(shape);
         let y = graph.cast(x, to)?;
-        graph.output(y);
+        graph.output(y)?;
         let out = graph.build(self)?.run_words(self, &[padded])?;
         Ok(TensorShape::new(1, count, to)?.unpadded_words(&out[0]))
     }

@@ -393,17 +393,20 @@ impl DenseWeights {
     /// Bytes one call of `rows` rows reads plus writes, for GB/s: x (once
     /// per part; int8: x read and its int8 form written, then read per
     /// part), the weights, their tables, the bias and y.
+    /// (Saturating: a count of bytes, not a size to allocate.)
     pub fn traffic_bytes(&self, rows: usize) -> u64 {
         let format = self.storage.format();
-        let kp = self.k.div_ceil(K_ALIGN) * K_ALIGN;
-        let x = (rows * kp * format.bytes_per_value()) as u64;
-        let y = (rows * format.words_for(self.n) * 4) as u64;
+        let (rows, kp) = (rows as u64, (self.k.div_ceil(K_ALIGN) * K_ALIGN) as u64);
+        let x = rows
+            .saturating_mul(kp)
+            .saturating_mul(format.bytes_per_value() as u64);
+        let y = rows.saturating_mul(format.words_for(self.n) as u64 * 4);
         let parts = self.parts.len() as u64;
         let x_reads = match Family::of(self.format) {
-            Family::Int8 => x + (1 + parts) * (rows * kp) as u64,
-            _ => x * parts,
+            Family::Int8 => x.saturating_add((1 + parts).saturating_mul(rows.saturating_mul(kp))),
+            _ => x.saturating_mul(parts),
         };
-        x_reads + self.gpu_bytes() + y
+        x_reads.saturating_add(self.gpu_bytes()).saturating_add(y)
     }
 }
 
@@ -651,10 +654,12 @@ impl Graph {
         activation: Activation,
         x: TensorId,
     ) -> Result<TensorId> {
-        let rows = self.shape(x).rows();
-        let y = self.tensor(TensorShape::new(rows, weights.n, weights.storage.format())?);
-        self.dense_into(weights, shape, activation, x, y)?;
-        Ok(y)
+        self.op(|g| {
+            let rows = g.shape(x)?.rows();
+            let y = g.tensor(TensorShape::new(rows, weights.n, weights.storage.format())?);
+            g.record_dense(weights, shape, activation, false, x, y)?;
+            Ok(y)
+        })
     }
 
     /// [`Graph::dense`] into a given tensor `y` (`[rows, n]`).
@@ -666,7 +671,7 @@ impl Graph {
         x: TensorId,
         y: TensorId,
     ) -> Result<()> {
-        self.record_dense(weights, shape, activation, false, x, y)
+        self.op(|g| g.record_dense(weights, shape, activation, false, x, y))
     }
 
     /// The raw i32 accumulators of an int8 product (weights that quantize
@@ -685,10 +690,12 @@ impl Graph {
                 weights.storage.name()
             )));
         }
-        let rows = self.shape(x).rows();
-        let y = self.tensor(TensorShape::new(rows, weights.n, StorageFormat::F32)?);
-        self.record_dense(weights, shape, Activation::Linear, true, x, y)?;
-        Ok(y)
+        self.op(|g| {
+            let rows = g.shape(x)?.rows();
+            let y = g.tensor(TensorShape::new(rows, weights.n, StorageFormat::F32)?);
+            g.record_dense(weights, shape, Activation::Linear, true, x, y)?;
+            Ok(y)
+        })
     }
 
     fn record_dense(
@@ -702,7 +709,12 @@ impl Graph {
     ) -> Result<()> {
         let (k, n) = (weights.k, weights.n);
         let format = weights.storage.format();
-        let (xs, ys) = (self.shape(x), self.shape(y));
+        let (xs, ys) = (self.shape(x)?, self.shape(y)?);
+        if x == y {
+            return Err(Error::InvalidArgument(
+                "a Dense layer cannot write its output over its input".to_owned(),
+            ));
+        }
         if xs.cols() != k || xs.format() != format {
             return Err(Error::Shape(format!(
                 "x is {} columns of {:?}, but the weights take {k} inputs in {format:?}",
@@ -714,8 +726,13 @@ impl Graph {
             || ys.rows() != xs.rows()
             || (ys.format() != format && !write_accumulators)
         {
+            let writes = if write_accumulators {
+                StorageFormat::F32
+            } else {
+                format
+            };
             return Err(Error::Shape(format!(
-                "y is {} x {} in {:?}, but the layer writes {} x {n} in {format:?}",
+                "y is {} x {} in {:?}, but the layer writes {} x {n} in {writes:?}",
                 ys.rows(),
                 ys.cols(),
                 ys.format(),
@@ -746,6 +763,13 @@ impl Graph {
         let mut x_bind = Bind::Tensor(x);
         let mut extra: Vec<Bind> = Vec::new();
         if family == Family::Int8 {
+            // The activation quantizer runs a workgroup per row.
+            if m > 65_535 {
+                return Err(Error::Shape(format!(
+                    "{m} rows of int8 activations need a workgroup each, more than 65535; \
+                     split the batch"
+                )));
+            }
             let q = self.scratch(size::bytes(m, kp, &|| format!("int8 x of {m} x {kp}"))?);
             let x_scale = self.scratch((m * 4) as u64);
             self.push(Step {
@@ -876,7 +900,7 @@ impl GpuContext {
         let mut graph = Graph::new();
         let input = graph.input(TensorShape::new(m, weights.k, weights.storage.format())?);
         let y = graph.dense(weights, shape, activation, input)?;
-        graph.output(y);
+        graph.output(y)?;
         let mut out = graph.build(self)?.run(self, &[x])?;
         Ok(out.remove(0))
     }
@@ -893,7 +917,7 @@ impl GpuContext {
         let mut graph = Graph::new();
         let input = graph.input(TensorShape::new(m, weights.k, weights.storage.format())?);
         let y = graph.int8_accumulators(weights, shape, input)?;
-        graph.output(y);
+        graph.output(y)?;
         let forward = graph.build(self)?;
         let x_words = TensorShape::new(m, weights.k, weights.storage.format())?.encode(x)?;
         let out = forward.run_words(self, &[x_words])?;

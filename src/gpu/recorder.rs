@@ -22,9 +22,12 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::tensor::{TENSOR_USAGE, Tensor, TensorShape};
 
-/// A tensor of a [`Graph`].
+/// A tensor of a [`Graph`] (of that graph only: another graph refuses it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TensorId(usize);
+pub struct TensorId {
+    graph: u64,
+    index: usize,
+}
 
 /// Where a graph's tensor lives.
 #[derive(Debug, Clone)]
@@ -71,18 +74,33 @@ pub(crate) struct Step {
 const UNIFORM_BYTES: u64 = 32;
 
 /// Tensors and dispatches in order: a forward before it is built.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Graph {
+    /// Tells this graph's tensors from another's.
+    id: u64,
     slots: Vec<Slot>,
     steps: Vec<Step>,
     inputs: Vec<TensorId>,
     outputs: Vec<TensorId>,
 }
 
+impl Default for Graph {
+    fn default() -> Self {
+        Graph::new()
+    }
+}
+
 impl Graph {
     /// An empty graph.
     pub fn new() -> Self {
-        Graph::default()
+        static GRAPHS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Graph {
+            id: GRAPHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            slots: Vec::new(),
+            steps: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
     }
 
     /// A tensor the host writes at each run ([`Forward::run`] takes the
@@ -100,26 +118,50 @@ impl Graph {
 
     /// Marks a tensor as an output: it keeps a buffer of its own, and each
     /// run reads it back ([`Forward::run`] returns the outputs in the order
-    /// they were marked).
-    pub fn output(&mut self, id: TensorId) {
+    /// they were marked, each once).
+    pub fn output(&mut self, id: TensorId) -> Result<()> {
+        self.slot_of(id)?;
         if !self.outputs.contains(&id) {
             self.outputs.push(id);
         }
+        Ok(())
     }
 
-    /// The shape of a tensor (a scratch buffer has none: a 1-row f32 shape
-    /// of its words).
-    pub fn shape(&self, id: TensorId) -> TensorShape {
-        match &self.slots[id.0] {
-            Slot::Input(s) | Slot::Intermediate(s) => *s,
-            Slot::External(t) => t.shape(),
+    /// The shape of a tensor of this graph (a scratch buffer: a 1-row f32
+    /// shape of its words).
+    pub fn shape(&self, id: TensorId) -> Result<TensorShape> {
+        match self.slot_of(id)? {
+            Slot::Input(s) | Slot::Intermediate(s) => Ok(*s),
+            Slot::External(t) => Ok(t.shape()),
             Slot::Scratch(bytes) => TensorShape::new(
                 1,
                 (*bytes as usize / 4).max(1),
                 crate::format::StorageFormat::F32,
-            )
-            .unwrap_or_else(|_| unreachable!("scratch sizes come from checked shapes")),
+            ),
         }
+    }
+
+    /// The slot of `id`; `Err` for a tensor of another graph.
+    fn slot_of(&self, id: TensorId) -> Result<&Slot> {
+        if id.graph != self.id {
+            return Err(Error::InvalidArgument(
+                "a tensor of another graph was given to this one".to_owned(),
+            ));
+        }
+        Ok(&self.slots[id.index])
+    }
+
+    /// Runs `op`, which adds tensors and dispatches; when it fails, the
+    /// graph is left as it was before (no half-recorded op, no orphan
+    /// tensor), so that the caller may try again.
+    pub(crate) fn op<T>(&mut self, op: impl FnOnce(&mut Graph) -> Result<T>) -> Result<T> {
+        let (slots, steps) = (self.slots.len(), self.steps.len());
+        let result = op(self);
+        if result.is_err() {
+            self.slots.truncate(slots);
+            self.steps.truncate(steps);
+        }
+        result
     }
 
     /// How many dispatches the graph has.
@@ -144,7 +186,10 @@ impl Graph {
 
     fn slot(&mut self, slot: Slot) -> TensorId {
         self.slots.push(slot);
-        TensorId(self.slots.len() - 1)
+        TensorId {
+            graph: self.id,
+            index: self.slots.len() - 1,
+        }
     }
 
     /// Allocates every buffer (intermediates from a pool, by liveness),
@@ -177,9 +222,9 @@ impl Graph {
             }];
             for bind in &step.bindings {
                 bindings.push(match bind {
-                    Bind::Tensor(id) => buffers[id.0].as_entire_buffer_binding(),
+                    Bind::Tensor(id) => buffers[id.index].as_entire_buffer_binding(),
                     Bind::TensorFrom(id, offset) => {
-                        let b = &buffers[id.0];
+                        let b = &buffers[id.index];
                         wgpu::BufferBinding {
                             buffer: b,
                             offset: *offset,
@@ -201,8 +246,8 @@ impl Graph {
         let mut outputs = Vec::with_capacity(self.outputs.len());
         let mut offset = 0u64;
         for id in &self.outputs {
-            let shape = self.shape(*id);
-            outputs.push((buffers[id.0].clone(), shape, offset));
+            let shape = self.shape(*id)?;
+            outputs.push((buffers[id.index].clone(), shape, offset));
             offset += shape.bytes();
         }
         let staging = if offset > 0 {
@@ -217,8 +262,8 @@ impl Graph {
         let inputs = self
             .inputs
             .iter()
-            .map(|id| (buffers[id.0].clone(), self.shape(*id)))
-            .collect();
+            .map(|id| Ok((buffers[id.index].clone(), self.shape(*id)?)))
+            .collect::<Result<_>>()?;
         Ok(Forward {
             passes,
             inputs,
@@ -237,7 +282,7 @@ impl Graph {
         for (i, step) in self.steps.iter().enumerate() {
             for bind in &step.bindings {
                 if let Bind::Tensor(id) | Bind::TensorFrom(id, _) = bind {
-                    last_use[id.0] = Some(i);
+                    last_use[id.index] = Some(i);
                 }
             }
         }
@@ -245,7 +290,7 @@ impl Graph {
         for (i, slot) in self.slots.iter().enumerate() {
             let own = match slot {
                 Slot::Input(shape) => Some(shape.bytes()),
-                Slot::Intermediate(shape) if self.outputs.contains(&TensorId(i)) => {
+                Slot::Intermediate(shape) if self.outputs.iter().any(|o| o.index == i) => {
                     Some(shape.bytes())
                 }
                 Slot::External(t) => {
@@ -266,12 +311,17 @@ impl Graph {
                 Bind::Tensor(id) | Bind::TensorFrom(id, _) => Some(*id),
                 Bind::Buffer(_) => None,
             });
-            let ids: Vec<TensorId> = ids.collect();
+            // Each tensor once, though a dispatch may bind it twice (an add
+            // of a tensor to itself): freed twice, its buffer would go to
+            // two live tensors.
+            let mut ids: Vec<TensorId> = ids.collect();
+            ids.sort_by_key(|id| id.index);
+            ids.dedup();
             for id in &ids {
-                if buffers[id.0].is_some() {
+                if buffers[id.index].is_some() {
                     continue;
                 }
-                let (key, bytes) = match &self.slots[id.0] {
+                let (key, bytes) = match &self.slots[id.index] {
                     Slot::Intermediate(shape) => {
                         (PoolKey::Tensor(shape.cols(), shape.format()), shape.bytes())
                     }
@@ -281,7 +331,7 @@ impl Graph {
                 let found = free
                     .iter()
                     .position(|(k, b)| *k == key && b.size() >= bytes);
-                buffers[id.0] = Some(match found {
+                buffers[id.index] = Some(match found {
                     Some(at) => free.swap_remove(at).1,
                     None => {
                         ctx.check_binding("tensor", bytes)?;
@@ -290,14 +340,16 @@ impl Graph {
                 });
             }
             for id in ids {
-                let pooled = matches!(self.slots[id.0], Slot::Intermediate(_) | Slot::Scratch(_))
-                    && !self.outputs.contains(&id);
-                if pooled && last_use[id.0] == Some(i) {
-                    let key = match &self.slots[id.0] {
+                let pooled = matches!(
+                    self.slots[id.index],
+                    Slot::Intermediate(_) | Slot::Scratch(_)
+                ) && !self.outputs.contains(&id);
+                if pooled && last_use[id.index] == Some(i) {
+                    let key = match &self.slots[id.index] {
                         Slot::Intermediate(shape) => PoolKey::Tensor(shape.cols(), shape.format()),
                         _ => PoolKey::Scratch,
                     };
-                    if let Some(b) = buffers[id.0].clone() {
+                    if let Some(b) = buffers[id.index].clone() {
                         free.push((key, b));
                     }
                 }

@@ -215,12 +215,14 @@ impl Graph {
     /// `a + b` element by element (a residual add): both of the same
     /// shape; the sum in the arithmetic type, rounded to the format.
     pub fn add(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
-        let shape = self.shape(a);
-        if self.shape(b) != shape {
+        self.op(|g| g.record_add(a, b))
+    }
+
+    fn record_add(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
+        let (shape, other) = (self.shape(a)?, self.shape(b)?);
+        if other != shape {
             return Err(Error::Shape(format!(
-                "an add of a {:?} tensor and a {:?} one; both must have the same shape",
-                shape,
-                self.shape(b)
+                "an add of a {shape:?} tensor and a {other:?} one; both must have the same shape"
             )));
         }
         let y = self.tensor(shape);
