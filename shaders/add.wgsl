@@ -6,6 +6,7 @@
 // src/gpu/tensor.rs. CPU twin: `cpu::add::add`.
 
 #import storage
+#import elementwise
 
 struct AddDims {
     chunks: u32, // 16-byte chunks in each tensor
@@ -22,19 +23,14 @@ struct AddDims {
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
-    let c = gid.x + gid.y * groups.x * 64u;
+    let c = chunk_index(gid, groups);
     if (c >= dims.chunks) {
         return;
     }
     let a = a_buf[c];
     let b = b_buf[c];
     for (var p = 0u; p < VALUES_PER_VEC / 2u; p++) {
-        let words = pack_out_pair(chunk_value(a, 2u * p) + chunk_value(b, 2u * p),
-                                  chunk_value(a, 2u * p + 1u) + chunk_value(b, 2u * p + 1u));
-        let base = (c * VALUES_PER_VEC / 2u + p) * OUT_WORDS_PER_PAIR;
-        y_buf[base] = words.x;
-        if (OUT_WORDS_PER_PAIR == 2u) {
-            y_buf[base + 1u] = words.y;
-        }
+        store_chunk_pair(c, p, chunk_value(a, 2u * p) + chunk_value(b, 2u * p),
+                         chunk_value(a, 2u * p + 1u) + chunk_value(b, 2u * p + 1u));
     }
 }

@@ -289,6 +289,26 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A file (or a part of one: a zip member, an HDF5 object) that is not
+    /// what it claims to be, or breaks a loader's limits.
+    #[error("{file}: {reason}")]
+    File {
+        /// The file, and where in it (`model.keras: model.weights.h5`).
+        file: String,
+        /// What is wrong, and what was expected.
+        reason: String,
+    },
+
+    /// A file that cannot be read at all.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Text that is not JSON at all.
     #[error("Invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -320,6 +340,16 @@ impl Error {
                 path: path.to_owned(),
                 source: Box::new(other),
             },
+        }
+    }
+}
+
+impl Error {
+    /// A [`Error::File`] error.
+    pub(crate) fn file(file: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::File {
+            file: file.into(),
+            reason: reason.into(),
         }
     }
 }

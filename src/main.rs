@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `dtype-policy`: what each adapter can do and which kernel each policy
-//! gets there (`info`), a policy map's plan for a model (`plan`), and
-//! kernel benchmarks against roofline probes (`bench`).
+//! gets there (`info`), the plan of a Keras model or of a policy map's
+//! layers (`plan`), a Keras model run on inputs (`run`), and kernel
+//! benchmarks against roofline probes (`bench`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use dtype_policy::bench::{self, BenchConfig, Preset, ProbeFigures};
 use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
+use dtype_policy::io::npy::NpyArray;
+use dtype_policy::models::Model;
 use dtype_policy::ops::Activation;
 use dtype_policy::plan::{DenseLayerSpec, Plan};
 use dtype_policy::routing::select_dense;
@@ -38,13 +42,35 @@ enum Command {
     Info,
     /// The plan of a model: each layer's policy, kernel variant, layout, reason and bytes.
     Plan {
-        /// A DTypePolicyMap as Keras writes it (JSON).
+        /// A Keras model (.keras); or give --layers.
+        model: Option<PathBuf>,
+        /// A DTypePolicyMap as Keras writes it (JSON): every layer's policy
+        /// by its path (default for a .keras file: each layer's own).
         #[arg(long)]
-        map: PathBuf,
-        /// Layers as JSON: [{"path": ..., "rows": 1, "k": 4096, "n": 4096,
-        /// "activation": "gelu", "int8_weight_only": false}, ...].
+        map: Option<PathBuf>,
+        /// Layers as JSON instead of a model: [{"path": ..., "rows": 1,
+        /// "k": 4096, "n": 4096, "activation": "gelu", "int8_weight_only":
+        /// false}, ...] (needs --map).
         #[arg(long)]
-        layers: PathBuf,
+        layers: Option<PathBuf>,
+        /// Samples per run (for a .keras model).
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+    },
+    /// Runs a Keras model (.keras) on inputs from .npy files (float32, the
+    /// batch first), on the GPU as one recorded forward; writes the outputs.
+    Run {
+        /// The model.
+        model: PathBuf,
+        /// An input (.npy), one per model input in order.
+        #[arg(long, required = true)]
+        input: Vec<PathBuf>,
+        /// A DTypePolicyMap (JSON) giving every layer's policy by its path.
+        #[arg(long)]
+        map: Option<PathBuf>,
+        /// Where to write the output (.npy; several outputs: NAME.0.npy, ...).
+        #[arg(long, default_value = "output.npy")]
+        output: PathBuf,
     },
     /// Times Dense kernels for every policy and shape of a preset, checks each
     /// against its CPU twin, and sets it against roofline probes.
@@ -159,15 +185,122 @@ fn dot4_verdict(ctx: &mut GpuContext) -> Result<String, dtype_policy::Error> {
     ))
 }
 
-fn plan(cli: &Cli, map: &PathBuf, layers: &PathBuf) -> Result<(), String> {
-    let read = |p: &PathBuf| {
-        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-    };
-    let map = DTypePolicyMap::from_keras_json(&read(map)?).map_err(|e| e.to_string())?;
-    let layers = parse_layers(&read(layers)?)?;
+fn read_text(p: &PathBuf) -> Result<String, String> {
+    std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+fn read_map(map: &Option<PathBuf>) -> Result<Option<DTypePolicyMap>, String> {
+    map.as_ref()
+        .map(|p| DTypePolicyMap::from_keras_json(&read_text(p)?).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+fn plan(
+    cli: &Cli,
+    model: &Option<PathBuf>,
+    map: &Option<PathBuf>,
+    layers: &Option<PathBuf>,
+    batch: usize,
+) -> Result<(), String> {
+    let map = read_map(map)?;
     let ctx = open(cli)?;
-    let plan = Plan::new(&map, &layers, ctx.capabilities()).map_err(|e| e.to_string())?;
-    print!("{plan}");
+    match (model, layers, map) {
+        (Some(model), None, map) => {
+            let model = Model::load(model, map.as_ref()).map_err(|e| e.to_string())?;
+            let plan = model
+                .plan(ctx.capabilities(), batch)
+                .map_err(|e| e.to_string())?;
+            print!("{plan}");
+        }
+        (None, Some(layers), Some(map)) => {
+            let layers = parse_layers(&read_text(layers)?)?;
+            let plan = Plan::new(&map, &layers, ctx.capabilities()).map_err(|e| e.to_string())?;
+            print!("{plan}");
+        }
+        _ => {
+            return Err(
+                "plan takes a model (.keras, with an optional --map) or --layers with --map"
+                    .to_owned(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_model(
+    cli: &Cli,
+    model: &PathBuf,
+    inputs: &[PathBuf],
+    map: &Option<PathBuf>,
+    output: &Path,
+) -> Result<(), String> {
+    let map = read_map(map)?;
+    let start = Instant::now();
+    let model = Model::load(model, map.as_ref()).map_err(|e| e.to_string())?;
+    let loaded = start.elapsed();
+    let arrays = inputs
+        .iter()
+        .map(|p| {
+            let bytes =
+                std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            NpyArray::from_bytes(&bytes, &p.display().to_string()).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let batch = arrays
+        .first()
+        .and_then(|a| a.shape.first().copied())
+        .ok_or("the first input has no batch axis")?;
+    for (a, &i) in arrays.iter().zip(&model.inputs) {
+        let want = &model.layers[i].shape;
+        if a.shape.first() != Some(&batch) || a.shape[1..] != want[..] {
+            return Err(format!(
+                "input '{}' has shape {:?}; the model takes [{batch}, {}]",
+                model.layers[i].name,
+                a.shape,
+                want.iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let mut ctx = open(cli)?;
+    let gpu = model.upload(&mut ctx, batch).map_err(|e| e.to_string())?;
+    print!("{}", gpu.plan);
+    let refs: Vec<&[f32]> = arrays.iter().map(|a| a.values.as_slice()).collect();
+    let outputs = gpu.run(&ctx, &refs).map_err(|e| e.to_string())?;
+    let timing = gpu.forward().time(&ctx).map_err(|e| e.to_string())?;
+    let twins = model.run_cpu(&gpu.plan, &refs).map_err(|e| e.to_string())?;
+    let largest = outputs
+        .iter()
+        .zip(&twins)
+        .flat_map(|(g, t)| g.iter().zip(t).map(|(a, b)| (a - b).abs()))
+        .fold(0.0f32, f32::max);
+    println!(
+        "loaded in {:.1} ms; one forward: {} dispatches, 1 submission, {:.3} ms wall{}; \
+         {} bytes of tensors; largest difference from the CPU twins {largest:e}",
+        loaded.as_secs_f64() * 1e3,
+        gpu.dispatches,
+        timing.wall.as_secs_f64() * 1e3,
+        timing
+            .gpu
+            .map(|g| format!(", {:.3} ms on the GPU", g.as_secs_f64() * 1e3))
+            .unwrap_or_default(),
+        gpu.forward().tensor_bytes()
+    );
+    for (i, (values, &o)) in outputs.into_iter().zip(&model.outputs).enumerate() {
+        let path = if model.outputs.len() == 1 {
+            output.to_path_buf()
+        } else {
+            output.with_extension(format!("{i}.npy"))
+        };
+        let mut shape = vec![batch];
+        shape.extend(&model.layers[o].shape);
+        let bytes = NpyArray { shape, values }.to_bytes();
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 
@@ -269,7 +402,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info => info(&cli),
-        Command::Plan { map, layers } => plan(&cli, map, layers),
+        Command::Plan {
+            model,
+            map,
+            layers,
+            batch,
+        } => plan(&cli, model, map, layers, *batch),
+        Command::Run {
+            model,
+            input,
+            map,
+            output,
+        } => run_model(&cli, model, input, map, output),
         Command::Bench {
             preset,
             reps,

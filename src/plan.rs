@@ -230,6 +230,32 @@ fn plan_row(map: &DTypePolicyMap, spec: &DenseLayerSpec, caps: &Capabilities) ->
     })
 }
 
+/// A table: columns as wide as their widest cell, the last one (bytes)
+/// aligned right.
+pub(crate) fn write_table<const N: usize>(
+    f: &mut fmt::Formatter<'_>,
+    header: &[&str; N],
+    cells: &[[String; N]],
+) -> fmt::Result {
+    let mut widths = header.map(str::len);
+    for line in cells {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let header = header.map(str::to_owned);
+    for line in std::iter::once(&header).chain(cells) {
+        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
+            if i == N - 1 {
+                writeln!(f, "{cell:>w$}")?;
+            } else {
+                write!(f, "{cell:<w$}  ")?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for Plan {
     /// The plan as a table, one layer a line, the reasons after it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -262,22 +288,7 @@ impl fmt::Display for Plan {
                 ]
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for line in &cells {
-            for (w, cell) in widths.iter_mut().zip(line) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let header = header.map(str::to_owned);
-        for line in std::iter::once(&header).chain(&cells) {
-            for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
-                if i == 6 {
-                    writeln!(f, "{cell:>w$}")?;
-                } else {
-                    write!(f, "{cell:<w$}  ")?;
-                }
-            }
-        }
+        write_table(f, &header, &cells)?;
         writeln!(
             f,
             "{} layers, {} distinct pipelines, {} weight bytes",

@@ -6,4 +6,5 @@
 pub mod add;
 pub mod cast;
 pub mod dense;
+pub mod norm;
 pub mod probes;

@@ -20,6 +20,10 @@ pub enum Kernel {
     Cast,
     /// Element-wise sum of two tensors of the same shape (a residual add).
     Add,
+    /// Keras's LayerNormalization over the last axis, one workgroup per row.
+    LayerNorm,
+    /// A Keras activation applied element by element (the `Activation` layer).
+    Activate,
     /// Quantizes activations per row to int8 (Keras's abs-max), packed for `dot4I8Packed`.
     QuantizeRows,
     /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
@@ -156,6 +160,10 @@ const INT4_BINDINGS: &[Binding] = &[
 const CAST_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(4), rw(4)];
 // shaders/add.wgsl: two inputs read as 16-byte chunks, the sum by the value.
 const ADD_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), rw(8)];
+// shaders/layer_norm.wgsl: x chunks, gamma and beta in f32, y by the word.
+const LAYER_NORM_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(4), rw(4)];
+// shaders/activate.wgsl: x chunks in, y by the word (no f64).
+const ACTIVATE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
 
 /// A row of the table with the defaults of a kernel that is not Dense.
 const fn other(
@@ -202,7 +210,7 @@ const fn dense(
 const GROUPING: Option<&str> = Some("GROUPING");
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 18] = {
+const KERNELS: [KernelSpec; 20] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -234,6 +242,11 @@ const KERNELS: [KernelSpec; 18] = {
         KernelSpec {
             f64: true,
             ..other(Add, "add", "add", ADD_BINDINGS)
+        },
+        other(LayerNorm, "layer_norm", "layer-norm", LAYER_NORM_BINDINGS),
+        KernelSpec {
+            specialization: Some("ACTIVATION"),
+            ..other(Activate, "activate", "activate", ACTIVATE_BINDINGS)
         },
         other(
             QuantizeRows,
@@ -343,8 +356,8 @@ const KERNELS: [KernelSpec; 18] = {
 
 impl Kernel {
     /// Every kernel, in the table's order.
-    pub const ALL: [Kernel; 18] = {
-        let mut all = [Kernel::DenseMatVec; 18];
+    pub const ALL: [Kernel; KERNELS.len()] = {
+        let mut all = [Kernel::DenseMatVec; KERNELS.len()];
         let mut i = 0;
         while i < KERNELS.len() {
             all[i] = KERNELS[i].kernel;

@@ -17,6 +17,7 @@ pub mod cast;
 pub mod context;
 pub mod dense;
 pub mod kernels;
+pub mod norm;
 pub mod pipelines;
 pub mod probes;
 pub mod recorder;

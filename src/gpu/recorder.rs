@@ -201,7 +201,7 @@ impl Graph {
                 "a forward needs at least one dispatch".to_owned(),
             ));
         }
-        let buffers = self.allocate(ctx)?;
+        let (buffers, tensor_bytes) = self.allocate(ctx)?;
         let align =
             u64::from(ctx.device.limits().min_uniform_buffer_offset_alignment).max(UNIFORM_BYTES);
         let stride = UNIFORM_BYTES.div_ceil(align) * align;
@@ -271,13 +271,16 @@ impl Graph {
             staging,
             _uniform: uniform,
             timing: OnceLock::new(),
+            tensor_bytes,
         })
     }
 
     /// A buffer for every tensor: inputs and outputs their own, external
     /// tensors theirs, intermediates and scratch from pools, each taken at
-    /// its first dispatch and given back after its last.
-    fn allocate(&self, ctx: &GpuContext) -> Result<Vec<wgpu::Buffer>> {
+    /// its first dispatch and given back after its last; and the bytes of
+    /// the buffers it made.
+    fn allocate(&self, ctx: &GpuContext) -> Result<(Vec<wgpu::Buffer>, u64)> {
+        let mut made = 0u64;
         let mut last_use = vec![None; self.slots.len()];
         for (i, step) in self.steps.iter().enumerate() {
             for bind in &step.bindings {
@@ -302,6 +305,7 @@ impl Graph {
             if let Some(bytes) = own {
                 ctx.check_binding("tensor", bytes)?;
                 buffers[i] = Some(ctx.create_buffer("tensor", bytes, TENSOR_USAGE)?);
+                made = made.saturating_add(bytes);
             }
         }
         // Free buffers by kind: tensors of the same (cols, format), or scratch.
@@ -335,6 +339,7 @@ impl Graph {
                     Some(at) => free.swap_remove(at).1,
                     None => {
                         ctx.check_binding("tensor", bytes)?;
+                        made = made.saturating_add(bytes);
                         ctx.create_buffer("pooled tensor", bytes, TENSOR_USAGE)?
                     }
                 });
@@ -355,7 +360,7 @@ impl Graph {
                 }
             }
         }
-        buffers
+        let buffers = buffers
             .into_iter()
             .enumerate()
             .map(|(i, b)| {
@@ -365,7 +370,8 @@ impl Graph {
                     ))
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((buffers, made))
     }
 }
 
@@ -397,6 +403,8 @@ pub struct Forward {
     _uniform: wgpu::Buffer,
     /// Timestamp queries and their buffers, made at the first timed run.
     timing: OnceLock<Timing>,
+    /// Bytes of the buffers made for its tensors.
+    tensor_bytes: u64,
 }
 
 /// How long a timed run took.
@@ -421,6 +429,13 @@ impl Forward {
     /// How many dispatches one run makes.
     pub fn dispatches(&self) -> usize {
         self.passes.len()
+    }
+
+    /// Bytes of its tensors' buffers (inputs, outputs, the pooled
+    /// intermediates and scratch): the activation memory of a run, external
+    /// tensors not counted.
+    pub fn tensor_bytes(&self) -> u64 {
+        self.tensor_bytes
     }
 
     /// Writes `inputs` (one per declared input, `[rows, cols]` each), runs

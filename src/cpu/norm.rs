@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! CPU twins of shaders/layer_norm.wgsl and shaders/activate.wgsl: the
+//! same sums in the same order, f32 arithmetic, rounded to the storage
+//! format.
+
+use crate::cpu::dense::activate as activate_value;
+use crate::error::{Error, Result};
+use crate::format::packing::K_ALIGN;
+use crate::format::{HostFloat, StorageFormat};
+use crate::ops::Activation;
+
+/// Invocations of a LayerNormalization workgroup (`THREADS` in the shader).
+const THREADS: usize = 64;
+
+/// Keras's LayerNormalization of `rows` rows of `gamma.len()` values
+/// stored in `format`, as the GPU computes it: each invocation's partial
+/// sum over its chunks, the 64 partial sums added as a tree, mean = sum /
+/// n, variance = sum((x - mean)^2) / n, inv = gamma / sqrt(variance +
+/// epsilon), y = x * inv + (beta - mean * inv), rounded to `format`.
+pub fn layer_norm<T: HostFloat>(
+    format: StorageFormat,
+    x: &[T],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f32,
+) -> Result<Vec<T>> {
+    let cols = gamma.len();
+    if cols == 0
+        || beta.len() != cols
+        || !x.len().is_multiple_of(cols)
+        || format == StorageFormat::F64
+    {
+        return Err(Error::Shape(format!(
+            "a LayerNormalization of {} values, {cols} gamma and {} beta values in {format:?}",
+            x.len(),
+            beta.len()
+        )));
+    }
+    let per_chunk = format.values_per_chunk();
+    let chunks = cols.div_ceil(K_ALIGN) * K_ALIGN / per_chunk;
+    let mut y = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(cols) {
+        let v: Vec<f32> = row
+            .iter()
+            .map(|v| format.round(v.to_f64()) as f32)
+            .collect();
+        let value = |j: usize| v.get(j).copied().unwrap_or(0.0);
+        let tree = |part: &dyn Fn(usize) -> f32| {
+            let mut p: Vec<f32> = (0..THREADS).map(part).collect();
+            let mut half = THREADS / 2;
+            while half > 0 {
+                for i in 0..half {
+                    p[i] += p[i + half];
+                }
+                half /= 2;
+            }
+            p[0]
+        };
+        let n = cols as f32;
+        let over_chunks = |i: usize, term: &dyn Fn(usize) -> f32| {
+            (i..chunks)
+                .step_by(THREADS)
+                .flat_map(|c| (0..per_chunk).map(move |j| c * per_chunk + j))
+                .fold(0.0f32, |acc, j| acc + term(j))
+        };
+        let mean = tree(&|i| over_chunks(i, &value)) / n;
+        let squares = |j: usize| {
+            if j < cols {
+                let d = value(j) - mean;
+                d * d
+            } else {
+                0.0
+            }
+        };
+        let variance = tree(&|i| {
+            (i..chunks)
+                .step_by(THREADS)
+                .flat_map(|c| (0..per_chunk).map(move |j| c * per_chunk + j))
+                .filter(|&j| j < cols)
+                .fold(0.0f32, |acc, j| acc + squares(j))
+        }) / n;
+        let rstd = 1.0 / (variance + epsilon).sqrt();
+        y.extend((0..cols).map(|j| {
+            let inv = rstd * gamma[j];
+            let out = value(j) * inv + (beta[j] - mean * inv);
+            T::from_f64(format.round(f64::from(out)))
+        }));
+    }
+    Ok(y)
+}
+
+/// `activation` applied to every value of `x` stored in `format`, as
+/// shaders/activate.wgsl does: in f32, rounded to `format`.
+pub fn activate<T: HostFloat>(format: StorageFormat, activation: Activation, x: &[T]) -> Vec<T> {
+    x.iter()
+        .map(|v| {
+            let v = format.round(v.to_f64()) as f32;
+            T::from_f64(format.round(f64::from(activate_value(activation, v))))
+        })
+        .collect()
+}

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Row-wise and element-wise ops of a model that are not Dense: Keras's
+//! LayerNormalization (shaders/layer_norm.wgsl) and a stand-alone
+//! activation (shaders/activate.wgsl, Keras's `Activation` layer).
+
+use crate::error::{Error, Result};
+use crate::format::StorageFormat;
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernels::Kernel;
+use crate::gpu::pipelines::PipelineKey;
+use crate::gpu::recorder::{Bind, Graph, Step, TensorId};
+use crate::gpu::tensor::{elementwise_variant, groups_2d};
+use crate::ops::Activation;
+use crate::size;
+
+/// A LayerNormalization's gamma and beta on the GPU (f32, as Keras
+/// computes norms in float32), and its epsilon.
+#[derive(Debug, Clone)]
+pub struct NormWeights {
+    params: wgpu::Buffer,
+    cols: usize,
+    epsilon: f32,
+}
+
+impl NormWeights {
+    /// The features it normalizes.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Bytes on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.params.size()
+    }
+}
+
+impl GpuContext {
+    /// Uploads a LayerNormalization of `gamma.len()` features (`beta` the
+    /// same length): Keras's `center=False` is a zero beta, `scale=False`
+    /// a gamma of ones.
+    pub fn upload_layer_norm(
+        &self,
+        gamma: &[f32],
+        beta: &[f32],
+        epsilon: f32,
+    ) -> Result<NormWeights> {
+        if gamma.len() != beta.len() || gamma.is_empty() {
+            return Err(Error::Shape(format!(
+                "a LayerNormalization with {} gamma and {} beta values; both need one per feature",
+                gamma.len(),
+                beta.len()
+            )));
+        }
+        if !(epsilon.is_finite() && epsilon >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "a LayerNormalization epsilon of {epsilon}; it must be finite and not negative"
+            )));
+        }
+        let words: Vec<u32> = gamma.iter().chain(beta).map(|v| v.to_bits()).collect();
+        Ok(NormWeights {
+            params: self.storage_buffer("layer norm gamma and beta", &words)?,
+            cols: gamma.len(),
+            epsilon,
+        })
+    }
+}
+
+/// The storage formats the norm and activation kernels read and write
+/// (f32 arithmetic): f32, f16, bf16.
+fn f32_arithmetic(format: StorageFormat, what: &str) -> Result<()> {
+    if format == StorageFormat::F64 {
+        return Err(Error::Unsupported(format!(
+            "{what} of float64 tensors: the kernel computes in f32 (f32, f16 and bf16 tensors)"
+        )));
+    }
+    Ok(())
+}
+
+impl Graph {
+    /// Keras's LayerNormalization of `x` over its last axis, written in
+    /// `x`'s format.
+    pub fn layer_norm(&mut self, x: TensorId, norm: &NormWeights) -> Result<TensorId> {
+        self.op(|g| {
+            let shape = g.shape(x)?;
+            f32_arithmetic(shape.format(), "a LayerNormalization")?;
+            if shape.cols() != norm.cols {
+                return Err(Error::Shape(format!(
+                    "a LayerNormalization of {} features given rows of {}",
+                    norm.cols,
+                    shape.cols()
+                )));
+            }
+            let y = g.tensor(shape);
+            let what = || "a LayerNormalization's rows".to_owned();
+            let rows = size::to_u32(shape.rows(), &what)?;
+            let chunks = size::to_u32(shape.bytes() as usize / 16 / shape.rows(), &what)?;
+            g.push(Step {
+                key: PipelineKey {
+                    kernel: Kernel::LayerNorm,
+                    storage: elementwise_variant(shape.format()),
+                    specialization: 0,
+                    mode: 0,
+                },
+                label: "layer norm".to_owned(),
+                uniform: [
+                    size::to_u32(shape.cols(), &what)?,
+                    chunks,
+                    rows,
+                    norm.epsilon.to_bits(),
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                bindings: vec![
+                    Bind::Tensor(x),
+                    Bind::Buffer(norm.params.clone()),
+                    Bind::Tensor(y),
+                ],
+                // One workgroup of 64 per row.
+                groups: groups_2d(u64::from(rows) * 64)?,
+            });
+            Ok(y)
+        })
+    }
+
+    /// `activation` applied to every value of `x`, written in `x`'s format.
+    pub fn activate(&mut self, x: TensorId, activation: Activation) -> Result<TensorId> {
+        self.op(|g| {
+            let shape = g.shape(x)?;
+            f32_arithmetic(shape.format(), "an activation")?;
+            let y = g.tensor(shape);
+            let what = || "an activation's chunks".to_owned();
+            let chunks = shape.bytes() / 16;
+            g.push(Step {
+                key: PipelineKey {
+                    kernel: Kernel::Activate,
+                    storage: elementwise_variant(shape.format()),
+                    specialization: activation as u32,
+                    mode: 0,
+                },
+                label: format!("activation {}", activation.keras_name()),
+                uniform: [
+                    size::to_u32(chunks as usize, &what)?,
+                    size::to_u32(shape.bytes() as usize / 16 / shape.rows(), &what)?,
+                    size::to_u32(shape.cols(), &what)?,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                bindings: vec![Bind::Tensor(x), Bind::Tensor(y)],
+                groups: groups_2d(chunks)?,
+            });
+            Ok(y)
+        })
+    }
+}

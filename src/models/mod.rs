@@ -1,0 +1,948 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Keras models from `.keras` files: Sequential and Functional graphs of
+//! Keras's layers, each with its Keras path and its policy, planned for an
+//! adapter, recorded as one GPU forward, or run as the chain of CPU twins.
+//!
+//! A layer's policy comes from the map the user gives (looked up by the
+//! layer's path), else from its own `dtype` in the config (a policy, or a
+//! `DTypePolicyMap` that it looks its path up in), else from the global
+//! policy. A quantized policy on a layer without a quantized form (a norm,
+//! an activation) runs that layer under the policy's source float policy,
+//! as Keras does, and the plan says so. Float inputs are cast to a layer's
+//! compute dtype before it runs (Keras's autocast).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::format::{HostFloat, StorageFormat};
+use crate::gpu::context::{Capabilities, GpuContext};
+use crate::gpu::recorder::{Forward, Graph, TensorId};
+use crate::gpu::tensor::TensorShape;
+use crate::io::archive::{ArchiveLimits, KerasArchive};
+use crate::io::h5::{LayerVariables, WeightsFile};
+use crate::layers::{self, LayerKind};
+use crate::policy::any::Policy;
+use crate::policy::dtype::DType;
+use crate::policy::map::DTypePolicyMap;
+use crate::routing::{self, DenseChoice};
+
+/// One layer of a model, with its Keras path and policy.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// `layer.name`.
+    pub name: String,
+    /// The Keras class (`Dense`).
+    pub class_name: String,
+    /// `layer.path`: the model's name, then the layer's (`sequential/dense`).
+    pub path: String,
+    /// The group of its variables in the weights file (`layers/dense_1`).
+    pub weights_path: String,
+    /// The policy it was given.
+    pub policy: Policy,
+    /// Where that policy came from.
+    pub policy_source: String,
+    /// What it computes, with its variables.
+    pub kind: LayerKind,
+    /// The nodes it reads (indices into [`Model::layers`]), in order.
+    pub inputs: Vec<usize>,
+    /// Its output's shape without the batch axis.
+    pub shape: Vec<usize>,
+}
+
+impl Layer {
+    /// The policy it runs under: its own, or for a quantized policy on a
+    /// layer without a quantized form, the policy's source float policy.
+    pub fn running_policy(&self) -> Policy {
+        if self.policy.quantization_mode().is_some() && !self.kind.quantizable() {
+            Policy::Float(self.policy.float_source().clone())
+        } else {
+            self.policy.clone()
+        }
+    }
+}
+
+/// A Keras model: its layers in an order where every layer comes after
+/// the layers it reads.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The model's name.
+    pub name: String,
+    /// `Sequential` or `Functional`.
+    pub class_name: String,
+    /// Its layers.
+    pub layers: Vec<Layer>,
+    /// The input layers, in the order the model takes its inputs.
+    pub inputs: Vec<usize>,
+    /// The layers whose outputs are the model's outputs.
+    pub outputs: Vec<usize>,
+}
+
+/// The snake_case name Keras gives a class in a weights file
+/// (`keras.src.utils.naming.to_snake_case`, the same three substitutions).
+pub fn snake_case(class: &str) -> String {
+    use std::sync::LazyLock;
+    static RULES: LazyLock<[regex::Regex; 3]> = LazyLock::new(|| {
+        [r"\W+", "(.)([A-Z][a-z]+)", "([a-z])([A-Z])"]
+            .map(|r| regex::Regex::new(r).expect("a fixed, valid pattern"))
+    });
+    let name = RULES[0].replace_all(class, "");
+    let name = RULES[1].replace_all(&name, "${1}_${2}");
+    RULES[2].replace_all(&name, "${1}_${2}").to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snake_case_is_keras_s() {
+        // What Keras 3.15.1's to_snake_case gives.
+        for (class, snake) in [
+            ("Dense", "dense"),
+            ("LayerNormalization", "layer_normalization"),
+            ("MultiHeadAttention", "multi_head_attention"),
+            ("EinsumDense", "einsum_dense"),
+            ("Conv2D", "conv2d"),
+            ("ReLU", "re_lu"),
+            ("GPT2Backbone", "gpt2_backbone"),
+            ("InputLayer", "input_layer"),
+        ] {
+            assert_eq!(super::snake_case(class), snake, "{class}");
+        }
+    }
+}
+
+/// A layer's serialized object, parsed as far as every class shares.
+struct Serialized<'a> {
+    class_name: &'a str,
+    name: String,
+    config: &'a Value,
+    inbound: Vec<String>,
+}
+
+fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
+    let bad = |what: &str| Error::InvalidJson {
+        what: "a layer of a model config",
+        reason: format!("{at}: {what}"),
+    };
+    let class_name = value
+        .get("class_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no class_name"))?;
+    let config = value.get("config").ok_or_else(|| bad("no config"))?;
+    let name = config
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no name"))?
+        .to_owned();
+    let mut inbound = Vec::new();
+    if let Some(nodes) = value.get("inbound_nodes").and_then(Value::as_array) {
+        if nodes.len() > 1 {
+            return Err(Error::Unsupported(format!(
+                "layer '{name}' is called {} times; shared layers are not supported",
+                nodes.len()
+            )));
+        }
+        if let Some(node) = nodes.first() {
+            collect_history(node.get("args").unwrap_or(&Value::Null), &mut inbound);
+            if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object)
+                && !kwargs.is_empty()
+            {
+                return Err(Error::Unsupported(format!(
+                    "layer '{name}' ({class_name}) is called with {:?}; no keyword arguments \
+                     are supported for it",
+                    kwargs.keys().collect::<Vec<_>>()
+                )));
+            }
+        }
+    }
+    Ok(Serialized {
+        class_name,
+        name,
+        config,
+        inbound,
+    })
+}
+
+/// The layers whose tensors a call's arguments name (`keras_history`), in
+/// order.
+fn collect_history(args: &Value, out: &mut Vec<String>) {
+    match args {
+        Value::Array(items) => items.iter().for_each(|v| collect_history(v, out)),
+        Value::Object(o)
+            if o.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") =>
+        {
+            if let Some(layer) = o
+                .get("config")
+                .and_then(|c| c.get("keras_history"))
+                .and_then(|h| h.get(0))
+                .and_then(Value::as_str)
+            {
+                out.push(layer.to_owned());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The policy of a layer at `path` whose config has `dtype`, and whence.
+fn layer_policy(
+    dtype: Option<&Value>,
+    path: &str,
+    user: Option<&DTypePolicyMap>,
+) -> Result<(Policy, String)> {
+    if let Some(map) = user {
+        let lookup = map.lookup(path)?;
+        return Ok((
+            lookup.policy.clone(),
+            format!("the map given ({})", lookup.matched),
+        ));
+    }
+    match dtype {
+        None | Some(Value::Null) => Ok((
+            crate::policy::global::dtype_policy(),
+            "the global policy".to_owned(),
+        )),
+        Some(v) if v.get("class_name").and_then(Value::as_str) == Some("DTypePolicyMap") => {
+            let map = DTypePolicyMap::from_keras_value(v)?;
+            let lookup = map.lookup(path)?;
+            Ok((
+                lookup.policy.clone(),
+                format!("its DTypePolicyMap ({})", lookup.matched),
+            ))
+        }
+        Some(v) => Ok((Policy::from_keras_value(v)?, "its config".to_owned())),
+    }
+}
+
+/// The batch shape of an InputLayer without its batch axis.
+fn input_shape(config: &Value, name: &str) -> Result<Vec<usize>> {
+    let shape = config
+        .get("batch_shape")
+        .or_else(|| config.get("batch_input_shape"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::Unsupported(format!("input '{name}' without a batch_shape")))?;
+    let dims: Option<Vec<usize>> = shape
+        .iter()
+        .skip(1)
+        .map(|d| {
+            d.as_u64()
+                .and_then(|d| usize::try_from(d).ok())
+                .filter(|&d| d > 0)
+        })
+        .collect();
+    match dims {
+        Some(d) if !d.is_empty() => Ok(d),
+        _ => Err(Error::Unsupported(format!(
+            "input '{name}' of batch shape {shape:?}: every axis but the batch must have a \
+             fixed, positive size"
+        ))),
+    }
+}
+
+impl Model {
+    /// Loads a `.keras` file; `map`, where given, decides every layer's
+    /// policy by its path (else each layer's config does).
+    pub fn load(path: impl AsRef<std::path::Path>, map: Option<&DTypePolicyMap>) -> Result<Model> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string(), map)
+    }
+
+    /// Loads a `.keras` file from its bytes; `name` names it in messages.
+    pub fn from_bytes(bytes: &[u8], name: &str, map: Option<&DTypePolicyMap>) -> Result<Model> {
+        let archive = KerasArchive::from_bytes(bytes, name, &ArchiveLimits::default())?;
+        let weights =
+            WeightsFile::from_bytes(archive.weights, &format!("{name}: model.weights.h5"))?;
+        Self::from_config(&archive.config, &weights, map)
+            .map_err(|e| Error::file(name, e.to_string()))
+    }
+
+    /// A model from its `config.json` and weights.
+    pub fn from_config(
+        config: &Value,
+        weights: &WeightsFile,
+        map: Option<&DTypePolicyMap>,
+    ) -> Result<Model> {
+        let class_name = config
+            .get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let inner = config.get("config").unwrap_or(&Value::Null);
+        let name = inner
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(class_name)
+            .to_owned();
+        let sequential = match class_name {
+            "Sequential" => true,
+            "Functional" | "Model" => false,
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "a model of class '{other}'; Sequential and Functional models are read \
+                     (KerasHub backbones come in a later version)"
+                )));
+            }
+        };
+        let list = inner
+            .get("layers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::InvalidJson {
+                what: "a model config",
+                reason: "no list of layers".to_owned(),
+            })?;
+        let mut model = Model {
+            name: name.clone(),
+            class_name: class_name.to_owned(),
+            layers: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        };
+        let mut index_of: HashMap<String, usize> = HashMap::new();
+        let mut used_names: HashMap<String, usize> = HashMap::new();
+        for (i, value) in list.iter().enumerate() {
+            let s = serialized(value, &format!("layer {i}"))?;
+            let path = format!("{name}/{}", s.name);
+            // Keras names a child by its class, counting repeats.
+            let snake = snake_case(s.class_name);
+            let count = used_names.entry(snake.clone()).or_insert(0);
+            let weights_path = if *count == 0 {
+                format!("layers/{snake}")
+            } else {
+                format!("layers/{snake}_{count}")
+            };
+            *count += 1;
+            let inputs: Vec<usize> = if sequential {
+                match model.layers.len() {
+                    0 => Vec::new(),
+                    n => vec![n - 1],
+                }
+            } else {
+                s.inbound
+                    .iter()
+                    .map(|n| {
+                        index_of.get(n).copied().ok_or_else(|| {
+                            Error::Unsupported(format!(
+                                "layer '{}' reads '{n}', which is not an earlier layer",
+                                s.name
+                            ))
+                        })
+                    })
+                    .collect::<Result<_>>()?
+            };
+            let layer = Self::layer(&s, path, weights_path, inputs, &model.layers, weights, map)
+                .map_err(|e| e.in_layer(&format!("{name}/{}", s.name)))?;
+            if matches!(layer.kind, LayerKind::Input { .. }) {
+                model.inputs.push(model.layers.len());
+            }
+            index_of.insert(s.name.clone(), model.layers.len());
+            model.layers.push(layer);
+        }
+        if sequential && !list.is_empty() && model.inputs.is_empty() {
+            return Err(Error::Unsupported(
+                "a Sequential model without an InputLayer (built without an input shape)"
+                    .to_owned(),
+            ));
+        }
+        model.outputs = if sequential {
+            vec![model.layers.len().saturating_sub(1)]
+        } else {
+            let refs = |key: &str| -> Result<Vec<usize>> {
+                let v = inner.get(key).cloned().unwrap_or(Value::Null);
+                // [["name", 0, 0], ...] or one ["name", 0, 0].
+                let items = match &v {
+                    Value::Array(a) if a.first().is_some_and(Value::is_string) => vec![v.clone()],
+                    Value::Array(a) => a.clone(),
+                    _ => Vec::new(),
+                };
+                items
+                    .iter()
+                    .map(|item| {
+                        let n = item.get(0).and_then(Value::as_str).unwrap_or_default();
+                        index_of.get(n).copied().ok_or_else(|| {
+                            Error::Unsupported(format!("{key} names '{n}', not a layer"))
+                        })
+                    })
+                    .collect()
+            };
+            model.inputs = refs("input_layers")?;
+            refs("output_layers")?
+        };
+        if model.layers.is_empty() || model.outputs.is_empty() {
+            return Err(Error::Unsupported(
+                "a model without layers or outputs".to_owned(),
+            ));
+        }
+        Ok(model)
+    }
+
+    fn layer(
+        s: &Serialized,
+        path: String,
+        weights_path: String,
+        inputs: Vec<usize>,
+        earlier: &[Layer],
+        weights: &WeightsFile,
+        map: Option<&DTypePolicyMap>,
+    ) -> Result<Layer> {
+        let empty = LayerVariables::default();
+        let vars = weights.layer(&weights_path).unwrap_or(&empty);
+        if let Some(saved) = &vars.name
+            && saved != &s.name
+        {
+            return Err(Error::Shape(format!(
+                "the weights file's group '{weights_path}' holds layer '{saved}'; the config \
+                 names '{}' there",
+                s.name
+            )));
+        }
+        let input_shapes: Vec<Vec<usize>> =
+            inputs.iter().map(|&i| earlier[i].shape.clone()).collect();
+        let (policy, policy_source) = if s.class_name == "InputLayer" {
+            ("float32".parse::<Policy>()?, "an input".to_owned())
+        } else {
+            layer_policy(s.config.get("dtype"), &path, map)?
+        };
+        let features = || -> Result<usize> {
+            match input_shapes.as_slice() {
+                [x] => x
+                    .last()
+                    .copied()
+                    .ok_or_else(|| Error::Shape("a scalar input".into())),
+                _ => Err(Error::Shape(format!(
+                    "{} inputs given to a {} layer, which takes one",
+                    input_shapes.len(),
+                    s.class_name
+                ))),
+            }
+        };
+        let kind = match s.class_name {
+            "InputLayer" => {
+                let dtype = s
+                    .config
+                    .get("dtype")
+                    .and_then(Value::as_str)
+                    .unwrap_or("float32");
+                if dtype != "float32" {
+                    return Err(Error::Unsupported(format!(
+                        "an input of dtype {dtype}; inputs are float32"
+                    )));
+                }
+                LayerKind::Input {
+                    shape: input_shape(s.config, &s.name)?,
+                }
+            }
+            "Dense" => {
+                let k = features()?;
+                LayerKind::Dense(layers::dense(
+                    s.config,
+                    k,
+                    |weight_only| routing::weight_format(&policy, weight_only),
+                    vars,
+                )?)
+            }
+            "LayerNormalization" => LayerKind::LayerNormalization(layers::layer_normalization(
+                s.config,
+                features()?,
+                vars,
+            )?),
+            "Activation" => LayerKind::Activation(layers::activation(s.config.get("activation"))?),
+            "Dropout" => LayerKind::Dropout,
+            "Add" => LayerKind::Add,
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "unknown layer class '{other}'; the layers read are InputLayer, Dense, \
+                     LayerNormalization, Activation, Dropout and Add"
+                )));
+            }
+        };
+        if !matches!(kind, LayerKind::Dense(_) | LayerKind::LayerNormalization(_))
+            && !vars.vars.is_empty()
+        {
+            return Err(Error::Shape(format!(
+                "a {} layer has no variables; the file has {}",
+                s.class_name,
+                vars.vars.len()
+            )));
+        }
+        let shape = kind.output_shape(&input_shapes)?;
+        Ok(Layer {
+            name: s.name.clone(),
+            class_name: s.class_name.to_owned(),
+            path,
+            weights_path,
+            policy,
+            policy_source,
+            kind,
+            inputs,
+            shape,
+        })
+    }
+
+    /// Keras's `Model.quantize(mode)` (`int8`, `int4`, `float8`): every
+    /// layer with a quantized form (Dense) whose path fully matches
+    /// `filter` (a regex; `None`: every layer) has its float kernel
+    /// quantized by Keras's quantizers (int4 in Keras's default groups of
+    /// 128; float8 with the scales of a freshly quantized layer, 1.0) and
+    /// gets the policy `<mode>_from_<its policy>`. Returns the paths of the
+    /// layers it skipped because they have no quantized form (Keras warns
+    /// for those).
+    pub fn quantize(&mut self, mode: &str, filter: Option<&str>) -> Result<Vec<String>> {
+        let filter = filter
+            .map(|f| regex::Regex::new(&format!("^(?:{f})$")))
+            .transpose()
+            .map_err(|e| Error::InvalidArgument(format!("the layer filter: {e}")))?;
+        let mode_name = match mode {
+            "int8" | "float8" => mode.to_owned(),
+            "int4" => "int4/128".to_owned(),
+            other => {
+                return Err(Error::InvalidQuantizationMode(other.to_owned()));
+            }
+        };
+        let mut skipped = Vec::new();
+        let mut quantized = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            if filter.as_ref().is_some_and(|f| !f.is_match(&layer.path))
+                || matches!(layer.kind, LayerKind::Input { .. })
+            {
+                continue;
+            }
+            let LayerKind::Dense(dense) = &layer.kind else {
+                skipped.push(layer.path.clone());
+                continue;
+            };
+            let quantize = || -> Result<(Policy, crate::format::DenseKernel)> {
+                if layer.policy.quantization_mode().is_some() {
+                    return Err(Error::InvalidArgument(format!(
+                        "the layer is already quantized ({})",
+                        layer.policy.name()
+                    )));
+                }
+                let policy: Policy = format!("{mode_name}_from_{}", layer.policy.name()).parse()?;
+                let format = routing::weight_format(&policy, false)?;
+                let crate::format::KernelValues::Float(w) = dense.kernel.values() else {
+                    return Err(Error::InvalidArgument(format!(
+                        "a {} kernel under the float policy {}",
+                        dense.kernel.format().name(),
+                        layer.policy.name()
+                    )));
+                };
+                let bias = dense.kernel.bias().map(|b| b.to_f32());
+                let kernel = crate::format::DenseKernel::quantize(
+                    format,
+                    &w.to_f32(),
+                    bias.as_deref(),
+                    (dense.kernel.k(), dense.kernel.n()),
+                )?;
+                Ok((policy, kernel))
+            };
+            let (policy, kernel) = quantize().map_err(|e| e.in_layer(&layer.path))?;
+            quantized.push((i, policy, kernel));
+        }
+        // Every layer checked first: an error leaves the model as it was.
+        for (i, policy, kernel) in quantized {
+            let layer = &mut self.layers[i];
+            if let LayerKind::Dense(d) = &mut layer.kind {
+                d.kernel = kernel;
+                d.int8_weight_only = false;
+            }
+            layer.policy = policy;
+            layer.policy_source = format!("Model::quantize(\"{mode}\")");
+        }
+        Ok(skipped)
+    }
+
+    /// Rows of a layer's tensor for `batch` samples: the batch times every
+    /// axis but the last.
+    fn rows(&self, layer: &Layer, batch: usize) -> Result<usize> {
+        let lead = &layer.shape[..layer.shape.len() - 1];
+        lead.iter()
+            .try_fold(batch, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| Error::Shape(format!("a batch of {batch} of shape {:?}", layer.shape)))
+    }
+
+    /// How each layer runs on an adapter with `caps` for `batch` samples.
+    pub fn plan(&self, caps: &Capabilities, batch: usize) -> Result<ModelPlan> {
+        let mut rows = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let row = self
+                .plan_layer(layer, caps, batch)
+                .map_err(|e| e.in_layer(&layer.path))?;
+            rows.push(row);
+        }
+        // A layer's output lives from its layer to its last reader (to the
+        // end for the model's outputs).
+        let mut last_read: Vec<usize> = (0..self.layers.len()).collect();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for &j in &layer.inputs {
+                last_read[j] = last_read[j].max(i);
+            }
+        }
+        for &o in &self.outputs {
+            last_read[o] = self.layers.len();
+        }
+        let bytes: Vec<u64> = rows
+            .iter()
+            .zip(&self.layers)
+            .map(|(r, l)| {
+                let cols = *l.shape.last().expect("checked when loaded");
+                TensorShape::new(r.rows, cols, r.format).map_or(0, |s| s.bytes())
+            })
+            .collect();
+        let peak_activation_bytes = (0..self.layers.len())
+            .map(|at| {
+                (0..=at)
+                    .filter(|&j| last_read[j] >= at && !matches!(rows[j].step, Step::Identity))
+                    .map(|j| bytes[j])
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(ModelPlan {
+            model: format!("'{}' ({})", self.name, self.class_name),
+            adapter: caps.adapter_name.clone(),
+            batch,
+            rows,
+            peak_activation_bytes,
+        })
+    }
+
+    fn plan_layer(&self, layer: &Layer, caps: &Capabilities, batch: usize) -> Result<LayerPlan> {
+        let policy = layer.running_policy();
+        let mut why = format!("{} from {}", layer.policy.name(), layer.policy_source);
+        if policy.name() != layer.policy.name() {
+            why.push_str(&format!(
+                "; a {} has no quantized form, so it runs under {}",
+                layer.class_name,
+                policy.name()
+            ));
+        }
+        let rows = self.rows(layer, batch)?;
+        let format = storage_format(policy.compute_dtype())?;
+        let (step, weight_bytes) = match &layer.kind {
+            LayerKind::Input { .. } => (Step::Input, 0),
+            LayerKind::Dense(d) => {
+                let choice = routing::select_dense_with(&policy, rows, caps, d.int8_weight_only)?;
+                let bytes = choice.layout(d.kernel.k(), d.kernel.n())?.weight_bytes();
+                why.push_str(&format!("; {}", choice.reason));
+                (Step::Dense(choice), bytes)
+            }
+            LayerKind::LayerNormalization(n) => (Step::LayerNorm, 8 * n.gamma.len() as u64),
+            LayerKind::Activation(a) => (Step::Activation(*a), 0),
+            LayerKind::Dropout => (Step::Identity, 0),
+            LayerKind::Add => (Step::Add, 0),
+        };
+        let format = match &step {
+            Step::Dense(c) => c.storage.format(),
+            Step::Input => StorageFormat::F32,
+            _ => format,
+        };
+        Ok(LayerPlan {
+            path: layer.path.clone(),
+            class_name: layer.class_name.clone(),
+            policy: policy.name().to_owned(),
+            why,
+            step,
+            format,
+            rows,
+            weight_bytes,
+        })
+    }
+
+    /// Uploads every layer's weights and records the forward for `batch`
+    /// samples on `ctx`: one submission per run.
+    pub fn upload(&self, ctx: &mut GpuContext, batch: usize) -> Result<GpuModel> {
+        let plan = self.plan(ctx.capabilities(), batch)?;
+        let mut graph = Graph::new();
+        let mut tensors: Vec<Option<TensorId>> = vec![None; self.layers.len()];
+        for (i, (layer, row)) in self.layers.iter().zip(&plan.rows).enumerate() {
+            let id = Self::record(ctx, &mut graph, layer, row, &tensors)
+                .map_err(|e| e.in_layer(&layer.path))?;
+            tensors[i] = Some(id);
+        }
+        let mut outputs = Vec::new();
+        for &o in &self.outputs {
+            let id = tensors[o].expect("every layer recorded");
+            graph.output(id)?;
+            outputs.push(self.layers[o].shape.clone());
+        }
+        let dispatches = graph.dispatches();
+        let forward = graph.build(ctx)?;
+        Ok(GpuModel {
+            forward,
+            plan,
+            dispatches,
+        })
+    }
+
+    fn record(
+        ctx: &GpuContext,
+        graph: &mut Graph,
+        layer: &Layer,
+        row: &LayerPlan,
+        tensors: &[Option<TensorId>],
+    ) -> Result<TensorId> {
+        // The forward holds the weights' buffers (wgpu handles) it binds.
+        // Keras's autocast: float inputs cast to the layer's compute dtype.
+        let mut inputs = Vec::with_capacity(layer.inputs.len());
+        for &i in &layer.inputs {
+            let id = tensors[i].expect("inputs come first");
+            let from = graph.shape(id)?.format();
+            inputs.push(if from == row.format {
+                id
+            } else {
+                graph.cast(id, row.format)?
+            });
+        }
+        let x = inputs.first().copied();
+        Ok(match (&layer.kind, &row.step) {
+            (LayerKind::Input { shape }, _) => {
+                let cols = *shape.last().expect("checked when loaded");
+                graph.input(TensorShape::new(row.rows, cols, StorageFormat::F32)?)
+            }
+            (LayerKind::Dense(d), Step::Dense(choice)) => {
+                let weights = ctx.upload_dense(choice.storage, &d.kernel)?;
+                graph.dense(&weights, choice.shape, d.activation, x.expect("one input"))?
+            }
+            (LayerKind::LayerNormalization(n), _) => {
+                let weights = ctx.upload_layer_norm(&n.gamma, &n.beta, n.epsilon)?;
+                graph.layer_norm(x.expect("one input"), &weights)?
+            }
+            (LayerKind::Activation(a), _) => graph.activate(x.expect("one input"), *a)?,
+            (LayerKind::Dropout, _) => x.expect("one input"),
+            (LayerKind::Add, _) => {
+                let mut sum = inputs[0];
+                for &b in &inputs[1..] {
+                    sum = graph.add(sum, b)?;
+                }
+                sum
+            }
+            (LayerKind::Dense(_), _) => unreachable!("a Dense layer is planned as Dense"),
+        })
+    }
+
+    /// The model as the chain of its layers' CPU twins, in the formats and
+    /// kernel shapes of `plan`: `inputs` in the model's input order, each
+    /// `[batch, shape...]` row-major; the outputs likewise.
+    pub fn run_cpu(&self, plan: &ModelPlan, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the model takes {} inputs, {} were given",
+                self.inputs.len(),
+                inputs.len()
+            )));
+        }
+        let mut values: Vec<Vec<f32>> = vec![Vec::new(); self.layers.len()];
+        for (i, (layer, row)) in self.layers.iter().zip(&plan.rows).enumerate() {
+            let cast = |v: &[f32]| -> Vec<f32> {
+                v.iter()
+                    .map(|x| row.format.round(f64::from(*x)) as f32)
+                    .collect()
+            };
+            let ins: Vec<Vec<f32>> = layer.inputs.iter().map(|&j| cast(&values[j])).collect();
+            let out = match (&layer.kind, &row.step) {
+                (LayerKind::Input { shape }, _) => {
+                    let at = self.inputs.iter().position(|&j| j == i).expect("an input");
+                    let want = row.rows * shape.last().expect("checked");
+                    if inputs[at].len() != want {
+                        return Err(Error::Shape(format!(
+                            "input {at} has {} values; {} rows of {:?} need {want}",
+                            inputs[at].len(),
+                            plan.batch,
+                            shape
+                        )));
+                    }
+                    inputs[at].to_vec()
+                }
+                (LayerKind::Dense(d), Step::Dense(c)) => crate::cpu::dense::dense(
+                    &d.kernel,
+                    row.format,
+                    c.shape,
+                    d.activation,
+                    &ins[0],
+                    row.rows,
+                )?,
+                (LayerKind::LayerNormalization(n), _) => {
+                    crate::cpu::norm::layer_norm(row.format, &ins[0], &n.gamma, &n.beta, n.epsilon)?
+                }
+                (LayerKind::Activation(a), _) => {
+                    crate::cpu::norm::activate(row.format, *a, &ins[0])
+                }
+                (LayerKind::Dropout, _) => ins[0].clone(),
+                (LayerKind::Add, _) => {
+                    let mut sum = ins[0].clone();
+                    for b in &ins[1..] {
+                        sum = crate::cpu::add::add(row.format, &sum, b)?;
+                    }
+                    sum
+                }
+                (LayerKind::Dense(_), _) => unreachable!("a Dense layer is planned as Dense"),
+            };
+            values[i] = out;
+        }
+        Ok(self.outputs.iter().map(|&o| values[o].clone()).collect())
+    }
+}
+
+/// The storage format of a compute dtype.
+fn storage_format(dtype: DType) -> Result<StorageFormat> {
+    Ok(match dtype {
+        DType::Float32 => StorageFormat::F32,
+        DType::Float16 => StorageFormat::F16,
+        DType::BFloat16 => StorageFormat::BF16,
+        DType::Float64 => StorageFormat::F64,
+        other => {
+            return Err(Error::Unsupported(format!(
+                "a layer computing in {other}; layers compute in a float dtype"
+            )));
+        }
+    })
+}
+
+/// How one layer runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A model input (float32).
+    Input,
+    /// A Dense kernel.
+    Dense(DenseChoice),
+    /// The LayerNormalization kernel.
+    LayerNorm,
+    /// The activation kernel.
+    Activation(crate::ops::Activation),
+    /// Nothing (Dropout at inference).
+    Identity,
+    /// The add kernel.
+    Add,
+}
+
+/// One layer's row of a [`ModelPlan`].
+#[derive(Debug, Clone)]
+pub struct LayerPlan {
+    /// The layer's path.
+    pub path: String,
+    /// Its class.
+    pub class_name: String,
+    /// The policy it runs under.
+    pub policy: String,
+    /// Why: where its policy came from, and the kernel's reason.
+    pub why: String,
+    /// How it runs.
+    pub step: Step,
+    /// The storage format of its output (its compute dtype).
+    pub format: StorageFormat,
+    /// Rows of its tensor.
+    pub rows: usize,
+    /// Bytes of its weights on the GPU.
+    pub weight_bytes: u64,
+}
+
+impl LayerPlan {
+    /// The kernel it runs, by its short name (`int8`, `layer-norm`).
+    pub fn kernel(&self) -> String {
+        match &self.step {
+            Step::Input => "input".to_owned(),
+            Step::Dense(c) => format!("{} {}", c.kernel().short_name(), c.storage.name()),
+            Step::LayerNorm => "layer-norm".to_owned(),
+            Step::Activation(a) => format!("activate {}", a.keras_name()),
+            Step::Identity => "none".to_owned(),
+            Step::Add => "add".to_owned(),
+        }
+    }
+}
+
+/// How a model runs on one adapter for one batch size.
+#[derive(Debug, Clone)]
+pub struct ModelPlan {
+    /// The model's name and class.
+    pub model: String,
+    /// The adapter.
+    pub adapter: String,
+    /// Samples per run.
+    pub batch: usize,
+    /// Each layer, in the model's order.
+    pub rows: Vec<LayerPlan>,
+    /// The largest sum of the bytes of the layers' outputs alive at once
+    /// (casts and the int8 quantizer's scratch add to it; a built forward
+    /// says what it allocated, [`Forward::tensor_bytes`]).
+    pub peak_activation_bytes: u64,
+}
+
+impl ModelPlan {
+    /// Bytes of every layer's weights on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        self.rows.iter().map(|r| r.weight_bytes).sum()
+    }
+}
+
+impl std::fmt::Display for ModelPlan {
+    /// The plan as a table, one layer a line, each layer's reasons after it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "plan of {} for {}, batch {}",
+            self.model, self.adapter, self.batch
+        )?;
+        let header = [
+            "layer",
+            "class",
+            "policy",
+            "kernel",
+            "output",
+            "weight bytes",
+        ];
+        let cells: Vec<[String; 6]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.path.clone(),
+                    r.class_name.clone(),
+                    r.policy.clone(),
+                    r.kernel(),
+                    format!("{} x {:?}", r.rows, r.format),
+                    r.weight_bytes.to_string(),
+                ]
+            })
+            .collect();
+        crate::plan::write_table(f, &header, &cells)?;
+        writeln!(
+            f,
+            "{} layers, {} weight bytes, peak activations {} bytes",
+            self.rows.len(),
+            self.weight_bytes(),
+            self.peak_activation_bytes
+        )?;
+        writeln!(f, "why:")?;
+        for r in &self.rows {
+            writeln!(f, "  {}: {}", r.path, r.why)?;
+        }
+        Ok(())
+    }
+}
+
+/// A model uploaded to one adapter and recorded as one forward.
+pub struct GpuModel {
+    forward: Forward,
+    /// How each layer runs.
+    pub plan: ModelPlan,
+    /// Dispatches per forward.
+    pub dispatches: usize,
+}
+
+impl GpuModel {
+    /// Runs the model on `inputs` (in the model's input order, each
+    /// `[batch, shape...]` row-major): one submission, the outputs read
+    /// back.
+    pub fn run<T: HostFloat>(&self, ctx: &GpuContext, inputs: &[&[T]]) -> Result<Vec<Vec<T>>> {
+        self.forward.run(ctx, inputs)
+    }
+
+    /// The recorded forward (for timing).
+    pub fn forward(&self) -> &Forward {
+        &self.forward
+    }
+}

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! LayerNormalization and the stand-alone activation on both adapters
+//! against their CPU twins, on awkward shapes (one value, odd, not a
+//! multiple of 4, rows longer than a workgroup's 64 chunks).
+
+mod common;
+
+use dtype_policy::cpu::norm;
+use dtype_policy::format::{HostFloat, StorageFormat};
+use dtype_policy::gpu::context::GpuContext;
+use dtype_policy::gpu::recorder::Graph;
+use dtype_policy::gpu::tensor::TensorShape;
+use dtype_policy::ops::Activation;
+
+const SHAPES: [(usize, usize); 5] = [(1, 1), (3, 37), (2, 1000), (65, 129), (1, 4099)];
+const FORMATS: [StorageFormat; 3] = [StorageFormat::F32, StorageFormat::F16, StorageFormat::BF16];
+
+/// Largest difference in units of `format`'s last place at the larger value.
+fn ulps(format: StorageFormat, a: f32, b: f32) -> f64 {
+    let bits = match format {
+        StorageFormat::F32 => 23,
+        StorageFormat::F16 => 10,
+        _ => 7,
+    };
+    let scale = a.abs().max(b.abs()).max(f32::MIN_POSITIVE) as f64;
+    let ulp = 2f64.powi(scale.log2().floor() as i32 - bits);
+    (a as f64 - b as f64).abs() / ulp
+}
+
+fn run(ctx: &mut GpuContext, graph: Graph, x: &[f32]) -> Vec<f32> {
+    graph.build(ctx).unwrap().run(ctx, &[x]).unwrap().remove(0)
+}
+
+/// The GPU's sqrt and division may differ from the twin's correctly
+/// rounded ones, and a driver may fuse a multiply-add (lavapipe does):
+/// at most one unit in the last place of the storage format, and at
+/// most 2^-20 of the output's scale in f32 (a few f32 ulps of the
+/// normalized values, which are of order 1).
+const NORM_ULPS: f64 = 1.0;
+
+#[test]
+fn layer_norm_matches_its_twin_on_both_adapters() {
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for format in FORMATS {
+            for (rows, cols) in SHAPES {
+                let x: Vec<f32> = common::gpu::values(rows * cols, 7, 3.0)
+                    .iter()
+                    .map(|v| v + 0.5)
+                    .collect();
+                let gamma = common::gpu::values(cols, 8, 1.0);
+                let beta = common::gpu::values(cols, 9, 0.5);
+                let weights = ctx.upload_layer_norm(&gamma, &beta, 1e-3).unwrap();
+                let mut graph = Graph::new();
+                let input = graph.input(TensorShape::new(rows, cols, format).unwrap());
+                let y = graph.layer_norm(input, &weights).unwrap();
+                graph.output(y).unwrap();
+                let gpu = run(&mut ctx, graph, &x);
+                let twin = norm::layer_norm(format, &x, &gamma, &beta, 1e-3).unwrap();
+                assert_eq!(gpu.len(), twin.len());
+                let label = format!(
+                    "{} {format:?} {rows} x {cols}",
+                    ctx.capabilities().adapter_name
+                );
+                for (i, (g, t)) in gpu.iter().zip(&twin).enumerate() {
+                    let tolerance = if format == StorageFormat::F32 {
+                        (g - t).abs() as f64 <= 2f64.powi(-20) * (t.abs() as f64).max(1.0)
+                    } else {
+                        ulps(format, *g, *t) <= NORM_ULPS
+                    };
+                    assert!(tolerance, "{label}: value {i}: gpu {g}, twin {t}");
+                }
+                // A planted mistake: beta dropped moves the outputs by far more.
+                let no_beta = norm::layer_norm(format, &x, &gamma, &vec![0.0; cols], 1e-3).unwrap();
+                assert!(
+                    gpu.iter()
+                        .zip(&no_beta)
+                        .any(|(g, t)| ulps(format, *g, *t) > 4.0),
+                    "{label}: a dropped beta must fail"
+                );
+            }
+        }
+    }
+}
+
+/// tanh and exp are the driver's: WGSL bounds tanh by an absolute error
+/// near zero (lavapipe's loses 7 f32 ulps at 0.029, 2.6e-8), so either one
+/// unit in the format's last place or 2^-22 absolute (a tenth of a bf16
+/// ulp at 0.03; a planted mistake, such as the wrong activation, moves
+/// values by far more).
+const ACTIVATION_ABS: f32 = 1.0 / (1 << 22) as f32;
+
+#[test]
+fn activation_matches_its_twin_on_both_adapters() {
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for format in FORMATS {
+            for (rows, cols) in SHAPES {
+                for activation in [Activation::Tanh, Activation::Sigmoid, Activation::Relu] {
+                    let x = common::gpu::values(rows * cols, 3, 4.0);
+                    let mut graph = Graph::new();
+                    let input = graph.input(TensorShape::new(rows, cols, format).unwrap());
+                    let y = graph.activate(input, activation).unwrap();
+                    // Padding stays zero: a LayerNorm-free check through a
+                    // following add of the result to itself.
+                    let y2 = graph.add(y, y).unwrap();
+                    graph.output(y).unwrap();
+                    graph.output(y2).unwrap();
+                    let mut out = graph.build(&mut ctx).unwrap().run(&ctx, &[&x]).unwrap();
+                    let (gpu, doubled) = (out.remove(0), out.remove(0));
+                    let twin = norm::activate(format, activation, &x);
+                    assert_eq!(gpu.len(), twin.len());
+                    let label = format!(
+                        "{} {format:?} {rows} x {cols} {activation:?}",
+                        ctx.capabilities().adapter_name
+                    );
+                    for (i, (g, t)) in gpu.iter().zip(&twin).enumerate() {
+                        assert!(
+                            ulps(format, *g, *t) <= 1.0 || (g - t).abs() <= ACTIVATION_ABS,
+                            "{label}: value {i}: gpu {g}, twin {t}"
+                        );
+                        assert_eq!(doubled[i], f32::from_f64(format.round(2.0 * g.to_f64())));
+                    }
+                }
+            }
+        }
+    }
+}

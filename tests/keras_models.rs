@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Keras-made models (tests/data/models/, written by
+//! tools/keras_model_reference.py with Keras 3.15.1) loaded from their
+//! .keras files and run on both adapters: the GPU forward equals the chain
+//! of CPU twins, and both give Keras's outputs within the tolerances
+//! below, which planted mistakes exceed.
+
+mod common;
+
+use common::f32s;
+use common::harness::{without_bias, without_last_term};
+use dtype_policy::format::StorageFormat;
+use dtype_policy::gpu::context::GpuContext;
+use dtype_policy::layers::LayerKind;
+use dtype_policy::models::Model;
+use dtype_policy::ops::Activation;
+use serde_json::Value;
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/data/models/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn load(case: &Value) -> Model {
+    let file = case["file"].as_str().unwrap();
+    Model::load(
+        format!("{}/tests/data/models/{file}", env!("CARGO_MANIFEST_DIR")),
+        None,
+    )
+    .unwrap()
+}
+
+/// Units in the last place of `format` for values of magnitude `scale`.
+fn ulp(format: StorageFormat, scale: f32) -> f32 {
+    let mantissa = match format {
+        StorageFormat::F16 => 10,
+        StorageFormat::BF16 => 7,
+        _ => 23,
+    };
+    2f32.powi(scale.max(f32::MIN_POSITIVE).log2().floor() as i32 - mantissa)
+}
+
+/// How far this crate's outputs may be from Keras's, in units in the last
+/// place of the output's format at the output's largest magnitude. XLA
+/// sums each product in another order than the kernels' lanes, its erf,
+/// tanh and sqrt are not the GPU's, and in 16-bit formats every layer
+/// rounds its output: one rounding that falls the other way early in the
+/// model moves the later layers by about an ulp of their scale, and for
+/// int8 it can move a quantized activation by one step. Measured worst
+/// (tests/data/models, both adapters): float32 policies 3 f32 ulps,
+/// mixed_float16 1 f16 ulp, mixed_bfloat16 3 bf16 ulps. float8 quantizes
+/// each layer's inputs to e4m3 (3 mantissa bits): an input that a bf16
+/// rounding moved across an e4m3 rounding boundary moves by 2^-3 of
+/// itself, measured 6.25 bf16 ulps at the output. Planted mistakes give
+/// 27 bf16 ulps and more.
+fn keras_ulps(format: StorageFormat, policy: &str) -> f32 {
+    match format {
+        StorageFormat::F16 => 3.0,
+        StorageFormat::BF16 if policy.starts_with("float8") => 12.0,
+        StorageFormat::BF16 => 6.0,
+        _ => 16.0,
+    }
+}
+
+/// How far the GPU may be from its CPU twins: the norm's sqrt and the
+/// activations' exp and tanh are the driver's (a few f32 ulps); in 16-bit
+/// formats those differences vanish in the rounding.
+fn twin_ulps(format: StorageFormat) -> f32 {
+    match format {
+        StorageFormat::F16 | StorageFormat::BF16 => 1.0,
+        _ => 8.0,
+    }
+}
+
+struct Run {
+    gpu: Vec<f32>,
+    twin: Vec<f32>,
+    keras: Vec<f32>,
+    format: StorageFormat,
+}
+
+fn inputs(case: &Value) -> (usize, Vec<Vec<f32>>) {
+    let inputs = case["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| f32s(&t["bits"]))
+        .collect();
+    (
+        case["inputs"][0]["shape"][0].as_u64().unwrap() as usize,
+        inputs,
+    )
+}
+
+fn run(ctx: &mut GpuContext, model: &Model, case: &Value) -> Run {
+    let (batch, inputs) = inputs(case);
+    let gpu_model = model.upload(ctx, batch).unwrap();
+    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let gpu = gpu_model.run(ctx, &refs).unwrap().remove(0);
+    let twin = model.run_cpu(&gpu_model.plan, &refs).unwrap().remove(0);
+    let last = model.outputs[0];
+    Run {
+        gpu,
+        twin,
+        keras: f32s(&case["outputs"][0]["bits"]),
+        format: gpu_model.plan.rows[last].format,
+    }
+}
+
+/// The largest difference, in ulps of `format` at `scale`, after checking
+/// the lengths.
+fn worst(a: &[f32], b: &[f32], format: StorageFormat, scale: f32) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / ulp(format, scale))
+        .fold(0.0, f32::max)
+}
+
+fn scale(v: &[f32]) -> f32 {
+    v.iter().map(|v| v.abs()).fold(0.0, f32::max)
+}
+
+/// Planted mistakes in a loaded model: each must move the outputs past
+/// the Keras tolerance.
+fn planted(model: &Model) -> Vec<(&'static str, Model)> {
+    let mut out = Vec::new();
+    let dense: Vec<usize> = (0..model.layers.len())
+        .filter(
+            |&i| matches!(&model.layers[i].kind, LayerKind::Dense(d) if d.kernel.bias().is_some()),
+        )
+        .collect();
+    let last = *dense.last().unwrap();
+    let mut m = model.clone();
+    if let LayerKind::Dense(d) = &mut m.layers[last].kind {
+        d.kernel = without_bias(&d.kernel);
+    }
+    out.push(("the last Dense layer's bias dropped", m));
+    let mut m = model.clone();
+    if let LayerKind::Dense(d) = &mut m.layers[dense[0]].kind {
+        d.kernel = without_last_term(&d.kernel);
+    }
+    out.push(("the first Dense layer's last term dropped", m));
+    let mut m = model.clone();
+    for layer in &mut m.layers {
+        if let LayerKind::LayerNormalization(n) = &mut layer.kind {
+            n.beta.iter_mut().for_each(|b| *b = 0.0);
+            break;
+        }
+    }
+    out.push(("the first LayerNormalization's beta dropped", m));
+    let mut m = model.clone();
+    for layer in &mut m.layers {
+        if let LayerKind::Activation(a) = &mut layer.kind {
+            *a = Activation::Sigmoid;
+        }
+        if let LayerKind::Dense(d) = &mut layer.kind
+            && d.activation == Activation::Gelu
+        {
+            d.activation = Activation::Silu;
+        }
+    }
+    out.push(("gelu as silu and tanh as sigmoid", m));
+    out
+}
+
+fn check_model(name: &str, cases: usize) {
+    let data = fixture(name);
+    let cases_of = data["cases"].as_array().unwrap();
+    assert_eq!(cases_of.len(), cases);
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        let adapter = ctx.capabilities().adapter_name.clone();
+        for case in cases_of {
+            let policy = case["policy"].as_str().unwrap();
+            let model = load(case);
+            let r = run(&mut ctx, &model, case);
+            let s = scale(&r.keras);
+            let label = format!("{adapter} {name} {policy}");
+            let to_twin = worst(&r.gpu, &r.twin, r.format, s);
+            let to_keras = worst(&r.gpu, &r.keras, r.format, s);
+            println!("{label}: {to_keras:.2} ulps from Keras, {to_twin:.2} from the twins");
+            assert!(
+                to_twin <= twin_ulps(r.format),
+                "{label}: GPU against twins: {to_twin} ulps"
+            );
+            let tolerance = keras_ulps(r.format, policy);
+            assert!(
+                to_keras <= tolerance,
+                "{label}: GPU against Keras: {to_keras} ulps"
+            );
+            if adapter.contains("Vulkan") || ctx.capabilities().backend == "Vulkan" {
+                for (mistake, m) in planted(&model) {
+                    let wrong = run(&mut ctx, &m, case);
+                    let off = worst(&wrong.gpu, &r.keras, r.format, s);
+                    assert!(
+                        off > tolerance,
+                        "{label}: {mistake} gives {off} ulps, within the tolerance"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sequential_mlp_gives_keras_outputs_on_both_adapters() {
+    check_model("mlp", 9);
+}

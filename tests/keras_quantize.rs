@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `Model::quantize` against Keras's `Model.quantize`: the float models of
+//! tests/data/models quantized here give the variables and policy names of
+//! the same models quantized by Keras 3.15.1 and saved (float8: the float
+//! kernel, bias and policy; Keras's file holds scales calibrated after
+//! quantizing, ours are a fresh layer's 1.0).
+
+use dtype_policy::format::KernelValues;
+use dtype_policy::layers::LayerKind;
+use dtype_policy::models::Model;
+
+fn load(file: &str) -> Model {
+    Model::load(
+        format!("{}/tests/data/models/{file}", env!("CARGO_MANIFEST_DIR")),
+        None,
+    )
+    .unwrap()
+}
+
+#[test]
+fn quantize_gives_keras_s_variables_and_policy_names() {
+    for source in ["float32", "mixed_bfloat16"] {
+        for mode in ["int8", "int4", "float8"] {
+            let mut ours = load(&format!("mlp__{source}.keras"));
+            let skipped = ours.quantize(mode, None).unwrap();
+            let keras = load(&format!("mlp__{mode}_from_{source}.keras"));
+            assert_eq!(ours.layers.len(), keras.layers.len());
+            let mut dense = 0;
+            for (a, b) in ours.layers.iter().zip(&keras.layers) {
+                let label = format!("{mode} from {source}: {}", b.path);
+                assert_eq!(a.policy.name(), b.policy.name(), "{label}: policy");
+                match (&a.kind, &b.kind) {
+                    (LayerKind::Dense(x), LayerKind::Dense(y)) => {
+                        dense += 1;
+                        match (x.kernel.values(), y.kernel.values()) {
+                            (
+                                KernelValues::Float8 { w: wx, .. },
+                                KernelValues::Float8 { w: wy, .. },
+                            ) => {
+                                assert_eq!(wx, wy, "{label}: float8 kernel");
+                                assert_eq!(x.kernel.bias(), y.kernel.bias(), "{label}: bias");
+                            }
+                            _ => assert_eq!(x.kernel, y.kernel, "{label}: variables"),
+                        }
+                    }
+                    (LayerKind::Dense(_), _) | (_, LayerKind::Dense(_)) => {
+                        panic!("{label}: layer kinds differ")
+                    }
+                    _ => {}
+                }
+            }
+            assert_eq!(dense, 4);
+            // LayerNormalization, Dropout and Activation have no quantized form.
+            let classes: Vec<&str> = skipped
+                .iter()
+                .map(|p| {
+                    let l = ours.layers.iter().find(|l| &l.path == p).unwrap();
+                    l.class_name.as_str()
+                })
+                .collect();
+            assert_eq!(classes, ["LayerNormalization", "Dropout", "Activation"]);
+        }
+    }
+}
+
+#[test]
+fn quantize_takes_a_filter_and_refuses_what_keras_refuses() {
+    let mut model = load("mlp__float32.keras");
+    let first = model.layers[1].path.clone();
+    model
+        .quantize("int8", Some(&regex::escape(&first)))
+        .unwrap();
+    assert_eq!(model.layers[1].policy.name(), "int8_from_float32");
+    assert_eq!(model.layers[3].policy.name(), "float32");
+    // Already quantized: refused, and the model is left as it was.
+    let before = model.layers[3].policy.name().to_owned();
+    let err = model.quantize("int4", None).unwrap_err().to_string();
+    assert!(
+        err.contains("already quantized") && err.contains(&first),
+        "{err}"
+    );
+    assert_eq!(model.layers[3].policy.name(), before);
+    let err = model.quantize("int3", None).unwrap_err().to_string();
+    assert!(err.contains("int3"), "{err}");
+    assert!(model.quantize("int8", Some("(")).is_err());
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""Writes tests/data/models/: small Keras-made models as .keras files, with
+inputs and Keras's own outputs, for tests/keras_models.rs.
+
+Models (random weights, fixed seeds):
+- mlp: a Sequential MLP (Dense with activations, one without a bias,
+  LayerNormalization, Dropout, an Activation layer);
+- encoder, encoder_causal, encoder_masked: a Functional transformer
+  encoder block (MultiHeadAttention, Add, LayerNormalization, Dense FFN),
+  without a mask, with `use_causal_mask=True`, and with an
+  `attention_mask` given as a second input.
+
+Each model is saved under float32, mixed_float16 and mixed_bfloat16, and
+after Keras's own `quantize("int8")`, `quantize("int4")` and
+`quantize("float8")` of the float32 and mixed_bfloat16 models (float8
+scales calibrated by two optimizer steps with a zero learning rate, which
+move no weight). `<model>.json` holds, per file: the policy, the inputs
+and Keras's outputs (every float32 as its bit pattern), and the output of
+each layer (a Sequential's) for diagnosis.
+
+    python3 -m venv /tmp/keras-env
+    /tmp/keras-env/bin/pip install keras==3.15.1 jax ml-dtypes h5py
+    KERAS_BACKEND=jax /tmp/keras-env/bin/python tools/keras_model_reference.py
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+EXPECTED_VERSION = "3.15.1"
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "models")
+SEQ, DIM, HEADS, KEY_DIM, FFN = 6, 16, 2, 8, 32
+
+
+def bits(a):
+    return np.asarray(a, dtype=np.float32).reshape(-1).view(np.uint32).tolist()
+
+
+def tensor(a):
+    a = np.asarray(a)
+    return {"shape": list(a.shape), "bits": bits(a.astype(np.float32))}
+
+
+def mlp():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([
+        keras.Input((DIM,)),
+        keras.layers.Dense(FFN, activation="gelu"),
+        keras.layers.LayerNormalization(),
+        keras.layers.Dense(24, activation="relu", use_bias=False),
+        keras.layers.Dropout(0.25),
+        keras.layers.Dense(12),
+        keras.layers.Activation("tanh"),
+        keras.layers.Dense(8, activation="silu"),
+    ])
+    randomize(model, 11)
+    return model
+
+
+def encoder(mask):
+    keras.utils.set_random_seed(2)
+    x = keras.Input((SEQ, DIM), name="tokens")
+    inputs = [x]
+    kwargs = {}
+    if mask == "causal":
+        kwargs["use_causal_mask"] = True
+    elif mask == "given":
+        m = keras.Input((SEQ, SEQ), name="attention_mask", dtype="bool")
+        inputs.append(m)
+        kwargs["attention_mask"] = m
+    attention = keras.layers.MultiHeadAttention(num_heads=HEADS, key_dim=KEY_DIM)(x, x, **kwargs)
+    h = keras.layers.LayerNormalization(epsilon=1e-5)(keras.layers.Add()([x, attention]))
+    f = keras.layers.Dense(FFN, activation="gelu")(h)
+    f = keras.layers.Dense(DIM)(keras.layers.Dropout(0.1)(f))
+    y = keras.layers.LayerNormalization(epsilon=1e-5)(keras.layers.Add()([h, f]))
+    model = keras.Model(inputs, y, name=f"encoder_{mask}")
+    randomize(model, 12)
+    return model
+
+
+MODELS = {
+    "mlp": mlp,
+    "encoder": lambda: encoder(None),
+    "encoder_causal": lambda: encoder("causal"),
+    "encoder_masked": lambda: encoder("given"),
+}
+
+
+def randomize(model, seed):
+    """Biases, gammas and betas away from their zero/one initial values,
+    so that a dropped bias or a dropped scale changes the outputs."""
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        name = v.path.split("/")[-1]
+        noise = rng.standard_normal(v.shape).astype(np.float32)
+        if name in ("bias", "beta"):
+            v.assign(0.2 * noise)
+        elif name == "gamma":
+            v.assign(1.0 + 0.3 * noise)
+
+
+def inputs_for(name):
+    rng = np.random.default_rng(3)
+    if name == "mlp":
+        x = rng.standard_normal((5, DIM)).astype(np.float32)
+        x[1] = 0.0  # an all-zero row
+        return [x]
+    x = rng.standard_normal((2, SEQ, DIM)).astype(np.float32)
+    if name == "encoder_masked":
+        # Each sequence attends to its first tokens only (padding), one row
+        # of the second attends to nothing: Keras's softmax then gives it
+        # uniform weights.
+        mask = np.zeros((2, SEQ, SEQ), dtype=bool)
+        mask[0, :, :4] = True
+        mask[1, :, :2] = True
+        mask[1, 3, :] = False
+        return [x, mask]
+    return [x]
+
+
+def calibrate(model, inputs):
+    """Two optimizer steps with a zero learning rate: the first fills the
+    float8 amax histories, the second sets the scales; no weight moves."""
+    target = np.zeros(np.asarray(model(inputs)).shape, dtype=np.float32)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
+    for _ in range(2):
+        model.train_on_batch(inputs, target)
+
+
+def layer_outputs(model, inputs):
+    """Each layer's output (Sequential only): where a difference starts."""
+    if not isinstance(model, keras.Sequential):
+        return []
+    out, h = [], inputs[0]
+    for layer in model.layers:
+        h = layer(h)
+        out.append({"path": layer.path, "output": tensor(h)})
+    return out
+
+
+def save_case(name, tag, model, inputs, cases):
+    file = f"{name}__{tag}.keras"
+    model.save(os.path.join(OUT, file))
+    # Called directly: predict of mixed_float16 attention fails on jax's CPU.
+    y = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    cases.append({
+        "file": file,
+        "policy": tag,
+        "inputs": [tensor(x) if x.dtype != bool else {"shape": list(x.shape), "bool": x.reshape(-1).astype(int).tolist()} for x in inputs],
+        "outputs": [tensor(y)],
+        "layers": layer_outputs(model, inputs),
+    })
+
+
+def main():
+    if keras.__version__ != EXPECTED_VERSION:
+        sys.exit(f"keras {keras.__version__}: this script records Keras {EXPECTED_VERSION}")
+    os.makedirs(OUT, exist_ok=True)
+    for name, build in MODELS.items():
+        inputs = inputs_for(name)
+        feed = inputs if len(inputs) > 1 else inputs[0]
+        cases = []
+        policies = ("float32", "mixed_float16", "mixed_bfloat16")
+        if name == "encoder_masked":
+            policies = ("float32",)
+        for policy in policies:
+            keras.config.set_dtype_policy(policy)
+            save_case(name, policy, build(), inputs, cases)
+            if policy == "mixed_float16" or name == "encoder_masked":
+                continue
+            for mode in ("int8", "int4", "float8"):
+                model = build()
+                model.quantize(mode)
+                if mode == "float8":
+                    calibrate(model, feed)
+                save_case(name, f"{mode}_from_{policy}", model, inputs, cases)
+        keras.config.set_dtype_policy("float32")
+        with open(os.path.join(OUT, f"{name}.json"), "w") as f:
+            json.dump({"keras_version": keras.__version__, "model": name, "cases": cases}, f)
+        print(f"{name}: {len(cases)} files")
+
+
+if __name__ == "__main__":
+    main()
