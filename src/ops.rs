@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the kernels compute, as host ideas shared by the GPU runtime, its
 //! CPU twins and the routing: the activations a Dense layer applies, and
-//! the two shapes of a Dense kernel.
+//! the two shapes of a Dense kernel, and the shape of an attention.
 
 use crate::error::{Error, Result};
 
@@ -93,4 +93,61 @@ impl DenseShape {
 
     /// Both shapes.
     pub const ALL: [DenseShape; 2] = [DenseShape::MatVec, DenseShape::Tiled];
+}
+
+/// The value dimensions one invocation accumulates (`PAIRS` x 2 x 64).
+const MAX_VALUE_DIM: usize = 512;
+
+/// The shape of an attention: `batch` sequences of `tq` queries and `tk`
+/// keys, `heads` heads of `key_dim` (queries and keys) and `value_dim`
+/// (values) features.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionShape {
+    /// Sequences.
+    pub batch: usize,
+    /// Queries per sequence.
+    pub tq: usize,
+    /// Keys (and values) per sequence.
+    pub tk: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Features of a query or key per head.
+    pub key_dim: usize,
+    /// Features of a value per head.
+    pub value_dim: usize,
+    /// The logits' scale (Keras: `1 / sqrt(key_dim)`).
+    pub scale: f32,
+    /// A query attends to no key after its own position.
+    pub causal: bool,
+}
+
+impl AttentionShape {
+    /// Checks what the kernel can run.
+    pub fn check(&self) -> Result<()> {
+        crate::size::nonzero(
+            &[
+                ("batch", self.batch),
+                ("queries", self.tq),
+                ("keys", self.tk),
+                ("heads", self.heads),
+                ("key_dim", self.key_dim),
+                ("value_dim", self.value_dim),
+            ],
+            "an attention",
+        )?;
+        if !self.value_dim.is_multiple_of(2) || self.value_dim > MAX_VALUE_DIM || self.key_dim > 65_535 {
+            return Err(Error::Unsupported(format!(
+                "attention heads of key_dim {} and value_dim {}: the kernel takes an even \
+                 value_dim up to {MAX_VALUE_DIM} and a key_dim up to 65535",
+                self.key_dim, self.value_dim
+            )));
+        }
+        if self.causal && self.tq != self.tk {
+            return Err(Error::Unsupported(format!(
+                "a causal mask over {} queries and {} keys; they must be as many",
+                self.tq, self.tk
+            )));
+        }
+        Ok(())
+    }
 }

@@ -50,18 +50,32 @@ fn ulp(format: StorageFormat, scale: f32) -> f32 {
 /// rounds its output: one rounding that falls the other way early in the
 /// model moves the later layers by about an ulp of their scale, and for
 /// int8 it can move a quantized activation by one step. Measured worst
-/// (tests/data/models, both adapters): float32 policies 3 f32 ulps,
-/// mixed_float16 1 f16 ulp, mixed_bfloat16 3 bf16 ulps. float8 quantizes
+/// (tests/data/models, both adapters): float32 policies 4 f32 ulps,
+/// mixed_float16 1.4 f16 ulps, mixed_bfloat16 3.3 bf16 ulps. float8 quantizes
 /// each layer's inputs to e4m3 (3 mantissa bits): an input that a bf16
 /// rounding moved across an e4m3 rounding boundary moves by 2^-3 of
-/// itself, measured 6.25 bf16 ulps at the output. Planted mistakes give
-/// 27 bf16 ulps and more.
+/// itself, measured 8 bf16 ulps at the output.
 fn keras_ulps(format: StorageFormat, policy: &str) -> f32 {
     match format {
         StorageFormat::F16 => 3.0,
         StorageFormat::BF16 if policy.starts_with("float8") => 12.0,
         StorageFormat::BF16 => 6.0,
         _ => 16.0,
+    }
+}
+
+/// The mean of those differences: Keras's roundings move a few outputs
+/// by an ulp or more, a mistake moves most of them. Measured worst: 0.78
+/// f32 ulps, 0.27 f16 ulps, 0.81 bf16 ulps, and 1.58 for float8 in bf16
+/// (its e4m3 input roundings move many outputs a little). A mistake must
+/// pass one of the two bounds: a wrong activation in the encoder under
+/// float8_from_mixed_bfloat16 stays within the largest (7.6 ulps, its last
+/// LayerNormalization shrinks it) but not the mean (1.98).
+fn keras_mean_ulps(format: StorageFormat, policy: &str) -> f32 {
+    match format {
+        StorageFormat::BF16 if policy.starts_with("float8") => 1.75,
+        StorageFormat::F16 | StorageFormat::BF16 => 1.0,
+        _ => 4.0,
     }
 }
 
@@ -87,7 +101,16 @@ fn inputs(case: &Value) -> (usize, Vec<Vec<f32>>) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| f32s(&t["bits"]))
+        .map(|t| match t.get("bool") {
+            // A bool mask: 1 attends, 0 does not.
+            Some(b) => b
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect(),
+            None => f32s(&t["bits"]),
+        })
         .collect();
     (
         case["inputs"][0]["shape"][0].as_u64().unwrap() as usize,
@@ -118,6 +141,17 @@ fn worst(a: &[f32], b: &[f32], format: StorageFormat, scale: f32) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs() / ulp(format, scale))
         .fold(0.0, f32::max)
+}
+
+/// The mean difference, in ulps of `format` at `scale`.
+fn mean(a: &[f32], b: &[f32], format: StorageFormat, scale: f32) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths");
+    let sum: f32 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / ulp(format, scale))
+        .sum();
+    sum / a.len() as f32
 }
 
 fn scale(v: &[f32]) -> f32 {
@@ -181,23 +215,30 @@ fn check_model(name: &str, cases: usize) {
             let label = format!("{adapter} {name} {policy}");
             let to_twin = worst(&r.gpu, &r.twin, r.format, s);
             let to_keras = worst(&r.gpu, &r.keras, r.format, s);
-            println!("{label}: {to_keras:.2} ulps from Keras, {to_twin:.2} from the twins");
+            let mean_to_keras = mean(&r.gpu, &r.keras, r.format, s);
+            println!(
+                "{label}: {to_keras:.2} ulps from Keras ({mean_to_keras:.3} on average), \
+                 {to_twin:.2} from the twins"
+            );
             assert!(
                 to_twin <= twin_ulps(r.format),
                 "{label}: GPU against twins: {to_twin} ulps"
             );
             let tolerance = keras_ulps(r.format, policy);
+            let mean_tolerance = keras_mean_ulps(r.format, policy);
             assert!(
-                to_keras <= tolerance,
-                "{label}: GPU against Keras: {to_keras} ulps"
+                to_keras <= tolerance && mean_to_keras <= mean_tolerance,
+                "{label}: GPU against Keras: {to_keras} ulps, {mean_to_keras} on average"
             );
             if adapter.contains("Vulkan") || ctx.capabilities().backend == "Vulkan" {
                 for (mistake, m) in planted(&model) {
                     let wrong = run(&mut ctx, &m, case);
                     let off = worst(&wrong.gpu, &r.keras, r.format, s);
+                    let mean_off = mean(&wrong.gpu, &r.keras, r.format, s);
                     assert!(
-                        off > tolerance,
-                        "{label}: {mistake} gives {off} ulps, within the tolerance"
+                        off > tolerance || mean_off > mean_tolerance,
+                        "{label}: {mistake} gives {off} ulps ({mean_off} on average), within \
+                         the tolerance"
                     );
                 }
             }
@@ -208,4 +249,19 @@ fn check_model(name: &str, cases: usize) {
 #[test]
 fn sequential_mlp_gives_keras_outputs_on_both_adapters() {
     check_model("mlp", 9);
+}
+
+#[test]
+fn functional_encoder_block_gives_keras_outputs_on_both_adapters() {
+    check_model("encoder", 9);
+}
+
+#[test]
+fn causal_encoder_block_gives_keras_outputs_on_both_adapters() {
+    check_model("encoder_causal", 9);
+}
+
+#[test]
+fn encoder_with_an_attention_mask_input_gives_keras_outputs_on_both_adapters() {
+    check_model("encoder_masked", 1);
 }

@@ -4,6 +4,7 @@
 //! against a value computed the same way. Host code only: no GPU types.
 
 pub mod add;
+pub mod attention;
 pub mod cast;
 pub mod dense;
 pub mod norm;

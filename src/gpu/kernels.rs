@@ -24,6 +24,8 @@ pub enum Kernel {
     LayerNorm,
     /// A Keras activation applied element by element (the `Activation` layer).
     Activate,
+    /// MultiHeadAttention's core: masked softmax of q . k, times v.
+    Attention,
     /// Quantizes activations per row to int8 (Keras's abs-max), packed for `dot4I8Packed`.
     QuantizeRows,
     /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
@@ -162,6 +164,9 @@ const CAST_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(4), rw(4)];
 const ADD_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), rw(8)];
 // shaders/layer_norm.wgsl: x chunks, gamma and beta in f32, y by the word.
 const LAYER_NORM_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(4), rw(4)];
+// shaders/attention.wgsl: q, k, v chunks, the mask's f32 values, y by the word.
+const ATTENTION_BINDINGS: &[Binding] =
+    &[Binding::Uniform(32), ro(16), ro(16), ro(16), ro(4), rw(4)];
 // shaders/activate.wgsl: x chunks in, y by the word (no f64).
 const ACTIVATE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
 
@@ -210,7 +215,7 @@ const fn dense(
 const GROUPING: Option<&str> = Some("GROUPING");
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 20] = {
+const KERNELS: [KernelSpec; 21] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -248,6 +253,7 @@ const KERNELS: [KernelSpec; 20] = {
             specialization: Some("ACTIVATION"),
             ..other(Activate, "activate", "activate", ACTIVATE_BINDINGS)
         },
+        other(Attention, "attention", "attention", ATTENTION_BINDINGS),
         other(
             QuantizeRows,
             "quantize_rows",

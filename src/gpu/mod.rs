@@ -12,6 +12,7 @@
 //! The host-slice helpers ([`context::GpuContext::dense`], ...) record a
 //! one-op forward and run it.
 
+pub mod attention;
 pub mod buffers;
 pub mod cast;
 pub mod context;

@@ -30,6 +30,38 @@ pub enum LayerKind {
     Dropout,
     /// `Add` of its inputs.
     Add,
+    /// `MultiHeadAttention`: its inputs are the query, the value, the key
+    /// (the value again when none is given) and, where given, the mask.
+    MultiHeadAttention(Box<MultiHeadAttention>),
+}
+
+/// One of MultiHeadAttention's EinsumDense projections.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    /// Its Keras path (`model/multi_head_attention/query`).
+    pub path: String,
+    /// Its policy: the map's for its path, else what its variables are
+    /// stored as under the attention layer's policy.
+    pub policy: crate::policy::any::Policy,
+    /// Its kernel, flattened to `[k, n]`.
+    pub kernel: DenseKernel,
+}
+
+/// Keras's MultiHeadAttention over sequences (attention over axis 1).
+#[derive(Debug, Clone)]
+pub struct MultiHeadAttention {
+    /// `num_heads`.
+    pub heads: usize,
+    /// `key_dim`.
+    pub key_dim: usize,
+    /// `value_dim` (`key_dim` where not given).
+    pub value_dim: usize,
+    /// Called with `use_causal_mask=True`.
+    pub causal: bool,
+    /// Called with an `attention_mask` (its last input).
+    pub masked: bool,
+    /// `query`, `key`, `value` and `attention_output` (Keras's `output`).
+    pub projections: [Projection; 4],
 }
 
 /// A Dense layer: `activation(x · kernel + bias)` over the last axis.
@@ -60,7 +92,7 @@ impl LayerKind {
     /// Whether the layer has a quantized form in Keras (a quantized policy
     /// on any other layer runs it under the policy's source float policy).
     pub fn quantizable(&self) -> bool {
-        matches!(self, LayerKind::Dense(_))
+        matches!(self, LayerKind::Dense(_) | LayerKind::MultiHeadAttention(_))
     }
 
     /// The shape (without the batch axis) this layer gives for its inputs'
@@ -101,6 +133,27 @@ impl LayerKind {
                 Ok(x.clone())
             }
             LayerKind::Activation(_) | LayerKind::Dropout => Ok(one()?.clone()),
+            LayerKind::MultiHeadAttention(a) => {
+                let (query, value) = match inputs {
+                    [q, v, _, ..] => (q, v),
+                    _ => return Err(Error::Shape("an attention without query and value".into())),
+                };
+                if query.len() != 2 || value.len() != 2 {
+                    return Err(Error::Unsupported(format!(
+                        "attention over inputs of shapes {query:?} and {value:?}: sequences \
+                         [length, features] are supported"
+                    )));
+                }
+                if a.masked && inputs.last() != Some(&vec![query[0], value[0]]) {
+                    return Err(Error::Shape(format!(
+                        "an attention mask of shape {:?} for {} queries and {} keys",
+                        inputs.last(),
+                        query[0],
+                        value[0]
+                    )));
+                }
+                Ok(vec![query[0], a.projections[3].kernel.n()])
+            }
             LayerKind::Add => {
                 let Some(first) = inputs.first() else {
                     return Err(Error::Shape("an Add of no inputs".to_owned()));
@@ -228,6 +281,43 @@ fn dense_variable_names(format: WeightFormat, use_bias: bool) -> Vec<&'static st
     names
 }
 
+/// A kernel from a layer's variables named `names` in Keras's order.
+fn kernel_from(
+    names: &[&str],
+    vars: &LayerVariables,
+    format: WeightFormat,
+    (k, n): (usize, usize),
+    axes: KernelAxes,
+) -> Result<DenseKernel> {
+    if vars.vars.len() != names.len() {
+        return Err(Error::Shape(format!(
+            "a {} kernel stores {} variables ({}), the file has {}",
+            format.name(),
+            names.len(),
+            names.join(", "),
+            vars.vars.len()
+        )));
+    }
+    let owned: Vec<Owned> = vars.vars.iter().map(Owned::of).collect();
+    let mut by_name = std::collections::HashMap::new();
+    for (name, v) in names.iter().zip(&owned) {
+        by_name.insert(*name, v.variable()?);
+    }
+    DenseKernel::from_keras(
+        format,
+        (k, n),
+        axes,
+        &KerasDenseVariables {
+            kernel: by_name["kernel"],
+            bias: by_name.get("bias").copied(),
+            kernel_scale: by_name.get("kernel_scale").copied(),
+            kernel_zero: by_name.get("kernel_zero").copied(),
+            g_idx: by_name.get("g_idx").copied(),
+            inputs_scale: by_name.get("inputs_scale").copied(),
+        },
+    )
+}
+
 /// A Dense layer from its config, `k` input features, the weight format
 /// its policy gives, and its variables.
 pub fn dense(
@@ -245,39 +335,201 @@ pub fn dense(
         && config["quantization_config"]["class_name"] == "Int8QuantizationConfig";
     let format = format(int8_weight_only)?;
     let names = dense_variable_names(format, use_bias);
-    if vars.vars.len() != names.len() {
-        return Err(Error::Shape(format!(
-            "a {} Dense layer {} a bias stores {} variables ({}), the file has {}",
-            format.name(),
-            if use_bias { "with" } else { "without" },
-            names.len(),
-            names.join(", "),
-            vars.vars.len()
-        )));
-    }
-    let owned: Vec<Owned> = vars.vars.iter().map(Owned::of).collect();
-    let mut by_name = std::collections::HashMap::new();
-    for (name, v) in names.iter().zip(&owned) {
-        by_name.insert(*name, v.variable()?);
-    }
-    let kernel = DenseKernel::from_keras(
-        format,
-        (k, units),
-        KernelAxes::Dense,
-        &KerasDenseVariables {
-            kernel: by_name["kernel"],
-            bias: by_name.get("bias").copied(),
-            kernel_scale: by_name.get("kernel_scale").copied(),
-            kernel_zero: by_name.get("kernel_zero").copied(),
-            g_idx: by_name.get("g_idx").copied(),
-            inputs_scale: by_name.get("inputs_scale").copied(),
-        },
-    )?;
+    let kernel = kernel_from(&names, vars, format, (k, units), KernelAxes::Dense)?;
     Ok(Dense {
         units,
         activation: activation(config.get("activation"))?,
         int8_weight_only,
         kernel,
+    })
+}
+
+/// The weight format MultiHeadAttention's projection's variables are
+/// stored in (Keras's config does not say: its `Model.quantize` changes the
+/// sublayers only), read from their number and types.
+fn stored_format(vars: &LayerVariables, use_bias: bool, k: usize) -> Result<WeightFormat> {
+    let extra = vars.vars.len().saturating_sub(1 + usize::from(use_bias));
+    let kernel = vars
+        .vars
+        .first()
+        .ok_or_else(|| Error::Shape("a projection without a kernel".to_owned()))?;
+    let int8 = matches!(kernel.values, ArrayValues::I8(_));
+    Ok(match (int8, extra) {
+        (false, 0) => WeightFormat::Float,
+        (false, 6) => WeightFormat::Float8(crate::quant::float8::Float8::E4M3Fn),
+        // A full-rank kernel is int8; int4 packs it flat to [k, n / 2].
+        (true, 1) if kernel.shape.len() > 2 => WeightFormat::Int8 {
+            quantized_inputs: true,
+        },
+        (true, 1) => WeightFormat::Int4 {
+            block: None,
+            quantized_inputs: false,
+        },
+        (true, 3) => {
+            let g_idx = vars
+                .vars
+                .last()
+                .and_then(|a| a.values.to_f32())
+                .unwrap_or_default();
+            let block = g_idx.iter().position(|&g| g != 0.0).unwrap_or(k.max(128));
+            WeightFormat::Int4 {
+                block: std::num::NonZeroU32::new(u32::try_from(block).unwrap_or(u32::MAX)),
+                quantized_inputs: false,
+            }
+        }
+        _ => {
+            return Err(Error::Shape(format!(
+                "a projection storing {} variables ({} kernel): not a float, int8, int4 or \
+                 float8 EinsumDense",
+                vars.vars.len(),
+                kernel.values.dtype()
+            )));
+        }
+    })
+}
+
+/// The policy name of `format` quantizing `source` (`int4/128_from_float32`).
+fn format_policy(
+    format: WeightFormat,
+    source: &crate::policy::any::Policy,
+) -> Result<crate::policy::any::Policy> {
+    let source = source.float_source().name().to_owned();
+    let name = match format {
+        WeightFormat::Float => source,
+        WeightFormat::Int8 { .. } => format!("int8_from_{source}"),
+        WeightFormat::Int4 { block: None, .. } => format!("int4_from_{source}"),
+        WeightFormat::Int4 { block: Some(b), .. } => format!("int4/{b}_from_{source}"),
+        WeightFormat::Float8(_) => format!("float8_from_{source}"),
+    };
+    name.parse()
+}
+
+/// A MultiHeadAttention from its config, the features of its query and
+/// value, how it is called, its policy (for each projection, the map's
+/// where a map is given), and its projections' variables by group
+/// (`query_dense`, `key_dense`, `value_dense`, `output_dense`).
+#[allow(clippy::too_many_arguments)]
+pub fn multi_head_attention(
+    config: &Value,
+    path: &str,
+    (query_features, value_features): (usize, usize),
+    (causal, masked): (bool, bool),
+    policy: &crate::policy::any::Policy,
+    map: Option<&crate::policy::map::DTypePolicyMap>,
+    vars: impl Fn(&str) -> Option<LayerVariables>,
+) -> Result<MultiHeadAttention> {
+    let class = "MultiHeadAttention";
+    let heads = usize_key(config, "num_heads", class)?;
+    let key_dim = usize_key(config, "key_dim", class)?;
+    let value_dim = match config.get("value_dim") {
+        None | Some(Value::Null) => key_dim,
+        Some(_) => usize_key(config, "value_dim", class)?,
+    };
+    let use_bias = bool_key(config, "use_bias", true)?;
+    for (key, ok) in [
+        (
+            "use_gate",
+            config
+                .get("use_gate")
+                .is_none_or(|v| v == &Value::Bool(false)),
+        ),
+        (
+            "sliding_window",
+            config.get("sliding_window").is_none_or(Value::is_null),
+        ),
+        (
+            "output_shape",
+            config.get("output_shape").is_none_or(Value::is_null),
+        ),
+        (
+            "attention_axes",
+            config
+                .get("attention_axes")
+                .is_none_or(|v| v.is_null() || v == &serde_json::json!([1])),
+        ),
+    ] {
+        if !ok {
+            return Err(Error::Unsupported(format!(
+                "MultiHeadAttention with {key}={}; the kernels run attention over the sequence \
+                 axis with the defaults",
+                config[key]
+            )));
+        }
+    }
+    let make =
+        |group: &str, name: &str, k: usize, n: usize, axes: KernelAxes| -> Result<Projection> {
+            let sub = format!("{path}/{name}");
+            let vars = vars(group).unwrap_or_default();
+            let (policy, format) = match map {
+                Some(m) => {
+                    let p = m.get(&sub)?.clone();
+                    let f = crate::routing::weight_format(&p, false)?;
+                    (p, f)
+                }
+                None => {
+                    let f = stored_format(&vars, use_bias, k)?;
+                    (format_policy(f, policy)?, f)
+                }
+            };
+            let names = dense_variable_names(format, use_bias);
+            let kernel =
+                kernel_from(&names, &vars, format, (k, n), axes).map_err(|e| e.in_layer(&sub))?;
+            Ok(Projection {
+                path: sub,
+                policy,
+                kernel,
+            })
+        };
+    let qk = heads * key_dim;
+    let projections = [
+        make(
+            "query_dense",
+            "query",
+            query_features,
+            qk,
+            KernelAxes::HeadsOut {
+                heads,
+                head_dim: key_dim,
+            },
+        )?,
+        make(
+            "key_dense",
+            "key",
+            value_features,
+            qk,
+            KernelAxes::HeadsOut {
+                heads,
+                head_dim: key_dim,
+            },
+        )?,
+        make(
+            "value_dense",
+            "value",
+            value_features,
+            heads * value_dim,
+            KernelAxes::HeadsOut {
+                heads,
+                head_dim: value_dim,
+            },
+        )?,
+        make(
+            "output_dense",
+            "attention_output",
+            heads * value_dim,
+            query_features,
+            KernelAxes::HeadsIn {
+                heads,
+                head_dim: value_dim,
+            },
+        )?,
+    ];
+    Ok(MultiHeadAttention {
+        heads,
+        key_dim,
+        value_dim,
+        causal,
+        masked,
+        projections,
     })
 }
 

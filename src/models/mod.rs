@@ -118,6 +118,9 @@ struct Serialized<'a> {
     name: String,
     config: &'a Value,
     inbound: Vec<String>,
+    /// How MultiHeadAttention is called: causal, and masked by a tensor.
+    causal: bool,
+    masked: bool,
 }
 
 fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
@@ -136,6 +139,7 @@ fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
         .ok_or_else(|| bad("no name"))?
         .to_owned();
     let mut inbound = Vec::new();
+    let (mut causal, mut masked) = (false, false);
     if let Some(nodes) = value.get("inbound_nodes").and_then(Value::as_array) {
         if nodes.len() > 1 {
             return Err(Error::Unsupported(format!(
@@ -145,14 +149,36 @@ fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
         }
         if let Some(node) = nodes.first() {
             collect_history(node.get("args").unwrap_or(&Value::Null), &mut inbound);
-            if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object)
-                && !kwargs.is_empty()
-            {
-                return Err(Error::Unsupported(format!(
-                    "layer '{name}' ({class_name}) is called with {:?}; no keyword arguments \
-                     are supported for it",
-                    kwargs.keys().collect::<Vec<_>>()
-                )));
+            let attention = class_name == "MultiHeadAttention";
+            if attention && inbound.len() == 2 {
+                // The key is the value when not given.
+                inbound.push(inbound[1].clone());
+            }
+            let kwargs = node.get("kwargs").and_then(Value::as_object);
+            for (key, v) in kwargs.into_iter().flatten() {
+                match (attention, key.as_str()) {
+                    (true, "use_causal_mask") => causal = v.as_bool().unwrap_or(false),
+                    (true, "attention_mask") if !v.is_null() => {
+                        collect_history(v, &mut inbound);
+                        masked = true;
+                    }
+                    (true, "key") if !v.is_null() => {
+                        let mut key = Vec::new();
+                        collect_history(v, &mut key);
+                        if let (Some(k), 3) = (key.pop(), inbound.len()) {
+                            inbound[2] = k;
+                        }
+                    }
+                    (_, "training" | "return_attention_scores")
+                        if v.is_null() || v == &Value::Bool(false) => {}
+                    (true, "attention_mask" | "key") => {}
+                    _ => {
+                        return Err(Error::Unsupported(format!(
+                            "layer '{name}' ({class_name}) is called with {key}={v}, which is \
+                             not supported"
+                        )));
+                    }
+                }
             }
         }
     }
@@ -161,6 +187,8 @@ fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
         name,
         config,
         inbound,
+        causal,
+        masked,
     })
 }
 
@@ -426,9 +454,10 @@ impl Model {
                     .get("dtype")
                     .and_then(Value::as_str)
                     .unwrap_or("float32");
-                if dtype != "float32" {
+                if dtype != "float32" && dtype != "bool" {
                     return Err(Error::Unsupported(format!(
-                        "an input of dtype {dtype}; inputs are float32"
+                        "an input of dtype {dtype}; inputs are float32 (or bool masks, given \
+                         as 0 and 1)"
                     )));
                 }
                 LayerKind::Input {
@@ -452,10 +481,28 @@ impl Model {
             "Activation" => LayerKind::Activation(layers::activation(s.config.get("activation"))?),
             "Dropout" => LayerKind::Dropout,
             "Add" => LayerKind::Add,
+            "MultiHeadAttention" => {
+                let last = |i: usize| -> Result<usize> {
+                    input_shapes
+                        .get(i)
+                        .and_then(|x| x.last().copied())
+                        .ok_or_else(|| Error::Shape("an attention without query and value".into()))
+                };
+                let group = |sub: &str| weights.layer(&format!("{weights_path}/{sub}")).cloned();
+                LayerKind::MultiHeadAttention(Box::new(layers::multi_head_attention(
+                    s.config,
+                    &path,
+                    (last(0)?, last(1)?),
+                    (s.causal, s.masked),
+                    &policy,
+                    map,
+                    group,
+                )?))
+            }
             other => {
                 return Err(Error::Unsupported(format!(
                     "unknown layer class '{other}'; the layers read are InputLayer, Dense, \
-                     LayerNormalization, Activation, Dropout and Add"
+                     LayerNormalization, Activation, Dropout, Add and MultiHeadAttention"
                 )));
             }
         };
@@ -634,9 +681,27 @@ impl Model {
             LayerKind::Activation(a) => (Step::Activation(*a), 0),
             LayerKind::Dropout => (Step::Identity, 0),
             LayerKind::Add => (Step::Add, 0),
+            LayerKind::MultiHeadAttention(a) => {
+                let key_rows = batch
+                    .checked_mul(self.layers[layer.inputs[1]].shape[0])
+                    .ok_or_else(|| Error::Shape(format!("a batch of {batch}")))?;
+                let mut bytes = 0;
+                let mut choices = Vec::with_capacity(4);
+                for (i, p) in a.projections.iter().enumerate() {
+                    let r = if i == 1 || i == 2 { key_rows } else { rows };
+                    let c = routing::select_dense(&p.policy, r, caps)
+                        .map_err(|e| e.in_layer(&p.path))?;
+                    bytes += c.layout(p.kernel.k(), p.kernel.n())?.weight_bytes();
+                    why.push_str(&format!("; {}: {}, {}", p.path, p.policy.name(), c.reason));
+                    choices.push(c);
+                }
+                let choices: [DenseChoice; 4] = choices.try_into().expect("four projections");
+                (Step::Attention(Box::new(choices)), bytes)
+            }
         };
         let format = match &step {
             Step::Dense(c) => c.storage.format(),
+            Step::Attention(c) => c[3].storage.format(),
             Step::Input => StorageFormat::F32,
             _ => format,
         };
@@ -686,15 +751,16 @@ impl Model {
         tensors: &[Option<TensorId>],
     ) -> Result<TensorId> {
         // The forward holds the weights' buffers (wgpu handles) it binds.
-        // Keras's autocast: float inputs cast to the layer's compute dtype.
+        // Keras's autocast: float inputs cast to the layer's compute dtype
+        // (an attention mask stays as it is).
         let mut inputs = Vec::with_capacity(layer.inputs.len());
-        for &i in &layer.inputs {
+        for (n, &i) in layer.inputs.iter().enumerate() {
             let id = tensors[i].expect("inputs come first");
-            let from = graph.shape(id)?.format();
-            inputs.push(if from == row.format {
+            let mask = n == 3 && matches!(layer.kind, LayerKind::MultiHeadAttention(_));
+            inputs.push(if mask {
                 id
             } else {
-                graph.cast(id, row.format)?
+                to_format(graph, id, row.format)?
             });
         }
         let x = inputs.first().copied();
@@ -720,7 +786,34 @@ impl Model {
                 }
                 sum
             }
-            (LayerKind::Dense(_), _) => unreachable!("a Dense layer is planned as Dense"),
+            (LayerKind::MultiHeadAttention(a), Step::Attention(c)) => {
+                let mut projected = Vec::with_capacity(3);
+                for i in 0..3 {
+                    let w = ctx.upload_dense(c[i].storage, &a.projections[i].kernel)?;
+                    let x = to_format(graph, inputs[i], c[i].storage.format())?;
+                    let y = graph.dense(&w, c[i].shape, crate::ops::Activation::Linear, x)?;
+                    // The core runs in the query's format.
+                    projected.push(to_format(graph, y, c[0].storage.format())?);
+                }
+                let core = graph.attention(
+                    projected[0],
+                    projected[1],
+                    projected[2],
+                    a.masked.then(|| inputs[3]),
+                    self::attention_shape(
+                        a,
+                        &layer.shape,
+                        row.rows,
+                        graph.shape(inputs[1])?.rows(),
+                    )?,
+                )?;
+                let w = ctx.upload_dense(c[3].storage, &a.projections[3].kernel)?;
+                let x = to_format(graph, core, c[3].storage.format())?;
+                graph.dense(&w, c[3].shape, crate::ops::Activation::Linear, x)?
+            }
+            (LayerKind::Dense(_) | LayerKind::MultiHeadAttention(_), _) => {
+                unreachable!("planned as what it is")
+            }
         })
     }
 
@@ -779,12 +872,92 @@ impl Model {
                     }
                     sum
                 }
-                (LayerKind::Dense(_), _) => unreachable!("a Dense layer is planned as Dense"),
+                (LayerKind::MultiHeadAttention(a), Step::Attention(c)) => {
+                    let raw = |n: usize| values[layer.inputs[n]].clone();
+                    let key_rows = ins[1].len() / self.layers[layer.inputs[1]].shape[1];
+                    let mut projected = Vec::with_capacity(3);
+                    for j in 0..3 {
+                        let f = c[j].storage.format();
+                        let x: Vec<f32> = raw(j)
+                            .iter()
+                            .map(|v| f.round(f64::from(*v)) as f32)
+                            .collect();
+                        let r = if j == 0 { row.rows } else { key_rows };
+                        let y = crate::cpu::dense::dense(
+                            &a.projections[j].kernel,
+                            f,
+                            c[j].shape,
+                            crate::ops::Activation::Linear,
+                            &x,
+                            r,
+                        )?;
+                        let f0 = c[0].storage.format();
+                        projected.push(
+                            y.iter()
+                                .map(|v| f0.round(f64::from(*v)) as f32)
+                                .collect::<Vec<f32>>(),
+                        );
+                    }
+                    let mask = a.masked.then(|| raw(3));
+                    let core = crate::cpu::attention::attention(
+                        c[0].storage.format(),
+                        attention_shape(a, &layer.shape, row.rows, key_rows)?,
+                        &projected[0],
+                        &projected[1],
+                        &projected[2],
+                        mask.as_deref(),
+                    )?;
+                    let f = c[3].storage.format();
+                    let x: Vec<f32> = core.iter().map(|v| f.round(f64::from(*v)) as f32).collect();
+                    crate::cpu::dense::dense(
+                        &a.projections[3].kernel,
+                        f,
+                        c[3].shape,
+                        crate::ops::Activation::Linear,
+                        &x,
+                        row.rows,
+                    )?
+                }
+                (LayerKind::Dense(_) | LayerKind::MultiHeadAttention(_), _) => {
+                    unreachable!("planned as what it is")
+                }
             };
             values[i] = out;
         }
         Ok(self.outputs.iter().map(|&o| values[o].clone()).collect())
     }
+}
+
+/// `id` in `format`, cast where it is not.
+fn to_format(graph: &mut Graph, id: TensorId, format: StorageFormat) -> Result<TensorId> {
+    if graph.shape(id)?.format() == format {
+        Ok(id)
+    } else {
+        graph.cast(id, format)
+    }
+}
+
+/// The shape of an attention over query rows `rows` (the batch times the
+/// queries of a sequence, `shape[0]`) and key rows `key_rows`.
+fn attention_shape(
+    a: &crate::layers::MultiHeadAttention,
+    shape: &[usize],
+    rows: usize,
+    key_rows: usize,
+) -> Result<crate::ops::AttentionShape> {
+    let tq = shape[0];
+    let batch = rows / tq;
+    Ok(crate::ops::AttentionShape {
+        batch,
+        tq,
+        tk: key_rows / batch.max(1),
+        heads: a.heads,
+        key_dim: a.key_dim,
+        value_dim: a.value_dim,
+        // Keras: 1 / sqrt(key_dim) in Python floats, then float32.
+        scale: (1.0 / (a.key_dim as f64).sqrt()) as f32,
+        causal: a.causal,
+    })
 }
 
 /// The storage format of a compute dtype.
@@ -817,6 +990,9 @@ pub enum Step {
     Identity,
     /// The add kernel.
     Add,
+    /// MultiHeadAttention: its four projections (query, key, value,
+    /// output) and the attention kernel between them.
+    Attention(Box<[DenseChoice; 4]>),
 }
 
 /// One layer's row of a [`ModelPlan`].
@@ -850,6 +1026,11 @@ impl LayerPlan {
             Step::Activation(a) => format!("activate {}", a.keras_name()),
             Step::Identity => "none".to_owned(),
             Step::Add => "add".to_owned(),
+            Step::Attention(c) => format!(
+                "{} {} + attention",
+                c[0].kernel().short_name(),
+                c[0].storage.name()
+            ),
         }
     }
 }

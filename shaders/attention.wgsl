@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+// Keras's MultiHeadAttention core as jax.nn.dot_product_attention computes
+// it (Keras 3.15 routes MultiHeadAttention there): for one query row of
+// one head per workgroup, logits = (q . k) in f32, times the scale, masked
+// positions set to -0.7 * f32::MAX; softmax in f32; the probabilities
+// rounded to the storage format; out = sum over keys of p * v in f32,
+// rounded on store.
+//
+// q and k are [batch * tq | tk, heads * key_dim] tensors, v is [batch * tk,
+// heads * value_dim], the optional mask an f32 tensor [batch * tq, tk] of
+// 0 and 1, y is [batch * tq, heads * value_dim]; all with rows padded to
+// 32 values. Orders: logits sum h in order; the softmax sum is each
+// invocation's keys (s = i, i + 64, ...) in order, then a tree; out sums
+// keys in order. Stay in sync with `Graph::attention`
+// (src/gpu/attention.rs). CPU twin: `cpu::attention::attention`.
+
+#import storage
+#import elementwise
+
+struct AttentionDims {
+    workgroups: u32, // batch * tq * heads
+    tq: u32,
+    tk: u32,
+    heads: u32,
+    head_dims: u32, // key_dim | value_dim << 16
+    flags: u32,     // 1: causal, 2: mask
+    scale: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: AttentionDims;
+@group(0) @binding(1) var<storage, read> q_buf: array<Chunk>;
+@group(0) @binding(2) var<storage, read> k_buf: array<Chunk>;
+@group(0) @binding(3) var<storage, read> v_buf: array<Chunk>;
+@group(0) @binding(4) var<storage, read> mask_buf: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y_buf: array<OutWord>;
+
+const THREADS: u32 = 64u;
+// Value dimensions an invocation accumulates: 2 per pair, 4 pairs.
+const PAIRS: u32 = 4u;
+const MASKED: f32 = -0.7 * 3.4028234663852886e38;
+
+var<workgroup> partial: array<f32, 64>;
+var<workgroup> probs: array<f32, 64>;
+
+// Chunks in a row of `cols` values (rows padded to 32 values).
+fn row_chunks(cols: u32) -> u32 {
+    return (cols + 31u) / 32u * 32u / VALUES_PER_VEC;
+}
+
+fn key_dim() -> u32 {
+    return dims.head_dims & 0xffffu;
+}
+
+fn value_dim() -> u32 {
+    return dims.head_dims >> 16u;
+}
+
+fn qk_at(is_q: bool, row: u32, col: u32) -> f32 {
+    let at = row * row_chunks(dims.heads * key_dim()) + col / VALUES_PER_VEC;
+    if (is_q) {
+        return f32(chunk_value(q_buf[at], col % VALUES_PER_VEC));
+    }
+    return f32(chunk_value(k_buf[at], col % VALUES_PER_VEC));
+}
+
+fn v_at(row: u32, col: u32) -> f32 {
+    let at = row * row_chunks(dims.heads * value_dim()) + col / VALUES_PER_VEC;
+    return f32(chunk_value(v_buf[at], col % VALUES_PER_VEC));
+}
+
+// The masked, scaled logit of query row `qr` (position t) and key s.
+fn logit(qr: u32, t: u32, b: u32, n: u32, s: u32) -> f32 {
+    var dot = 0.0;
+    for (var h = 0u; h < key_dim(); h++) {
+        dot = dot + qk_at(true, qr, n * key_dim() + h) * qk_at(false, b * dims.tk + s, n * key_dim() + h);
+    }
+    let l = dot * dims.scale;
+    var keep = true;
+    if ((dims.flags & 1u) != 0u && s > t) {
+        keep = false;
+    }
+    if ((dims.flags & 2u) != 0u && mask_buf[qr * ((dims.tk + 31u) / 32u * 32u) + s] == 0.0) {
+        keep = false;
+    }
+    return select(MASKED, l, keep);
+}
+
+fn reduce(lid: u32, v: f32, is_max: bool) -> f32 {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var half = THREADS / 2u; half > 0u; half = half / 2u) {
+        if (lid < half) {
+            let o = partial[lid + half];
+            partial[lid] = select(partial[lid] + o, max(partial[lid], o), is_max);
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32,
+        @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>) {
+    let w = wid.x + wid.y * groups.x;
+    if (w >= dims.workgroups) {
+        return;
+    }
+    let n = w % dims.heads;
+    let qr = w / dims.heads;
+    let t = qr % dims.tq;
+    let b = qr / dims.tq;
+    var top = MASKED;
+    for (var s = lid; s < dims.tk; s += THREADS) {
+        top = max(top, logit(qr, t, b, n, s));
+    }
+    let m = reduce(lid, top, true);
+    var sum = 0.0;
+    for (var s = lid; s < dims.tk; s += THREADS) {
+        sum = sum + exp(logit(qr, t, b, n, s) - m);
+    }
+    let total = reduce(lid, sum, false);
+    var acc: array<vec2<f32>, PAIRS>;
+    for (var p = 0u; p < PAIRS; p++) {
+        acc[p] = vec2<f32>(0.0);
+    }
+    for (var tile = 0u; tile < dims.tk; tile += THREADS) {
+        let s = tile + lid;
+        var prob = 0.0;
+        if (s < dims.tk) {
+            prob = round_compute(exp(logit(qr, t, b, n, s) - m) / total);
+        }
+        probs[lid] = prob;
+        workgroupBarrier();
+        let keys = min(THREADS, dims.tk - tile);
+        for (var p = 0u; p < PAIRS; p++) {
+            let d = 2u * (lid + p * THREADS);
+            if (d < value_dim()) {
+                for (var j = 0u; j < keys; j++) {
+                    let row = b * dims.tk + tile + j;
+                    let col = n * value_dim() + d;
+                    acc[p] = acc[p] + probs[j] * vec2<f32>(v_at(row, col), v_at(row, col + 1u));
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let y_chunks = row_chunks(dims.heads * value_dim());
+    for (var p = 0u; p < PAIRS; p++) {
+        let d = 2u * (lid + p * THREADS);
+        if (d < value_dim()) {
+            let col = n * value_dim() + d;
+            store_chunk_pair(qr * y_chunks + col / VALUES_PER_VEC, (col % VALUES_PER_VEC) / 2u,
+                             Scalar(acc[p].x), Scalar(acc[p].y));
+        }
+    }
+}
