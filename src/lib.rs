@@ -166,6 +166,16 @@
 //! - Errors are one type, [`Error`]; GPU failures are its
 //!   [`Error::Gpu`] kind, and a layer's errors name it ([`Error::Layer`]).
 //!
+//! ## Keras models
+//! [`models::Model::load`] reads a `.keras` file ([`io::archive`]: the zip;
+//! [`io::h5`]: the weights) into its layers ([`layers`]), each with its
+//! Keras path and policy; [`models::Model::plan`] says how each runs on an
+//! adapter, [`models::Model::upload`] records the whole model as one
+//! forward, and [`models::Model::run_cpu`] chains the layers' CPU twins.
+//! [`models::Model::quantize`] is Keras's `Model.quantize`. The `dtype-policy`
+//! tool's `plan` and `run` take `.keras` files; [`io::npy`] reads and
+//! writes their inputs and outputs.
+//!
 //! ## Where this differs from Keras, on purpose
 //! - The global policy is process-wide, not per thread ([`policy::global`]).
 //! - A map key that is not a valid regular expression is rejected when
@@ -190,6 +200,22 @@
 //!   activations), which Keras 3.15.1 refuses to load, load here
 //!   ([`format::WeightFormat::Int4`] with `quantized_inputs`) and run on the
 //!   int8 kernels, giving Keras 3.13's numbers.
+//! - A Functional model whose MultiHeadAttention Keras quantized does not
+//!   load back in Keras 3.15.1 (the config records no quantization for the
+//!   attention's EinsumDense sublayers). Here each projection's format is
+//!   read from the variables it stores, under the attention's policy.
+//! - A map that gives a quantized policy to a layer stored in floats
+//!   quantizes it on load with Keras's quantizers (as `Model.quantize`
+//!   would; float8 with a fresh layer's scales), where Keras would refuse
+//!   the variables.
+//! - MultiHeadAttention computes as Keras's fused path does
+//!   (`dot_product_attention`: f32 logits and softmax, probabilities
+//!   rounded to the compute dtype) even with `dropout > 0`, where Keras
+//!   takes its explicit path, which rounds the scaled query and the scores
+//!   to the compute dtype first.
+//! - LayerNormalization, activations and attention do not run in float64
+//!   (their kernels compute in f32): a float64 model is an error naming the
+//!   layer.
 //!
 //! ## Untrusted input
 //! Every parser and loader returns `Err` on bad input and never panics (a

@@ -281,6 +281,36 @@ fn dense_variable_names(format: WeightFormat, use_bias: bool) -> Vec<&'static st
     names
 }
 
+/// A layer's kernel in `format`: from its variables as stored in that
+/// format, or, where a quantized policy meets float variables (a map given
+/// for a float model), quantized from them by Keras's quantizers, as
+/// `Model.quantize` would (float8 with a fresh layer's scales, 1.0).
+fn stored_or_quantized(
+    vars: &LayerVariables,
+    use_bias: bool,
+    format: WeightFormat,
+    (k, n): (usize, usize),
+    axes: KernelAxes,
+) -> Result<DenseKernel> {
+    let names = dense_variable_names(format, use_bias);
+    let float_names = dense_variable_names(WeightFormat::Float, use_bias);
+    let stored_float = format != WeightFormat::Float
+        && vars.vars.len() == float_names.len()
+        && vars
+            .vars
+            .first()
+            .is_some_and(|a| a.values.to_f32().is_some());
+    if !stored_float {
+        return kernel_from(&names, vars, format, (k, n), axes);
+    }
+    let float = kernel_from(&float_names, vars, WeightFormat::Float, (k, n), axes)?;
+    let crate::format::KernelValues::Float(w) = float.values() else {
+        return Err(Error::Shape("a float kernel that is not float".to_owned()));
+    };
+    let bias = float.bias().map(|b| b.to_f32());
+    DenseKernel::quantize(format, &w.to_f32(), bias.as_deref(), (k, n))
+}
+
 /// A kernel from a layer's variables named `names` in Keras's order.
 fn kernel_from(
     names: &[&str],
@@ -334,8 +364,7 @@ pub fn dense(
         .is_some_and(|q| q.get("activation_quantizer").is_some_and(Value::is_null))
         && config["quantization_config"]["class_name"] == "Int8QuantizationConfig";
     let format = format(int8_weight_only)?;
-    let names = dense_variable_names(format, use_bias);
-    let kernel = kernel_from(&names, vars, format, (k, units), KernelAxes::Dense)?;
+    let kernel = stored_or_quantized(vars, use_bias, format, (k, units), KernelAxes::Dense)?;
     Ok(Dense {
         units,
         activation: activation(config.get("activation"))?,
@@ -471,9 +500,8 @@ pub fn multi_head_attention(
                     (format_policy(f, policy)?, f)
                 }
             };
-            let names = dense_variable_names(format, use_bias);
-            let kernel =
-                kernel_from(&names, &vars, format, (k, n), axes).map_err(|e| e.in_layer(&sub))?;
+            let kernel = stored_or_quantized(&vars, use_bias, format, (k, n), axes)
+                .map_err(|e| e.in_layer(&sub))?;
             Ok(Projection {
                 path: sub,
                 policy,
