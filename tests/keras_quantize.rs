@@ -84,3 +84,32 @@ fn quantize_takes_a_filter_and_refuses_what_keras_refuses() {
     assert!(err.contains("int3"), "{err}");
     assert!(model.quantize("int8", Some("(")).is_err());
 }
+
+#[test]
+fn a_map_with_quantized_policies_quantizes_float_weights_on_load_as_keras() {
+    // Keras's layer names in the int8 file differ (another process's
+    // counters), so the map matches every Dense layer by a regex.
+    let mut map = dtype_policy::DTypePolicyMap::with_default_name("float32").unwrap();
+    map.insert(r"sequential/dense(_\d+)?", "int8_from_float32")
+        .unwrap();
+    let ours = Model::load(
+        format!(
+            "{}/tests/data/models/mlp__float32.keras",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        Some(&map),
+    )
+    .unwrap();
+    let keras = load("mlp__int8_from_float32.keras");
+    let kernels = |m: &Model| -> Vec<dtype_policy::format::DenseKernel> {
+        m.layers
+            .iter()
+            .filter_map(|l| match &l.kind {
+                LayerKind::Dense(d) => Some(d.kernel.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(kernels(&ours).len(), 4);
+    assert_eq!(kernels(&ours), kernels(&keras));
+}
