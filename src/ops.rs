@@ -135,7 +135,10 @@ impl AttentionShape {
             ],
             "an attention",
         )?;
-        if !self.value_dim.is_multiple_of(2) || self.value_dim > MAX_VALUE_DIM || self.key_dim > 65_535 {
+        if !self.value_dim.is_multiple_of(2)
+            || self.value_dim > MAX_VALUE_DIM
+            || self.key_dim > 65_535
+        {
             return Err(Error::Unsupported(format!(
                 "attention heads of key_dim {} and value_dim {}: the kernel takes an even \
                  value_dim up to {MAX_VALUE_DIM} and a key_dim up to 65535",
