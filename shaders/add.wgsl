@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// y = a + b, element by element, over whole padded rows (a residual add):
-// the sum in the arithmetic type (f32, or f64), rounded to the storage
-// format to nearest even on store; the zero padding stays 0 + 0. One
+// y = a + b or a * b (the OP override: 0 add, 1 multiply), element by
+// element, over whole padded rows (a residual add, Keras's Add and
+// Multiply): the result in the arithmetic type (f32, or f64), rounded to
+// the storage format to nearest even on store; the zero padding stays 0. One
 // invocation per 16-byte chunk. Stay in sync with the `Add` dispatch in
-// src/gpu/tensor.rs. CPU twin: `cpu::add::add`.
+// src/gpu/tensor.rs. CPU twin: `cpu::add::binary`.
 
 #import storage
 #import elementwise
@@ -13,6 +14,15 @@ struct AddDims {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+}
+
+override OP: u32 = 0u;
+
+fn combine(a: Scalar, b: Scalar) -> Scalar {
+    if (OP == 1u) {
+        return a * b;
+    }
+    return a + b;
 }
 
 @group(0) @binding(0) var<uniform> dims: AddDims;
@@ -30,7 +40,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     let a = a_buf[c];
     let b = b_buf[c];
     for (var p = 0u; p < VALUES_PER_VEC / 2u; p++) {
-        store_chunk_pair(c, p, chunk_value(a, 2u * p) + chunk_value(b, 2u * p),
-                         chunk_value(a, 2u * p + 1u) + chunk_value(b, 2u * p + 1u));
+        store_chunk_pair(c, p, combine(chunk_value(a, 2u * p), chunk_value(b, 2u * p)),
+                         combine(chunk_value(a, 2u * p + 1u), chunk_value(b, 2u * p + 1u)));
     }
 }

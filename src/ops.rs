@@ -63,6 +63,16 @@ impl std::str::FromStr for Activation {
     }
 }
 
+/// An element-wise op of two tensors of one shape (Keras's `Add` and
+/// `Multiply`). The values are the `OP` override of shaders/add.wgsl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Binary {
+    /// `a + b`.
+    Add = 0,
+    /// `a * b`.
+    Multiply = 1,
+}
+
 /// The two shapes of every Dense kernel, which also fix the order in which
 /// it sums (the CPU twins follow it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -16,6 +16,7 @@ use dtype_policy::format::{HostFloat, StorageFormat};
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::recorder::Graph;
 use dtype_policy::gpu::tensor::TensorShape;
+use dtype_policy::ops::Binary;
 use dtype_policy::{DTypePolicyMap, Error};
 
 /// A map that gives the decoder every weight format and four compute
@@ -167,25 +168,27 @@ fn check_add<T: HostFloat>(ctx: &mut GpuContext, format: StorageFormat) {
                 .collect()
         };
         let (a, b) = (host(1), host(2));
-        let mut graph = Graph::new();
-        let (x, y) = (graph.input(shape), graph.input(shape));
-        let sum = graph.add(x, y).unwrap();
-        graph.output(sum).unwrap();
-        let gpu = graph
-            .build(ctx)
-            .unwrap()
-            .run(ctx, &[&a, &b])
-            .unwrap()
-            .remove(0);
-        let twin = dtype_policy::cpu::add::add(format, &a, &b).unwrap();
-        assert_eq!(gpu.len(), rows * cols);
-        let bits = |v: &[T]| -> Vec<u64> { v.iter().map(|x| x.to_f64().to_bits()).collect() };
-        assert_eq!(bits(&gpu), bits(&twin), "{format:?} add {rows} x {cols}");
+        for op in [Binary::Add, Binary::Multiply] {
+            let mut graph = Graph::new();
+            let (x, y) = (graph.input(shape), graph.input(shape));
+            let sum = graph.binary(op, x, y).unwrap();
+            graph.output(sum).unwrap();
+            let gpu = graph
+                .build(ctx)
+                .unwrap()
+                .run(ctx, &[&a, &b])
+                .unwrap()
+                .remove(0);
+            let twin = dtype_policy::cpu::add::binary(format, op, &a, &b).unwrap();
+            assert_eq!(gpu.len(), rows * cols);
+            let bits = |v: &[T]| -> Vec<u64> { v.iter().map(|x| x.to_f64().to_bits()).collect() };
+            assert_eq!(bits(&gpu), bits(&twin), "{format:?} {op:?} {rows} x {cols}");
+        }
     }
 }
 
 #[test]
-fn add_matches_its_twin_bit_for_bit_on_both_adapters() {
+fn add_and_multiply_match_their_twin_bit_for_bit_on_both_adapters() {
     for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
         for format in [StorageFormat::F32, StorageFormat::F16, StorageFormat::BF16] {
             check_add::<f32>(&mut ctx, format);

@@ -246,6 +246,7 @@ const KERNELS: [KernelSpec; 21] = {
         },
         KernelSpec {
             f64: true,
+            specialization: Some("OP"),
             ..other(Add, "add", "add", ADD_BINDINGS)
         },
         other(LayerNorm, "layer_norm", "layer-norm", LAYER_NORM_BINDINGS),

@@ -18,6 +18,7 @@ use crate::gpu::kernels::Kernel;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::recorder::{Bind, Graph, Step, TensorId};
 use crate::gpu::shaders::StorageVariant;
+use crate::ops::Binary;
 use crate::size;
 
 /// The shape of a device tensor: rows (the batch times the sequence, for
@@ -215,14 +216,20 @@ impl Graph {
     /// `a + b` element by element (a residual add): both of the same
     /// shape; the sum in the arithmetic type, rounded to the format.
     pub fn add(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
-        self.op(|g| g.record_add(a, b))
+        self.binary(Binary::Add, a, b)
     }
 
-    fn record_add(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
+    /// `a op b` element by element (Keras's `Add`, `Multiply`): both of the
+    /// same shape; the result in the arithmetic type, rounded to the format.
+    pub fn binary(&mut self, op: Binary, a: TensorId, b: TensorId) -> Result<TensorId> {
+        self.op(|g| g.record_binary(op, a, b))
+    }
+
+    fn record_binary(&mut self, op: Binary, a: TensorId, b: TensorId) -> Result<TensorId> {
         let (shape, other) = (self.shape(a)?, self.shape(b)?);
         if other != shape {
             return Err(Error::Shape(format!(
-                "an add of a {shape:?} tensor and a {other:?} one; both must have the same shape"
+                "{op:?} of a {shape:?} tensor and a {other:?} one; both must have the same shape"
             )));
         }
         let y = self.tensor(shape);
@@ -231,10 +238,10 @@ impl Graph {
             key: PipelineKey {
                 kernel: Kernel::Add,
                 storage: elementwise_variant(shape.format()),
-                specialization: 0,
+                specialization: op as u32,
                 mode: 0,
             },
-            label: "add".to_owned(),
+            label: format!("{op:?}").to_lowercase(),
             uniform: [
                 size::to_u32(chunks as usize, &|| "an add's chunks".to_owned())?,
                 0,

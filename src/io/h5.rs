@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `model.weights.h5`: Keras's variables, read with the pure-Rust
-//! `hdf5-pure` reader (no system library).
+//! `model.weights.h5`: Keras's variables, read by this crate's own small
+//! HDF5 reader (`h5/reader.rs`: the subset h5py writes for Keras, every
+//! field bounds-checked, nothing recursive).
 //!
 //! Keras writes one group per layer (`layers/<child>/.../vars`) whose
 //! datasets `0`, `1`, ... are the layer's variables in order, absent ones
 //! skipped (see `shared/spec/keras-models.md` section 2), and whose `name`
 //! attribute is the layer's name. Each dataset's size (its shape times its
 //! element size) is checked against the file's length before it is read,
-//! and so is the sum of all of them, so a lying header cannot make this
-//! allocate more than the file holds.
+//! and so is the sum of all of them (a dataset linked twice counts twice),
+//! so a lying header cannot make this allocate more than the file holds;
+//! names, paths and strings have a like budget of their own.
 
 use std::collections::BTreeMap;
 
 use half::{bf16, f16};
-use hdf5_pure::{DType, Datatype, DatatypeByteOrder};
 
 use crate::error::{Error, Result};
+
+mod reader;
+
+use reader::{Group, Object, Reader, Type};
 
 /// How deep groups may nest (Keras's are a handful deep).
 const MAX_DEPTH: usize = 32;
@@ -95,19 +100,28 @@ pub struct WeightsFile {
 impl WeightsFile {
     /// Reads a weights file from its bytes; `name` names it in messages.
     pub fn from_bytes(bytes: Vec<u8>, name: &str) -> Result<Self> {
-        let bad = |what: &str, e: hdf5_pure::Error| Error::file(name, format!("{what}: {e}"));
-        let budget = bytes.len() as u64;
-        let file = hdf5_pure::File::from_bytes(bytes).map_err(|e| bad("not an HDF5 file", e))?;
+        let bad = |what: &str, e: String| Error::file(name, format!("{what}: {e}"));
+        let (mut reader, root) = Reader::open(&bytes).map_err(|e| Error::file(name, e))?;
+        let root = reader
+            .object(root)
+            .and_then(|o| o.as_group())
+            .and_then(|g| g.ok_or_else(|| "not a group".to_owned()))
+            .map_err(|e| bad("the root group", e))?;
         let mut out = WeightsFile::default();
-        let root = file.root();
-        let has_layers = root
-            .iter_groups()
-            .map_err(|e| bad("the root group cannot be read", e))?
-            .find(|(n, _)| n == "layers");
-        let Some((_, layers)) = has_layers else {
+        let mut layers = None;
+        for (child, addr) in reader
+            .children(root)
+            .map_err(|e| bad("the root group", e))?
+        {
+            if child == "layers" {
+                let object = reader.object(addr).and_then(|o| o.as_group());
+                layers = object.map_err(|e| bad("group 'layers'", e))?;
+            }
+        }
+        let Some(layers) = layers else {
             return Ok(out);
         };
-        let mut left = budget;
+        let mut left = bytes.len() as u64;
         let mut groups = 0usize;
         let mut stack = vec![("layers".to_owned(), layers, 0usize)];
         while let Some((path, group, depth)) = stack.pop() {
@@ -122,11 +136,18 @@ impl WeightsFile {
                 ));
             }
             let at = |e| bad(&format!("group '{path}'"), e);
-            for (child, sub) in group.iter_groups().map_err(at)? {
+            for (child, addr) in reader.children(group).map_err(at)? {
+                let object = reader.object(addr).map_err(at)?;
+                let Some(sub) = object.as_group().map_err(at)? else {
+                    continue;
+                };
+                // Paths are text too: charged, however often a name recurs.
                 if child == "vars" {
-                    let vars = read_vars(&sub, &path, name, &mut left)?;
+                    let vars = read_vars(&mut reader, &object, sub, &path, name, &mut left)?;
+                    reader.charge(path.len()).map_err(at)?;
                     out.layers.insert(path.clone(), vars);
                 } else {
+                    reader.charge(path.len() + 1 + child.len()).map_err(at)?;
                     stack.push((format!("{path}/{child}"), sub, depth + 1));
                 }
             }
@@ -141,123 +162,93 @@ impl WeightsFile {
 }
 
 /// The datasets `0..n` of a `vars` group.
-fn read_vars(
-    group: &hdf5_pure::Group,
+fn read_vars<'a>(
+    reader: &mut Reader<'a>,
+    object: &Object<'a>,
+    group: Group,
     path: &str,
     file: &str,
     left: &mut u64,
 ) -> Result<LayerVariables> {
     let at = |what: String| Error::file(file, format!("'{path}/vars': {what}"));
-    let name = group
-        .attrs()
-        .map_err(|e| at(format!("attributes cannot be read: {e}")))?
-        .get("name")
-        .and_then(|v| v.as_str().map(str::to_owned));
-    let mut datasets: Vec<(usize, hdf5_pure::Dataset)> = Vec::new();
-    for (key, ds) in group
-        .iter_datasets()
-        .map_err(|e| at(format!("cannot be listed: {e}")))?
-    {
+    let name = reader.string_attribute(object, "name").map_err(at)?;
+    let mut datasets = Vec::new();
+    for (key, addr) in reader.children(group).map_err(at)? {
+        if !reader.object(addr).map_err(at)?.is_dataset() {
+            continue;
+        }
         let index = key
             .parse::<usize>()
             .map_err(|_| at(format!("a variable named '{key}', not an index")))?;
-        datasets.push((index, ds));
+        // The address, not the parsed header: one header at a time in memory.
+        datasets.push((index, addr));
     }
     datasets.sort_by_key(|(i, _)| *i);
     let mut vars = Vec::with_capacity(datasets.len());
-    for (expected, (index, ds)) in datasets.into_iter().enumerate() {
+    for (expected, (index, addr)) in datasets.into_iter().enumerate() {
         if index != expected {
             return Err(at(format!(
-                "variable {index} follows {} variables: indices must run 0, 1, ...",
-                expected
+                "variable {index} follows {expected} variables: indices must run 0, 1, ..."
             )));
         }
-        vars.push(read_array(&ds, left).map_err(|e| at(format!("variable {index}: {e}")))?);
+        let array = reader
+            .object(addr)
+            .and_then(|object| read_array(reader, &object, left));
+        vars.push(array.map_err(|e| at(format!("variable {index}: {e}")))?);
     }
     Ok(LayerVariables { name, vars })
 }
 
 /// One dataset, after checking that it fits in what is left of the file.
-fn read_array(ds: &hdf5_pure::Dataset, left: &mut u64) -> std::result::Result<Array, String> {
-    let e = |e: hdf5_pure::Error| e.to_string();
-    let dims = ds.shape().map_err(e)?;
-    let element = ds.element_size().map_err(e)?;
-    let count = dims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| format!("a shape of {dims:?} overflows"))?;
-    let bytes = count
-        .checked_mul(element)
-        .filter(|&b| b <= *left)
-        .ok_or_else(|| {
-            format!(
-                "a shape of {dims:?} of {element}-byte values is more than the {left} bytes of \
-                 the file not yet read"
-            )
-        })?;
+fn read_array<'a>(
+    reader: &mut Reader<'a>,
+    object: &Object<'a>,
+    left: &mut u64,
+) -> std::result::Result<Array, String> {
+    let ds = reader.dataset(object)?;
+    let bytes = ds.data.len() as u64;
+    if bytes > *left {
+        return Err(format!(
+            "a shape of {:?} of {bytes} bytes is more than the {left} bytes of the file not yet \
+             read",
+            ds.dims
+        ));
+    }
     *left -= bytes;
-    let shape = dims
+    let shape = ds
+        .dims
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is too large")))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let dtype = ds.dtype().map_err(e)?;
-    let values = match dtype {
-        DType::F32 => ArrayValues::F32(ds.read_f32().map_err(e)?),
-        DType::F64 => ArrayValues::F64(ds.read_f64().map_err(e)?),
-        DType::I8 => ArrayValues::I8(ds.read_i8().map_err(e)?),
-        DType::Other(t) => match *t {
-            Datatype::FloatingPoint {
-                size: 2,
-                byte_order,
-                ..
-            } => ArrayValues::F16(
-                halves(&ds.read_raw().map_err(e)?, byte_order)
-                    .into_iter()
-                    .map(f16::from_bits)
-                    .collect(),
-            ),
-            Datatype::Opaque { size: 2, .. } if is_bfloat16(ds) => ArrayValues::BF16(
-                halves(&ds.read_raw().map_err(e)?, DatatypeByteOrder::LittleEndian)
-                    .into_iter()
-                    .map(bf16::from_bits)
-                    .collect(),
-            ),
-            other => ArrayValues::Other(format!("{other:?}")),
-        },
-        other => ArrayValues::Other(format!("{other:?}")),
+    let data = ds.data;
+    let values = match ds.dtype {
+        (Type::Float(big), 4) => ArrayValues::F32(decode(data, big, f32::from_le_bytes)),
+        (Type::Float(big), 8) => ArrayValues::F64(decode(data, big, f64::from_le_bytes)),
+        (Type::Float(big), 2) => ArrayValues::F16(decode(data, big, f16::from_le_bytes)),
+        (Type::Int(true, _), 1) => ArrayValues::I8(decode(data, false, i8::from_le_bytes)),
+        // h5py stores ml_dtypes' bfloat16 as 2-byte opaque data tagged with
+        // a `dtype="bfloat16"` attribute, in the writer's (little-endian) order.
+        (Type::Opaque, 2)
+            if reader.string_attribute(object, "dtype")?.as_deref() == Some("bfloat16") =>
+        {
+            ArrayValues::BF16(decode(data, false, bf16::from_le_bytes))
+        }
+        (other, size) => ArrayValues::Other(other.describe(size)),
     };
-    let len = match &values {
-        ArrayValues::F32(v) => v.len(),
-        ArrayValues::F64(v) => v.len(),
-        ArrayValues::F16(v) => v.len(),
-        ArrayValues::BF16(v) => v.len(),
-        ArrayValues::I8(v) => v.len(),
-        ArrayValues::Other(_) => count as usize,
-    };
-    if len as u64 != count {
-        return Err(format!("{len} values for a shape of {dims:?}"));
-    }
     Ok(Array { shape, values })
 }
 
-/// h5py stores ml_dtypes' bfloat16 as 2-byte opaque data tagged with a
-/// `dtype="bfloat16"` attribute.
-fn is_bfloat16(ds: &hdf5_pure::Dataset) -> bool {
-    ds.attrs()
-        .ok()
-        .and_then(|a| {
-            a.get("dtype")
-                .and_then(|v| v.as_str().map(|s| s == "bfloat16"))
-        })
-        .unwrap_or(false)
-}
-
-/// 16-bit words from raw bytes in `order`.
-fn halves(raw: &[u8], order: DatatypeByteOrder) -> Vec<u16> {
-    raw.chunks_exact(2)
-        .map(|b| match order {
-            DatatypeByteOrder::BigEndian => u16::from_be_bytes([b[0], b[1]]),
-            _ => u16::from_le_bytes([b[0], b[1]]),
+/// `N`-byte values from raw bytes, big-endian ones (`big`) swapped first.
+fn decode<const N: usize, T>(raw: &[u8], big: bool, from_le: fn([u8; N]) -> T) -> Vec<T> {
+    let (words, _) = raw.as_chunks::<N>();
+    words
+        .iter()
+        .map(|&word| {
+            let mut word = word;
+            if big {
+                word.reverse();
+            }
+            from_le(word)
         })
         .collect()
 }

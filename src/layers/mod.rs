@@ -30,6 +30,8 @@ pub enum LayerKind {
     Dropout,
     /// `Add` of its inputs.
     Add,
+    /// `Multiply` of its inputs.
+    Multiply,
     /// `MultiHeadAttention`: its inputs are the query, the value, the key
     /// (the value again when none is given) and, where given, the mask.
     MultiHeadAttention(Box<MultiHeadAttention>),
@@ -154,13 +156,14 @@ impl LayerKind {
                 }
                 Ok(vec![query[0], a.projections[3].kernel.n()])
             }
-            LayerKind::Add => {
+            LayerKind::Add | LayerKind::Multiply => {
                 let Some(first) = inputs.first() else {
-                    return Err(Error::Shape("an Add of no inputs".to_owned()));
+                    return Err(Error::Shape("an Add or Multiply of no inputs".to_owned()));
                 };
                 if inputs.len() < 2 || inputs.iter().any(|s| s != first) {
                     return Err(Error::Shape(format!(
-                        "an Add of inputs of shapes {inputs:?}; it takes two or more of one shape"
+                        "an Add or Multiply of inputs of shapes {inputs:?}; it takes two or more \
+                         of one shape"
                     )));
                 }
                 Ok(first.clone())

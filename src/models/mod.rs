@@ -481,6 +481,7 @@ impl Model {
             "Activation" => LayerKind::Activation(layers::activation(s.config.get("activation"))?),
             "Dropout" => LayerKind::Dropout,
             "Add" => LayerKind::Add,
+            "Multiply" => LayerKind::Multiply,
             "MultiHeadAttention" => {
                 let last = |i: usize| -> Result<usize> {
                     input_shapes
@@ -502,7 +503,7 @@ impl Model {
             other => {
                 return Err(Error::Unsupported(format!(
                     "unknown layer class '{other}'; the layers read are InputLayer, Dense, \
-                     LayerNormalization, Activation, Dropout, Add and MultiHeadAttention"
+                     LayerNormalization, Activation, Dropout, Add, Multiply and MultiHeadAttention"
                 )));
             }
         };
@@ -602,6 +603,68 @@ impl Model {
         Ok(skipped)
     }
 
+    /// Checks what planning, recording and the twins rely on: every layer
+    /// reads earlier layers, as many as its kind takes, and has the output
+    /// shape its kind gives for their shapes (every axis positive); the
+    /// inputs are the input layers. The loader makes models that hold it; a
+    /// model built or changed by hand may not.
+    pub fn check(&self) -> Result<()> {
+        let bad = |path: &str, what: String| {
+            Err(Error::InvalidArgument(format!("layer '{path}': {what}")))
+        };
+        for (i, l) in self.layers.iter().enumerate() {
+            if let Some(&j) = l.inputs.iter().find(|&&j| j >= i) {
+                return bad(
+                    &l.path,
+                    format!("reads layer {j}, which does not come before it"),
+                );
+            }
+            let n = l.inputs.len();
+            let takes = match &l.kind {
+                LayerKind::Input { .. } => n == 0,
+                LayerKind::Add | LayerKind::Multiply => n >= 2,
+                LayerKind::MultiHeadAttention(a) => n == 3 + usize::from(a.masked),
+                _ => n == 1,
+            };
+            if !takes {
+                return bad(&l.path, format!("a {} given {n} inputs", l.class_name));
+            }
+            let shapes: Vec<Vec<usize>> = l
+                .inputs
+                .iter()
+                .map(|&j| self.layers[j].shape.clone())
+                .collect();
+            let shape = l
+                .kind
+                .output_shape(&shapes)
+                .map_err(|e| e.in_layer(&l.path))?;
+            if shape != l.shape || shape.is_empty() || shape.contains(&0) {
+                return bad(
+                    &l.path,
+                    format!(
+                        "an output shape of {:?} where its inputs give {shape:?}",
+                        l.shape
+                    ),
+                );
+            }
+            let listed = self.inputs.contains(&i);
+            if listed != matches!(l.kind, LayerKind::Input { .. }) {
+                return bad(
+                    &l.path,
+                    "the model's inputs must be its input layers".to_owned(),
+                );
+            }
+        }
+        if self.outputs.is_empty() || self.outputs.iter().any(|&o| o >= self.layers.len()) {
+            return Err(Error::InvalidArgument(format!(
+                "outputs {:?} of a model of {} layers",
+                self.outputs,
+                self.layers.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// Rows of a layer's tensor for `batch` samples: the batch times every
     /// axis but the last.
     fn rows(&self, layer: &Layer, batch: usize) -> Result<usize> {
@@ -613,6 +676,7 @@ impl Model {
 
     /// How each layer runs on an adapter with `caps` for `batch` samples.
     pub fn plan(&self, caps: &Capabilities, batch: usize) -> Result<ModelPlan> {
+        self.check()?;
         let mut rows = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let row = self
@@ -680,7 +744,8 @@ impl Model {
             LayerKind::LayerNormalization(n) => (Step::LayerNorm, 8 * n.gamma.len() as u64),
             LayerKind::Activation(a) => (Step::Activation(*a), 0),
             LayerKind::Dropout => (Step::Identity, 0),
-            LayerKind::Add => (Step::Add, 0),
+            LayerKind::Add => (Step::Binary(crate::ops::Binary::Add), 0),
+            LayerKind::Multiply => (Step::Binary(crate::ops::Binary::Multiply), 0),
             LayerKind::MultiHeadAttention(a) => {
                 let key_rows = batch
                     .checked_mul(self.layers[layer.inputs[1]].shape[0])
@@ -779,12 +844,12 @@ impl Model {
             }
             (LayerKind::Activation(a), _) => graph.activate(x.expect("one input"), *a)?,
             (LayerKind::Dropout, _) => x.expect("one input"),
-            (LayerKind::Add, _) => {
-                let mut sum = inputs[0];
+            (LayerKind::Add | LayerKind::Multiply, Step::Binary(op)) => {
+                let mut acc = inputs[0];
                 for &b in &inputs[1..] {
-                    sum = graph.add(sum, b)?;
+                    acc = graph.binary(*op, acc, b)?;
                 }
-                sum
+                acc
             }
             (LayerKind::MultiHeadAttention(a), Step::Attention(c)) => {
                 let mut projected = Vec::with_capacity(3);
@@ -811,9 +876,13 @@ impl Model {
                 let x = to_format(graph, core, c[3].storage.format())?;
                 graph.dense(&w, c[3].shape, crate::ops::Activation::Linear, x)?
             }
-            (LayerKind::Dense(_) | LayerKind::MultiHeadAttention(_), _) => {
-                unreachable!("planned as what it is")
-            }
+            (
+                LayerKind::Dense(_)
+                | LayerKind::MultiHeadAttention(_)
+                | LayerKind::Add
+                | LayerKind::Multiply,
+                _,
+            ) => return Err(not_this_plan(&layer.path)),
         })
     }
 
@@ -821,12 +890,24 @@ impl Model {
     /// kernel shapes of `plan`: `inputs` in the model's input order, each
     /// `[batch, shape...]` row-major; the outputs likewise.
     pub fn run_cpu(&self, plan: &ModelPlan, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        self.check()?;
         if inputs.len() != self.inputs.len() {
             return Err(Error::InvalidArgument(format!(
                 "the model takes {} inputs, {} were given",
                 self.inputs.len(),
                 inputs.len()
             )));
+        }
+        if plan.rows.len() != self.layers.len()
+            || plan
+                .rows
+                .iter()
+                .zip(&self.layers)
+                .any(|(r, l)| r.path != l.path)
+        {
+            return Err(Error::InvalidArgument(
+                "a plan made for another model (plan this model with Model::plan)".to_owned(),
+            ));
         }
         let mut values: Vec<Vec<f32>> = vec![Vec::new(); self.layers.len()];
         for (i, (layer, row)) in self.layers.iter().zip(&plan.rows).enumerate() {
@@ -865,12 +946,12 @@ impl Model {
                     crate::cpu::norm::activate(row.format, *a, &ins[0])
                 }
                 (LayerKind::Dropout, _) => ins[0].clone(),
-                (LayerKind::Add, _) => {
-                    let mut sum = ins[0].clone();
+                (LayerKind::Add | LayerKind::Multiply, Step::Binary(op)) => {
+                    let mut acc = ins[0].clone();
                     for b in &ins[1..] {
-                        sum = crate::cpu::add::add(row.format, &sum, b)?;
+                        acc = crate::cpu::add::binary(row.format, *op, &acc, b)?;
                     }
-                    sum
+                    acc
                 }
                 (LayerKind::MultiHeadAttention(a), Step::Attention(c)) => {
                     let raw = |n: usize| values[layer.inputs[n]].clone();
@@ -918,14 +999,25 @@ impl Model {
                         row.rows,
                     )?
                 }
-                (LayerKind::Dense(_) | LayerKind::MultiHeadAttention(_), _) => {
-                    unreachable!("planned as what it is")
-                }
+                (
+                    LayerKind::Dense(_)
+                    | LayerKind::MultiHeadAttention(_)
+                    | LayerKind::Add
+                    | LayerKind::Multiply,
+                    _,
+                ) => return Err(not_this_plan(&layer.path)),
             };
             values[i] = out;
         }
         Ok(self.outputs.iter().map(|&o| values[o].clone()).collect())
     }
+}
+
+/// A plan row whose step is not its layer's.
+fn not_this_plan(path: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "layer '{path}': the plan does not run it as what it is (plan this model with Model::plan)"
+    ))
 }
 
 /// `id` in `format`, cast where it is not.
@@ -988,8 +1080,8 @@ pub enum Step {
     Activation(crate::ops::Activation),
     /// Nothing (Dropout at inference).
     Identity,
-    /// The add kernel.
-    Add,
+    /// The add kernel, adding or multiplying.
+    Binary(crate::ops::Binary),
     /// MultiHeadAttention: its four projections (query, key, value,
     /// output) and the attention kernel between them.
     Attention(Box<[DenseChoice; 4]>),
@@ -1025,7 +1117,7 @@ impl LayerPlan {
             Step::LayerNorm => "layer-norm".to_owned(),
             Step::Activation(a) => format!("activate {}", a.keras_name()),
             Step::Identity => "none".to_owned(),
-            Step::Add => "add".to_owned(),
+            Step::Binary(op) => format!("{op:?}").to_lowercase(),
             Step::Attention(c) => format!(
                 "{} {} + attention",
                 c[0].kernel().short_name(),
