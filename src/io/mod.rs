@@ -6,3 +6,4 @@
 pub mod archive;
 pub mod h5;
 pub mod npy;
+pub mod safetensors;

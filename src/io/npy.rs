@@ -129,8 +129,10 @@ mod tests {
                 "{len}"
             );
         }
-        let f8 = String::from_utf8_lossy(&bytes).replace("<f4", "<f8");
-        let err = NpyArray::from_bytes(f8.as_bytes(), "a.npy").unwrap_err();
+        let mut f8 = bytes.clone();
+        let at = f8.windows(3).position(|w| w == b"<f4").unwrap();
+        f8[at + 2] = b'8';
+        let err = NpyArray::from_bytes(&f8, "a.npy").unwrap_err();
         assert!(err.to_string().contains("<f8"), "{err}");
     }
 }

@@ -633,3 +633,108 @@ pub fn layer_normalization(
         beta,
     })
 }
+
+/// A kernel's variables as Keras stores them, by Keras's names in Keras's
+/// order (the inverse of reading them): float `kernel` in the layer's
+/// axes; int8 `kernel` and `kernel_scale`; int4's kernel packed along the
+/// outputs with its scales (and zero points and `g_idx` when grouped);
+/// float8's kernel, its scales and zeroed amax histories of
+/// `amax_history_length`.
+pub fn keras_variables(
+    kernel: &DenseKernel,
+    axes: KernelAxes,
+    amax_history_length: usize,
+) -> Result<Vec<(&'static str, Array)>> {
+    use crate::format::KernelValues;
+    let (k, n) = (kernel.k(), kernel.n());
+    let f32s = |shape: Vec<usize>, v: Vec<f32>| Array {
+        shape,
+        values: ArrayValues::F32(v),
+    };
+    let i8s = |shape: Vec<usize>, v: Vec<i8>| Array {
+        shape,
+        values: ArrayValues::I8(v),
+    };
+    let mut out = Vec::new();
+    let kernel_shape = axes.kernel_shape(k, n)?;
+    let bias = kernel.bias().map(|b| match b {
+        crate::format::FloatValues::F64(v) => Array {
+            shape: Vec::new(),
+            values: ArrayValues::F64(v.clone()),
+        },
+        other => f32s(Vec::new(), other.to_f32()),
+    });
+    let push_bias = |out: &mut Vec<(&'static str, Array)>| -> Result<()> {
+        if let Some(mut b) = bias.clone() {
+            b.shape = axes.bias_shape(n)?;
+            out.push(("bias", b));
+        }
+        Ok(())
+    };
+    match kernel.values() {
+        KernelValues::Float(w) => {
+            let values = match w {
+                crate::format::FloatValues::F64(v) => ArrayValues::F64(v.clone()),
+                other => ArrayValues::F32(other.to_f32()),
+            };
+            out.push((
+                "kernel",
+                Array {
+                    shape: kernel_shape,
+                    values,
+                },
+            ));
+            push_bias(&mut out)?;
+        }
+        KernelValues::Int8 { q, scale, .. } => {
+            out.push(("kernel", i8s(kernel_shape, q.clone())));
+            push_bias(&mut out)?;
+            out.push(("kernel_scale", f32s(axes.scale_shape(n)?, scale.clone())));
+        }
+        KernelValues::Int4 {
+            q,
+            scale,
+            zero,
+            block,
+            ..
+        } => {
+            let packed = crate::quant::int4::pack_int4_columns(q, k, n);
+            out.push(("kernel", i8s(vec![k, n.div_ceil(2)], packed)));
+            push_bias(&mut out)?;
+            match (zero, block) {
+                (Some(zero), Some(b)) => {
+                    let groups = k.div_ceil(b.get() as usize);
+                    out.push(("kernel_scale", f32s(vec![groups, n], scale.clone())));
+                    out.push(("kernel_zero", i8s(vec![groups, n], zero.clone())));
+                    let g_idx = (0..k).map(|i| (i / b.get() as usize) as f32).collect();
+                    out.push(("g_idx", f32s(vec![k], g_idx)));
+                }
+                _ => out.push(("kernel_scale", f32s(vec![n], scale.clone()))),
+            }
+        }
+        KernelValues::Float8 { w, scales, .. } => {
+            out.push(("kernel", f32s(kernel_shape, w.clone())));
+            push_bias(&mut out)?;
+            let history = || f32s(vec![amax_history_length], vec![0.0; amax_history_length]);
+            out.push(("inputs_scale", f32s(Vec::new(), vec![scales.inputs])));
+            out.push(("inputs_amax_history", history()));
+            out.push(("kernel_scale", f32s(Vec::new(), vec![scales.kernel])));
+            out.push(("kernel_amax_history", history()));
+            out.push(("outputs_grad_scale", f32s(Vec::new(), vec![1.0])));
+            out.push(("outputs_grad_amax_history", history()));
+        }
+    }
+    Ok(out)
+}
+
+/// `kernel` (for its format, shape and bias) with its variables replaced by
+/// `vars`, which are in Keras's order ([`keras_variables`]).
+pub fn reload(
+    kernel: &DenseKernel,
+    vars: &LayerVariables,
+    axes: KernelAxes,
+) -> Result<DenseKernel> {
+    let format = kernel.format();
+    let names = dense_variable_names(format, kernel.bias().is_some());
+    kernel_from(&names, vars, format, (kernel.k(), kernel.n()), axes)
+}

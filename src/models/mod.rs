@@ -603,6 +603,129 @@ impl Model {
         Ok(skipped)
     }
 
+    /// Every variable, named by its Keras path (`<layer path>/<name>`), as
+    /// Keras stores it ([`layers::keras_variables`]; a LayerNormalization
+    /// writes `gamma` and `beta` whatever its `scale` and `center`).
+    pub fn variables(&self) -> Result<Vec<(String, crate::io::h5::Array)>> {
+        let mut out = Vec::new();
+        let add = |out: &mut Vec<_>, path: &str, kernel, axes, policy: &Policy| -> Result<()> {
+            let history = match policy {
+                Policy::Float8(p) => p.amax_history_length() as usize,
+                _ => 1024,
+            };
+            for (name, a) in layers::keras_variables(kernel, axes, history)? {
+                out.push((format!("{path}/{name}"), a));
+            }
+            Ok(())
+        };
+        for layer in &self.layers {
+            match &layer.kind {
+                LayerKind::Dense(d) => add(
+                    &mut out,
+                    &layer.path,
+                    &d.kernel,
+                    crate::format::KernelAxes::Dense,
+                    &layer.policy,
+                )?,
+                LayerKind::MultiHeadAttention(a) => {
+                    for (i, p) in a.projections.iter().enumerate() {
+                        let (heads, head_dim) =
+                            (a.heads, if i < 2 { a.key_dim } else { a.value_dim });
+                        let axes = if i < 3 {
+                            crate::format::KernelAxes::HeadsOut { heads, head_dim }
+                        } else {
+                            crate::format::KernelAxes::HeadsIn { heads, head_dim }
+                        };
+                        add(&mut out, &p.path, &p.kernel, axes, &p.policy)?;
+                    }
+                }
+                LayerKind::LayerNormalization(n) => {
+                    for (name, v) in [("gamma", &n.gamma), ("beta", &n.beta)] {
+                        out.push((
+                            format!("{}/{name}", layer.path),
+                            crate::io::h5::Array {
+                                shape: vec![v.len()],
+                                values: crate::io::h5::ArrayValues::F32(v.clone()),
+                            },
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The variables as a safetensors file ([`Model::variables`]).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        crate::io::safetensors::write(&self.variables()?)
+    }
+
+    /// Replaces every variable with the one of the same Keras path in a
+    /// safetensors file (`name` names it in messages): each must be there,
+    /// in the layer's format and shape; the file may hold more. Nothing
+    /// changes unless every layer reads.
+    pub fn load_safetensors(&mut self, bytes: &[u8], name: &str) -> Result<()> {
+        let tensors = crate::io::safetensors::read(bytes, name)?;
+        let ours = self.variables()?;
+        let mut by_path: HashMap<&str, LayerVariables> = HashMap::new();
+        for (path, _) in &ours {
+            let (owner, var) = path.rsplit_once('/').unwrap_or(("", path));
+            let a = tensors.get(path).ok_or_else(|| {
+                Error::file(name, format!("no tensor '{path}' ({var} of '{owner}')"))
+            })?;
+            by_path.entry(owner).or_default().vars.push(a.clone());
+        }
+        let mut next = self.clone();
+        for layer in &mut next.layers {
+            let at = |e: Error, path: &str| Error::file(name, e.in_layer(path).to_string());
+            match &mut layer.kind {
+                LayerKind::Dense(d) => {
+                    let vars = &by_path[layer.path.as_str()];
+                    d.kernel = layers::reload(&d.kernel, vars, crate::format::KernelAxes::Dense)
+                        .map_err(|e| at(e, &layer.path))?;
+                }
+                LayerKind::MultiHeadAttention(a) => {
+                    let (heads, key_dim, value_dim) = (a.heads, a.key_dim, a.value_dim);
+                    for (i, p) in a.projections.iter_mut().enumerate() {
+                        let head_dim = if i < 2 { key_dim } else { value_dim };
+                        let axes = if i < 3 {
+                            crate::format::KernelAxes::HeadsOut { heads, head_dim }
+                        } else {
+                            crate::format::KernelAxes::HeadsIn { heads, head_dim }
+                        };
+                        p.kernel = layers::reload(&p.kernel, &by_path[p.path.as_str()], axes)
+                            .map_err(|e| at(e, &p.path))?;
+                    }
+                }
+                LayerKind::LayerNormalization(n) => {
+                    let vars = &by_path[layer.path.as_str()].vars;
+                    for (v, a) in [&mut n.gamma, &mut n.beta].into_iter().zip(vars) {
+                        let values = a
+                            .values
+                            .to_f32()
+                            .filter(|x| a.shape == [v.len()] && x.len() == v.len());
+                        *v = values.ok_or_else(|| {
+                            at(
+                                Error::Shape(format!(
+                                    "a LayerNormalization parameter of shape {:?} ({}), expected \
+                                     [{}] floats",
+                                    a.shape,
+                                    a.values.dtype(),
+                                    v.len()
+                                )),
+                                &layer.path,
+                            )
+                        })?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+
     /// Checks what planning, recording and the twins rely on: every layer
     /// reads earlier layers, as many as its kind takes, and has the output
     /// shape its kind gives for their shapes (every axis positive); the
