@@ -113,3 +113,72 @@ fn a_map_with_quantized_policies_quantizes_float_weights_on_load_as_keras() {
     assert_eq!(kernels(&ours).len(), 4);
     assert_eq!(kernels(&ours), kernels(&keras));
 }
+
+/// A kernel's values as compared here: float8's float kernel and bias
+/// (Keras's file holds scales calibrated after quantizing), else all of it.
+fn comparable(kernel: &dtype_policy::format::DenseKernel) -> String {
+    match kernel.values() {
+        KernelValues::Float8 { w, .. } => format!("{w:?} {:?}", kernel.bias()),
+        _ => format!("{kernel:?}"),
+    }
+}
+
+#[test]
+fn quantize_of_the_encoder_quantizes_the_attention_s_projections_as_keras() {
+    for source in ["float32", "mixed_bfloat16"] {
+        for mode in ["int8", "int4", "float8"] {
+            let mut ours = load(&format!("encoder__{source}.keras"));
+            let skipped = ours.quantize(mode, None).unwrap();
+            let keras = load(&format!("encoder__{mode}_from_{source}.keras"));
+            let label = format!("{mode} from {source}");
+            let mut projections = 0;
+            for (a, b) in ours.layers.iter().zip(&keras.layers) {
+                match (&a.kind, &b.kind) {
+                    (LayerKind::Dense(x), LayerKind::Dense(y)) => {
+                        assert_eq!(a.policy.name(), b.policy.name(), "{label}");
+                        assert!(
+                            comparable(&x.kernel) == comparable(&y.kernel),
+                            "{label}: {}",
+                            b.path
+                        );
+                    }
+                    (LayerKind::MultiHeadAttention(x), LayerKind::MultiHeadAttention(y)) => {
+                        for (p, q) in x.projections.iter().zip(&y.projections) {
+                            projections += 1;
+                            assert_eq!(p.policy.name(), q.policy.name(), "{label}: {}", q.path);
+                            assert!(
+                                comparable(&p.kernel) == comparable(&q.kernel),
+                                "{label}: {}",
+                                q.path
+                            );
+                        }
+                    }
+                    _ => assert_eq!(a.class_name, b.class_name),
+                }
+            }
+            assert_eq!(projections, 4, "{label}");
+            let classes: Vec<&str> = skipped
+                .iter()
+                .map(|p| {
+                    ours.layers
+                        .iter()
+                        .find(|l| &l.path == p)
+                        .unwrap()
+                        .class_name
+                        .as_str()
+                })
+                .collect();
+            assert_eq!(
+                classes,
+                [
+                    "Add",
+                    "LayerNormalization",
+                    "Dropout",
+                    "Add",
+                    "LayerNormalization"
+                ],
+                "{label}"
+            );
+        }
+    }
+}

@@ -531,7 +531,8 @@ impl Model {
     }
 
     /// Keras's `Model.quantize(mode)` (`int8`, `int4`, `float8`): every
-    /// layer with a quantized form (Dense) whose path fully matches
+    /// layer with a quantized form (Dense, and MultiHeadAttention's four
+    /// EinsumDense projections, as Keras quantizes them) whose path fully matches
     /// `filter` (a regex; `None`: every layer) has its float kernel
     /// quantized by Keras's quantizers (int4 in Keras's default groups of
     /// 128; float8 with the scales of a freshly quantized layer, 1.0) and
@@ -550,7 +551,36 @@ impl Model {
                 return Err(Error::InvalidQuantizationMode(other.to_owned()));
             }
         };
+        let quantize_one = |path: &str, policy: &Policy, kernel: &crate::format::DenseKernel| {
+            let quantized = || -> Result<(Policy, crate::format::DenseKernel)> {
+                if policy.quantization_mode().is_some() {
+                    return Err(Error::InvalidArgument(format!(
+                        "the layer is already quantized ({})",
+                        policy.name()
+                    )));
+                }
+                let target: Policy = format!("{mode_name}_from_{}", policy.name()).parse()?;
+                let format = routing::weight_format(&target, false)?;
+                let crate::format::KernelValues::Float(w) = kernel.values() else {
+                    return Err(Error::InvalidArgument(format!(
+                        "a {} kernel under the float policy {}",
+                        kernel.format().name(),
+                        policy.name()
+                    )));
+                };
+                let bias = kernel.bias().map(|b| b.to_f32());
+                let q = crate::format::DenseKernel::quantize(
+                    format,
+                    &w.to_f32(),
+                    bias.as_deref(),
+                    (kernel.k(), kernel.n()),
+                )?;
+                Ok((target, q))
+            };
+            quantized().map_err(|e| e.in_layer(path))
+        };
         let mut skipped = Vec::new();
+        // (layer, projection or None for a Dense layer, policy, kernel)
         let mut quantized = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             if filter.as_ref().is_some_and(|f| !f.is_match(&layer.path))
@@ -558,47 +588,37 @@ impl Model {
             {
                 continue;
             }
-            let LayerKind::Dense(dense) = &layer.kind else {
-                skipped.push(layer.path.clone());
-                continue;
-            };
-            let quantize = || -> Result<(Policy, crate::format::DenseKernel)> {
-                if layer.policy.quantization_mode().is_some() {
-                    return Err(Error::InvalidArgument(format!(
-                        "the layer is already quantized ({})",
-                        layer.policy.name()
-                    )));
+            match &layer.kind {
+                LayerKind::Dense(d) => {
+                    let (p, k) = quantize_one(&layer.path, &layer.policy, &d.kernel)?;
+                    quantized.push((i, None, p, k));
                 }
-                let policy: Policy = format!("{mode_name}_from_{}", layer.policy.name()).parse()?;
-                let format = routing::weight_format(&policy, false)?;
-                let crate::format::KernelValues::Float(w) = dense.kernel.values() else {
-                    return Err(Error::InvalidArgument(format!(
-                        "a {} kernel under the float policy {}",
-                        dense.kernel.format().name(),
-                        layer.policy.name()
-                    )));
-                };
-                let bias = dense.kernel.bias().map(|b| b.to_f32());
-                let kernel = crate::format::DenseKernel::quantize(
-                    format,
-                    &w.to_f32(),
-                    bias.as_deref(),
-                    (dense.kernel.k(), dense.kernel.n()),
-                )?;
-                Ok((policy, kernel))
-            };
-            let (policy, kernel) = quantize().map_err(|e| e.in_layer(&layer.path))?;
-            quantized.push((i, policy, kernel));
+                // Keras quantizes the attention's EinsumDense sublayers.
+                LayerKind::MultiHeadAttention(a) => {
+                    for (j, proj) in a.projections.iter().enumerate() {
+                        let (p, k) = quantize_one(&proj.path, &proj.policy, &proj.kernel)?;
+                        quantized.push((i, Some(j), p, k));
+                    }
+                }
+                _ => skipped.push(layer.path.clone()),
+            }
         }
         // Every layer checked first: an error leaves the model as it was.
-        for (i, policy, kernel) in quantized {
+        for (i, projection, policy, kernel) in quantized {
             let layer = &mut self.layers[i];
-            if let LayerKind::Dense(d) = &mut layer.kind {
-                d.kernel = kernel;
-                d.int8_weight_only = false;
+            match (&mut layer.kind, projection) {
+                (LayerKind::Dense(d), None) => {
+                    d.kernel = kernel;
+                    d.int8_weight_only = false;
+                    layer.policy = policy;
+                    layer.policy_source = format!("Model::quantize(\"{mode}\")");
+                }
+                (LayerKind::MultiHeadAttention(a), Some(j)) => {
+                    a.projections[j].kernel = kernel;
+                    a.projections[j].policy = policy;
+                }
+                _ => {}
             }
-            layer.policy = policy;
-            layer.policy_source = format!("Model::quantize(\"{mode}\")");
         }
         Ok(skipped)
     }
