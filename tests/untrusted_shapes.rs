@@ -184,3 +184,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_layer_of_billions_of_outputs_is_refused_before_its_parts_are_listed() {
+    // 2^52 outputs of one input split into parts of 2^20 outputs: 2^32
+    // parts, whose list (64 GB) a proptest case once tried to allocate.
+    let layout = DenseLayout::new(StorageFormat::F32, WeightFormat::Float, 1, 1 << 52).unwrap();
+    let err = layout.bindings(128 << 20).unwrap_err();
+    assert!(err.to_string().contains("bindings"), "{err}");
+}

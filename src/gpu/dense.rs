@@ -301,11 +301,25 @@ pub(crate) fn output_parts(
         }
         .into());
     }
+    // A bound before the list is made: the parts of a layer from a file's
+    // word could outnumber memory (no adapter binds a million buffers).
+    let parts = n_padded.div_ceil(rows);
+    if parts > MAX_PARTS {
+        return Err(GpuError::BufferTooLarge {
+            label: format!("dense weights in {parts} bindings (at most {MAX_PARTS})"),
+            bytes: (n_padded as u64).saturating_mul(row_bytes),
+            limit,
+        }
+        .into());
+    }
     Ok((0..n_padded)
         .step_by(rows)
         .map(|start| (start, rows.min(n_padded - start)))
         .collect())
 }
+
+/// The most bindings one layer's weights are split into.
+const MAX_PARTS: usize = 1 << 16;
 
 /// A run of a layer's outputs whose W^T rows, bias and scale tables sit in
 /// bindings of their own: the whole layer, or one part of it.
