@@ -210,9 +210,13 @@
 //!   the variables.
 //! - MultiHeadAttention computes as Keras's fused path does
 //!   (`dot_product_attention`: f32 logits and softmax, probabilities
-//!   rounded to the compute dtype) even with `dropout > 0`, where Keras
-//!   takes its explicit path, which rounds the scaled query and the scores
-//!   to the compute dtype first.
+//!   rounded to the compute dtype). With `dropout > 0` Keras takes its
+//!   explicit path (the scaled query and the scores rounded first, fully
+//!   masked rows zero), which no kernel here computes: such a layer is an
+//!   error naming it.
+//! - A `.keras` member that declares more than 256 MiB and more than 100
+//!   times its stored size is refused as a decompression bomb; Keras's
+//!   in-memory reads start at 4 GiB (its own files are stored, ratio 1).
 //! - LayerNormalization, activations and attention do not run in float64
 //!   (their kernels compute in f32): a float64 model is an error naming the
 //!   layer.

@@ -275,7 +275,11 @@ fn run_model(
         .iter()
         .zip(&twins)
         .flat_map(|(g, t)| g.iter().zip(t).map(|(a, b)| (a - b).abs()))
-        .fold(0.0f32, f32::max);
+        // A NaN counts as the largest difference (f32::max would drop it).
+        .fold(
+            0.0f32,
+            |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
+        );
     println!(
         "loaded in {:.1} ms; one forward: {} dispatches, 1 submission, {:.3} ms wall{}; \
          {} bytes of tensors; largest difference from the CPU twins {largest:e}",

@@ -137,9 +137,13 @@ fn run(ctx: &mut GpuContext, model: &Model, case: &Value) -> Run {
 /// the lengths.
 fn worst(a: &[f32], b: &[f32], format: StorageFormat, scale: f32) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths");
+    // A NaN on either side is as far as can be (f32::max would drop it).
     a.iter()
         .zip(b)
-        .map(|(x, y)| (x - y).abs() / ulp(format, scale))
+        .map(|(x, y)| {
+            let d = (x - y).abs() / ulp(format, scale);
+            if d.is_nan() { f32::INFINITY } else { d }
+        })
         .fold(0.0, f32::max)
 }
 
@@ -167,37 +171,71 @@ fn planted(model: &Model) -> Vec<(&'static str, Model)> {
             |&i| matches!(&model.layers[i].kind, LayerKind::Dense(d) if d.kernel.bias().is_some()),
         )
         .collect();
-    let last = *dense.last().unwrap();
-    let mut m = model.clone();
-    if let LayerKind::Dense(d) = &mut m.layers[last].kind {
-        d.kernel = without_bias(&d.kernel);
+    if let (Some(&first), Some(&last)) = (dense.first(), dense.last()) {
+        let mut m = model.clone();
+        if let LayerKind::Dense(d) = &mut m.layers[last].kind {
+            d.kernel = without_bias(&d.kernel);
+        }
+        out.push(("the last Dense layer's bias dropped", m));
+        let mut m = model.clone();
+        if let LayerKind::Dense(d) = &mut m.layers[first].kind {
+            d.kernel = without_last_term(&d.kernel);
+        }
+        out.push(("the first Dense layer's last term dropped", m));
     }
-    out.push(("the last Dense layer's bias dropped", m));
-    let mut m = model.clone();
-    if let LayerKind::Dense(d) = &mut m.layers[dense[0]].kind {
-        d.kernel = without_last_term(&d.kernel);
+    // In the attention: the output projection's bias, the key
+    // projection's last term (the key read from the wrong input moves
+    // every score).
+    if let Some(i) = model
+        .layers
+        .iter()
+        .position(|l| matches!(l.kind, LayerKind::MultiHeadAttention(_)))
+    {
+        let mut m = model.clone();
+        if let LayerKind::MultiHeadAttention(a) = &mut m.layers[i].kind {
+            a.projections[3].kernel = without_bias(&a.projections[3].kernel);
+        }
+        out.push(("the attention output's bias dropped", m));
+        let mut m = model.clone();
+        if let LayerKind::MultiHeadAttention(a) = &mut m.layers[i].kind {
+            a.projections[1].kernel = without_last_term(&a.projections[1].kernel);
+        }
+        out.push(("the key projection's last term dropped", m));
     }
-    out.push(("the first Dense layer's last term dropped", m));
+    // Each mistake only where the model has what it changes.
     let mut m = model.clone();
+    let mut changed = false;
     for layer in &mut m.layers {
         if let LayerKind::LayerNormalization(n) = &mut layer.kind {
             n.beta.iter_mut().for_each(|b| *b = 0.0);
+            changed = true;
             break;
         }
     }
-    out.push(("the first LayerNormalization's beta dropped", m));
+    if changed {
+        out.push(("the first LayerNormalization's beta dropped", m));
+    }
     let mut m = model.clone();
+    let mut changed = false;
     for layer in &mut m.layers {
         if let LayerKind::Activation(a) = &mut layer.kind {
             *a = Activation::Sigmoid;
+            changed = true;
         }
         if let LayerKind::Dense(d) = &mut layer.kind
             && d.activation == Activation::Gelu
         {
             d.activation = Activation::Silu;
+            changed = true;
         }
     }
-    out.push(("gelu as silu and tanh as sigmoid", m));
+    if changed {
+        out.push(("gelu as silu and tanh as sigmoid", m));
+    }
+    assert!(
+        out.len() >= 2,
+        "a model with too little to plant mistakes in"
+    );
     out
 }
 
@@ -259,6 +297,11 @@ fn functional_encoder_block_gives_keras_outputs_on_both_adapters() {
 #[test]
 fn causal_encoder_block_gives_keras_outputs_on_both_adapters() {
     check_model("encoder_causal", 9);
+}
+
+#[test]
+fn cross_attention_with_its_own_key_gives_keras_outputs_on_both_adapters() {
+    check_model("attention_cross", 2);
 }
 
 #[test]

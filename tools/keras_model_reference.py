@@ -6,6 +6,8 @@ inputs and Keras's own outputs, for tests/keras_models.rs.
 Models (random weights, fixed seeds):
 - mlp: a Sequential MLP (Dense with activations, one without a bias,
   LayerNormalization, Dropout, an Activation layer);
+- attention_cross: a MultiHeadAttention of a query, a value and a key of
+  their own (`key=`), under float32 and mixed_bfloat16;
 - encoder, encoder_causal, encoder_masked: a Functional transformer
   encoder block (MultiHeadAttention, Add, LayerNormalization, Dense FFN),
   without a mask, with `use_causal_mask=True`, and with an
@@ -21,7 +23,7 @@ each layer (a Sequential's) for diagnosis.
 
     python3 -m venv /tmp/keras-env
     /tmp/keras-env/bin/pip install keras==3.15.1 jax ml-dtypes h5py
-    KERAS_BACKEND=jax /tmp/keras-env/bin/python tools/keras_model_reference.py
+    KERAS_BACKEND=jax /tmp/keras-env/bin/python tools/keras_model_reference.py [model ...]
 """
 import json
 import os
@@ -82,11 +84,26 @@ def encoder(mask):
     return model
 
 
+def cross():
+    """Cross-attention: a query, a value and a separate key of their own
+    lengths and widths (key=... given). (Keras on jax needs value_dim ==
+    key_dim: jax.nn.dot_product_attention takes one head size.)"""
+    keras.utils.set_random_seed(4)
+    q = keras.Input((SEQ, DIM), name="query")
+    v = keras.Input((5, 12), name="value")
+    k = keras.Input((5, 10), name="key")
+    y = keras.layers.MultiHeadAttention(num_heads=HEADS, key_dim=KEY_DIM)(q, v, key=k)
+    model = keras.Model([q, v, k], y, name="cross")
+    randomize(model, 13)
+    return model
+
+
 MODELS = {
     "mlp": mlp,
     "encoder": lambda: encoder(None),
     "encoder_causal": lambda: encoder("causal"),
     "encoder_masked": lambda: encoder("given"),
+    "attention_cross": cross,
 }
 
 
@@ -110,6 +127,9 @@ def inputs_for(name):
         x[1] = 0.0  # an all-zero row
         return [x]
     x = rng.standard_normal((2, SEQ, DIM)).astype(np.float32)
+    if name == "attention_cross":
+        return [x, rng.standard_normal((2, 5, 12)).astype(np.float32),
+                rng.standard_normal((2, 5, 10)).astype(np.float32)]
     if name == "encoder_masked":
         # Each sequence attends to its first tokens only (padding), one row
         # of the second attends to nothing: Keras's softmax then gives it
@@ -160,17 +180,22 @@ def main():
     if keras.__version__ != EXPECTED_VERSION:
         sys.exit(f"keras {keras.__version__}: this script records Keras {EXPECTED_VERSION}")
     os.makedirs(OUT, exist_ok=True)
+    chosen = sys.argv[1:] or list(MODELS)
     for name, build in MODELS.items():
+        if name not in chosen:
+            continue
         inputs = inputs_for(name)
         feed = inputs if len(inputs) > 1 else inputs[0]
         cases = []
         policies = ("float32", "mixed_float16", "mixed_bfloat16")
+        if name == "attention_cross":
+            policies = ("float32", "mixed_bfloat16")
         if name == "encoder_masked":
             policies = ("float32",)
         for policy in policies:
             keras.config.set_dtype_policy(policy)
             save_case(name, policy, build(), inputs, cases)
-            if policy == "mixed_float16" or name == "encoder_masked":
+            if policy == "mixed_float16" or name in ("encoder_masked", "attention_cross"):
                 continue
             for mode in ("int8", "int4", "float8"):
                 model = build()

@@ -8,7 +8,9 @@
 //! data really there. Keras's own guard against decompression bombs
 //! (`saving_lib._reject_zip_bomb`: a member declaring more than 4 GiB and
 //! more than 100 times its stored size is refused) applies as Keras has it,
-//! with the limits in [`ArchiveLimits`].
+//! with the limits in [`ArchiveLimits`], but from 256 MiB (Keras's own
+//! floor when it extracts an archive to disk) instead of 4 GiB: Keras
+//! stores its members, so a genuine file is never near the ratio.
 
 use std::io::{Cursor, Read};
 
@@ -26,7 +28,7 @@ pub const WEIGHTS: &str = "model.weights.h5";
 pub struct ArchiveLimits {
     /// A member declaring more than this many bytes and more than
     /// `max_expansion` times its stored size is a decompression bomb
-    /// (Keras: 4 GiB).
+    /// (default 256 MiB; Keras's in-memory reads use 4 GiB).
     pub bomb_floor_bytes: u64,
     /// See `bomb_floor_bytes` (Keras: 100).
     pub max_expansion: u64,
@@ -39,7 +41,7 @@ pub struct ArchiveLimits {
 impl Default for ArchiveLimits {
     fn default() -> Self {
         ArchiveLimits {
-            bomb_floor_bytes: 1 << 32,
+            bomb_floor_bytes: 1 << 28,
             max_expansion: 100,
             max_member_bytes: 1 << 38,
             max_json_bytes: 64 << 20,

@@ -59,10 +59,11 @@ impl NpyArray {
             ));
         }
         let shape_text = field("shape")?;
-        let close = shape_text
-            .find(')')
-            .ok_or_else(|| bad(format!("a shape without ')' in {header:?}")))?;
-        let shape = shape_text[1..close]
+        let inner = shape_text
+            .strip_prefix('(')
+            .and_then(|rest| rest.find(')').and_then(|close| rest.get(..close)))
+            .ok_or_else(|| bad(format!("a shape that is not a tuple in {header:?}")))?;
+        let shape = inner
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -134,5 +135,13 @@ mod tests {
         f8[at + 2] = b'8';
         let err = NpyArray::from_bytes(&f8, "a.npy").unwrap_err();
         assert!(err.to_string().contains("<f8"), "{err}");
+        // Shapes that are not tuples: errors, not panics.
+        for shape in ["),", "é)", "(", "(3, x)"] {
+            let text = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape} }}\n");
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend_from_slice(&(text.len() as u16).to_le_bytes());
+            b.extend_from_slice(text.as_bytes());
+            assert!(NpyArray::from_bytes(&b, "a.npy").is_err(), "{shape}");
+        }
     }
 }

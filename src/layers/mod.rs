@@ -120,6 +120,13 @@ impl LayerKind {
                         d.kernel.k()
                     )));
                 }
+                if d.units != d.kernel.n() {
+                    return Err(Error::Shape(format!(
+                        "a Dense layer of {} units with a kernel of {} outputs",
+                        d.units,
+                        d.kernel.n()
+                    )));
+                }
                 let mut y = x.clone();
                 *y.last_mut().expect("checked: k > 0") = d.units;
                 Ok(y)
@@ -136,11 +143,33 @@ impl LayerKind {
             }
             LayerKind::Activation(_) | LayerKind::Dropout => Ok(one()?.clone()),
             LayerKind::MultiHeadAttention(a) => {
-                let (query, value) = match inputs {
-                    [q, v, _, ..] => (q, v),
+                let (query, value, key) = match inputs {
+                    [q, v, k, ..] => (q, v, k),
                     _ => return Err(Error::Shape("an attention without query and value".into())),
                 };
-                if query.len() != 2 || value.len() != 2 {
+                let [pq, pk, pv, po] = &a.projections;
+                let (qk, v) = (a.heads * a.key_dim, a.heads * a.value_dim);
+                let fits = [
+                    (pq.kernel.k(), query.last()),
+                    (pk.kernel.k(), key.last()),
+                    (pv.kernel.k(), value.last()),
+                ]
+                .iter()
+                .all(|(k, f)| Some(k) == *f);
+                if !fits
+                    || pq.kernel.n() != qk
+                    || pk.kernel.n() != qk
+                    || pv.kernel.n() != v
+                    || po.kernel.k() != v
+                    || key.first() != value.first()
+                {
+                    return Err(Error::Shape(format!(
+                        "an attention of {} heads of {} and {} features with projections that \
+                         do not fit queries {query:?}, keys {key:?} and values {value:?}",
+                        a.heads, a.key_dim, a.value_dim
+                    )));
+                }
+                if query.len() != 2 || value.len() != 2 || key.len() != 2 {
                     return Err(Error::Unsupported(format!(
                         "attention over inputs of shapes {query:?} and {value:?}: sequences \
                          [length, features] are supported"
@@ -436,15 +465,15 @@ fn format_policy(
     name.parse()
 }
 
-/// A MultiHeadAttention from its config, the features of its query and
-/// value, how it is called, its policy (for each projection, the map's
+/// A MultiHeadAttention from its config, the features of its query, key
+/// and value, how it is called, its policy (for each projection, the map's
 /// where a map is given), and its projections' variables by group
 /// (`query_dense`, `key_dense`, `value_dense`, `output_dense`).
 #[allow(clippy::too_many_arguments)]
 pub fn multi_head_attention(
     config: &Value,
     path: &str,
-    (query_features, value_features): (usize, usize),
+    (query_features, key_features, value_features): (usize, usize, usize),
     (causal, masked): (bool, bool),
     policy: &crate::policy::any::Policy,
     map: Option<&crate::policy::map::DTypePolicyMap>,
@@ -458,6 +487,15 @@ pub fn multi_head_attention(
         Some(_) => usize_key(config, "value_dim", class)?,
     };
     let use_bias = bool_key(config, "use_bias", true)?;
+    let dropout = config.get("dropout").and_then(Value::as_f64).unwrap_or(0.0);
+    if dropout != 0.0 {
+        return Err(Error::Unsupported(format!(
+            "MultiHeadAttention with dropout={dropout}: Keras then computes attention on its \
+             explicit path (the query scaled in the compute dtype, masked scores at -1e9, \
+             fully masked rows zero), which the attention kernel does not; save the model \
+             with dropout=0 for inference"
+        )));
+    }
     for (key, ok) in [
         (
             "use_gate",
@@ -526,7 +564,7 @@ pub fn multi_head_attention(
         make(
             "key_dense",
             "key",
-            value_features,
+            key_features,
             qk,
             KernelAxes::HeadsOut {
                 heads,

@@ -35,7 +35,8 @@ pub struct Layer {
     pub name: String,
     /// The Keras class (`Dense`).
     pub class_name: String,
-    /// `layer.path`: the model's name, then the layer's (`sequential/dense`).
+    /// `layer.path` as Keras gives it for a loaded model: the layer's name
+    /// (`dense_1`; a sublayer's `multi_head_attention/query`).
     pub path: String,
     /// The group of its variables in the weights file (`layers/dense_1`).
     pub weights_path: String,
@@ -150,23 +151,26 @@ fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
         if let Some(node) = nodes.first() {
             collect_history(node.get("args").unwrap_or(&Value::Null), &mut inbound);
             let attention = class_name == "MultiHeadAttention";
-            if attention && inbound.len() == 2 {
-                // The key is the value when not given.
-                inbound.push(inbound[1].clone());
-            }
+            // MultiHeadAttention's inputs in a fixed order: query, value,
+            // key (the value when not given), mask.
+            let (mut key_slot, mut mask_slot) = (None, None);
             let kwargs = node.get("kwargs").and_then(Value::as_object);
             for (key, v) in kwargs.into_iter().flatten() {
+                let one = |v: &Value| {
+                    let mut found = Vec::new();
+                    collect_history(v, &mut found);
+                    found.pop()
+                };
                 match (attention, key.as_str()) {
                     (true, "use_causal_mask") => causal = v.as_bool().unwrap_or(false),
                     (true, "attention_mask") if !v.is_null() => {
-                        collect_history(v, &mut inbound);
+                        mask_slot = one(v);
                         masked = true;
                     }
-                    (true, "key") if !v.is_null() => {
-                        let mut key = Vec::new();
-                        collect_history(v, &mut key);
-                        if let (Some(k), 3) = (key.pop(), inbound.len()) {
-                            inbound[2] = k;
+                    (true, "key") if !v.is_null() => key_slot = one(v),
+                    (true, "value" | "query") if !v.is_null() => {
+                        if let Some(t) = one(v) {
+                            inbound.push(t);
                         }
                     }
                     (_, "training" | "return_attention_scores")
@@ -179,6 +183,18 @@ fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
                         )));
                     }
                 }
+            }
+            if attention {
+                if inbound.len() != 2 || (masked && mask_slot.is_none()) {
+                    return Err(Error::Unsupported(format!(
+                        "MultiHeadAttention '{name}' is called with {} query and value tensors; \
+                         it takes a query and a value",
+                        inbound.len()
+                    )));
+                }
+                let key = key_slot.unwrap_or_else(|| inbound[1].clone());
+                inbound.push(key);
+                inbound.extend(mask_slot);
             }
         }
     }
@@ -333,7 +349,9 @@ impl Model {
         let mut used_names: HashMap<String, usize> = HashMap::new();
         for (i, value) in list.iter().enumerate() {
             let s = serialized(value, &format!("layer {i}"))?;
-            let path = format!("{name}/{}", s.name);
+            // Keras's `layer.path` of a loaded model's layer: its name (a
+            // sublayer's adds its own: `multi_head_attention/query`).
+            let path = s.name.clone();
             // Keras names a child by its class, counting repeats.
             let snake = snake_case(s.class_name);
             let count = used_names.entry(snake.clone()).or_insert(0);
@@ -362,7 +380,7 @@ impl Model {
                     .collect::<Result<_>>()?
             };
             let layer = Self::layer(&s, path, weights_path, inputs, &model.layers, weights, map)
-                .map_err(|e| e.in_layer(&format!("{name}/{}", s.name)))?;
+                .map_err(|e| e.in_layer(&s.name))?;
             if matches!(layer.kind, LayerKind::Input { .. }) {
                 model.inputs.push(model.layers.len());
             }
@@ -493,7 +511,7 @@ impl Model {
                 LayerKind::MultiHeadAttention(Box::new(layers::multi_head_attention(
                     s.config,
                     &path,
-                    (last(0)?, last(1)?),
+                    (last(0)?, last(2)?, last(1)?),
                     (s.causal, s.masked),
                     &policy,
                     map,
@@ -532,18 +550,21 @@ impl Model {
 
     /// Keras's `Model.quantize(mode)` (`int8`, `int4`, `float8`): every
     /// layer with a quantized form (Dense, and MultiHeadAttention's four
-    /// EinsumDense projections, as Keras quantizes them) whose path fully matches
-    /// `filter` (a regex; `None`: every layer) has its float kernel
+    /// EinsumDense projections, as Keras quantizes them) whose name `filter`
+    /// finds (a regex searched in the name, as Keras's `filters`; `None`:
+    /// every layer) has its float kernel
     /// quantized by Keras's quantizers (int4 in Keras's default groups of
     /// 128; float8 with the scales of a freshly quantized layer, 1.0) and
     /// gets the policy `<mode>_from_<its policy>`. Returns the paths of the
     /// layers it skipped because they have no quantized form (Keras warns
     /// for those).
     pub fn quantize(&mut self, mode: &str, filter: Option<&str>) -> Result<Vec<String>> {
+        // Keras: `re.search(filters, layer.name)` on every leaf layer.
         let filter = filter
-            .map(|f| regex::Regex::new(&format!("^(?:{f})$")))
+            .map(regex::Regex::new)
             .transpose()
             .map_err(|e| Error::InvalidArgument(format!("the layer filter: {e}")))?;
+        let wanted = |name: &str| filter.as_ref().is_none_or(|f| f.is_match(name));
         let mode_name = match mode {
             "int8" | "float8" => mode.to_owned(),
             "int4" => "int4/128".to_owned(),
@@ -583,12 +604,11 @@ impl Model {
         // (layer, projection or None for a Dense layer, policy, kernel)
         let mut quantized = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
-            if filter.as_ref().is_some_and(|f| !f.is_match(&layer.path))
-                || matches!(layer.kind, LayerKind::Input { .. })
-            {
+            if matches!(layer.kind, LayerKind::Input { .. }) {
                 continue;
             }
             match &layer.kind {
+                LayerKind::Dense(_) if !wanted(&layer.name) => {}
                 LayerKind::Dense(d) => {
                     let (p, k) = quantize_one(&layer.path, &layer.policy, &d.kernel)?;
                     quantized.push((i, None, p, k));
@@ -596,11 +616,16 @@ impl Model {
                 // Keras quantizes the attention's EinsumDense sublayers.
                 LayerKind::MultiHeadAttention(a) => {
                     for (j, proj) in a.projections.iter().enumerate() {
+                        let name = proj.path.rsplit('/').next().unwrap_or(&proj.path);
+                        if !wanted(name) {
+                            continue;
+                        }
                         let (p, k) = quantize_one(&proj.path, &proj.policy, &proj.kernel)?;
                         quantized.push((i, Some(j), p, k));
                     }
                 }
-                _ => skipped.push(layer.path.clone()),
+                _ if wanted(&layer.name) => skipped.push(layer.path.clone()),
+                _ => {}
             }
         }
         // Every layer checked first: an error leaves the model as it was.
@@ -891,7 +916,7 @@ impl Model {
             LayerKind::Multiply => (Step::Binary(crate::ops::Binary::Multiply), 0),
             LayerKind::MultiHeadAttention(a) => {
                 let key_rows = batch
-                    .checked_mul(self.layers[layer.inputs[1]].shape[0])
+                    .checked_mul(self.layers[layer.inputs[2]].shape[0])
                     .ok_or_else(|| Error::Shape(format!("a batch of {batch}")))?;
                 let mut bytes = 0;
                 let mut choices = Vec::with_capacity(4);
@@ -909,7 +934,8 @@ impl Model {
         };
         let format = match &step {
             Step::Dense(c) => c.storage.format(),
-            Step::Attention(c) => c[3].storage.format(),
+            // Its inputs are cast to its own compute dtype (Keras's autocast).
+            Step::Attention(_) => format,
             Step::Input => StorageFormat::F32,
             _ => format,
         };
@@ -996,9 +1022,10 @@ impl Model {
             }
             (LayerKind::MultiHeadAttention(a), Step::Attention(c)) => {
                 let mut projected = Vec::with_capacity(3);
-                for i in 0..3 {
+                // The query, key and value projections read inputs 0, 2, 1.
+                for (i, input) in [0, 2, 1].into_iter().enumerate() {
                     let w = ctx.upload_dense(c[i].storage, &a.projections[i].kernel)?;
-                    let x = to_format(graph, inputs[i], c[i].storage.format())?;
+                    let x = to_format(graph, inputs[input], c[i].storage.format())?;
                     let y = graph.dense(&w, c[i].shape, crate::ops::Activation::Linear, x)?;
                     // The core runs in the query's format.
                     projected.push(to_format(graph, y, c[0].storage.format())?);
@@ -1012,7 +1039,7 @@ impl Model {
                         a,
                         &layer.shape,
                         row.rows,
-                        graph.shape(inputs[1])?.rows(),
+                        graph.shape(inputs[2])?.rows(),
                     )?,
                 )?;
                 let w = ctx.upload_dense(c[3].storage, &a.projections[3].kernel)?;
@@ -1097,12 +1124,13 @@ impl Model {
                     acc
                 }
                 (LayerKind::MultiHeadAttention(a), Step::Attention(c)) => {
-                    let raw = |n: usize| values[layer.inputs[n]].clone();
-                    let key_rows = ins[1].len() / self.layers[layer.inputs[1]].shape[1];
+                    let key_rows = ins[2].len() / self.layers[layer.inputs[2]].shape[1];
                     let mut projected = Vec::with_capacity(3);
-                    for j in 0..3 {
+                    // As on the GPU: the inputs in the layer's format, then each
+                    // projection's; query, key, value read inputs 0, 2, 1.
+                    for (j, input) in [0, 2, 1].into_iter().enumerate() {
                         let f = c[j].storage.format();
-                        let x: Vec<f32> = raw(j)
+                        let x: Vec<f32> = ins[input]
                             .iter()
                             .map(|v| f.round(f64::from(*v)) as f32)
                             .collect();
@@ -1122,7 +1150,7 @@ impl Model {
                                 .collect::<Vec<f32>>(),
                         );
                     }
-                    let mask = a.masked.then(|| raw(3));
+                    let mask = a.masked.then(|| values[layer.inputs[3]].clone());
                     let core = crate::cpu::attention::attention(
                         c[0].storage.format(),
                         attention_shape(a, &layer.shape, row.rows, key_rows)?,
