@@ -16,6 +16,7 @@
 
 #import storage
 #import elementwise
+#import workgroup_reduce
 
 struct AttentionDims {
     workgroups: u32, // batch * tq * heads
@@ -35,12 +36,11 @@ struct AttentionDims {
 @group(0) @binding(4) var<storage, read> mask_buf: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y_buf: array<OutWord>;
 
-const THREADS: u32 = 64u;
+const THREADS: u32 = REDUCE_THREADS;
 // Value dimensions an invocation accumulates: 2 per pair, 4 pairs.
 const PAIRS: u32 = 4u;
 const MASKED: f32 = -0.7 * 3.4028234663852886e38;
 
-var<workgroup> partial: array<f32, 64>;
 var<workgroup> probs: array<f32, 64>;
 
 // Chunks in a row of `cols` values (rows padded to 32 values).
@@ -86,21 +86,6 @@ fn logit(qr: u32, t: u32, b: u32, n: u32, s: u32) -> f32 {
     return select(MASKED, l, keep);
 }
 
-fn reduce(lid: u32, v: f32, is_max: bool) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var half = THREADS / 2u; half > 0u; half = half / 2u) {
-        if (lid < half) {
-            let o = partial[lid + half];
-            partial[lid] = select(partial[lid] + o, max(partial[lid], o), is_max);
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32,
         @builtin(workgroup_id) wid: vec3<u32>,
@@ -117,12 +102,12 @@ fn main(@builtin(local_invocation_index) lid: u32,
     for (var s = lid; s < dims.tk; s += THREADS) {
         top = max(top, logit(qr, t, b, n, s));
     }
-    let m = reduce(lid, top, true);
+    let m = workgroup_reduce(lid, top, true);
     var sum = 0.0;
     for (var s = lid; s < dims.tk; s += THREADS) {
         sum = sum + exp(logit(qr, t, b, n, s) - m);
     }
-    let total = reduce(lid, sum, false);
+    let total = workgroup_reduce(lid, sum, false);
     var acc: array<vec2<f32>, PAIRS>;
     for (var p = 0u; p < PAIRS; p++) {
         acc[p] = vec2<f32>(0.0);

@@ -13,6 +13,7 @@
 
 #import storage
 #import elementwise
+#import workgroup_reduce
 
 struct NormDims {
     cols: u32,     // values per row
@@ -27,23 +28,7 @@ struct NormDims {
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y_buf: array<OutWord>;
 
-const THREADS: u32 = 64u;
-var<workgroup> partial: array<f32, 64>;
-
-// The sum of every invocation's `v`, the same for all of them.
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var half = THREADS / 2u; half > 0u; half = half / 2u) {
-        if (lid < half) {
-            partial[lid] = partial[lid] + partial[lid + half];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
+const THREADS: u32 = REDUCE_THREADS;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32,
@@ -63,7 +48,7 @@ fn main(@builtin(local_invocation_index) lid: u32,
             sum = sum + f32(chunk_value(v, j));
         }
     }
-    let mean = workgroup_sum(lid, sum) / n;
+    let mean = workgroup_reduce(lid, sum, false) / n;
     var squares = 0.0;
     for (var c = lid; c < dims.chunks; c += THREADS) {
         let v = x_buf[base + c];
@@ -74,7 +59,7 @@ fn main(@builtin(local_invocation_index) lid: u32,
             }
         }
     }
-    let variance = workgroup_sum(lid, squares) / n;
+    let variance = workgroup_reduce(lid, squares, false) / n;
     let rstd = 1.0 / sqrt(variance + dims.epsilon);
     for (var c = lid; c < dims.chunks; c += THREADS) {
         let v = x_buf[base + c];

@@ -3,11 +3,12 @@
 //! sums in the same order, the probabilities rounded to the storage
 //! format, the weighted sum of values in key order.
 
+use crate::cpu::{REDUCE_THREADS, workgroup_reduce};
 use crate::error::{Error, Result};
 use crate::format::StorageFormat;
 use crate::ops::AttentionShape;
 
-const THREADS: usize = 64;
+const THREADS: usize = REDUCE_THREADS;
 const MASKED: f32 = -0.7 * f32::MAX;
 
 /// `softmax(mask(q . k * scale)) . v` per head as the GPU computes it in
@@ -64,21 +65,7 @@ pub fn attention(
                     if keep { l } else { MASKED }
                 };
                 let logits: Vec<f32> = (0..tk).map(logit).collect();
-                let tree = |parts: Vec<f32>, max: bool| -> f32 {
-                    let mut p = parts;
-                    let mut half = THREADS / 2;
-                    while half > 0 {
-                        for i in 0..half {
-                            p[i] = if max {
-                                p[i].max(p[i + half])
-                            } else {
-                                p[i] + p[i + half]
-                            };
-                        }
-                        half /= 2;
-                    }
-                    p[0]
-                };
+                let tree = |parts: Vec<f32>, max: bool| workgroup_reduce(|i| parts[i], max);
                 let part = |i: usize, init: f32, f: &dyn Fn(f32, f32) -> f32| {
                     (i..tk)
                         .step_by(THREADS)

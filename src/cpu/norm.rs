@@ -4,13 +4,14 @@
 //! format.
 
 use crate::cpu::dense::activate as activate_value;
+use crate::cpu::{REDUCE_THREADS, workgroup_reduce};
 use crate::error::{Error, Result};
 use crate::format::packing::K_ALIGN;
 use crate::format::{HostFloat, StorageFormat};
 use crate::ops::Activation;
 
 /// Invocations of a LayerNormalization workgroup (`THREADS` in the shader).
-const THREADS: usize = 64;
+const THREADS: usize = REDUCE_THREADS;
 
 /// Keras's LayerNormalization of `rows` rows of `gamma.len()` values
 /// stored in `format`, as the GPU computes it: each invocation's partial
@@ -45,17 +46,7 @@ pub fn layer_norm<T: HostFloat>(
             .map(|v| format.round(v.to_f64()) as f32)
             .collect();
         let value = |j: usize| v.get(j).copied().unwrap_or(0.0);
-        let tree = |part: &dyn Fn(usize) -> f32| {
-            let mut p: Vec<f32> = (0..THREADS).map(part).collect();
-            let mut half = THREADS / 2;
-            while half > 0 {
-                for i in 0..half {
-                    p[i] += p[i + half];
-                }
-                half /= 2;
-            }
-            p[0]
-        };
+        let tree = |part: &dyn Fn(usize) -> f32| workgroup_reduce(part, false);
         let n = cols as f32;
         let over_chunks = |i: usize, term: &dyn Fn(usize) -> f32| {
             (i..chunks)
