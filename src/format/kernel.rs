@@ -249,6 +249,20 @@ impl DenseKernel {
         Ok(DenseKernel { k, n, values, bias })
     }
 
+    /// This float kernel quantized to `format` by Keras's quantizers
+    /// ([`DenseKernel::quantize`]); `Err` for a kernel already quantized.
+    pub fn requantize(&self, format: WeightFormat) -> Result<Self> {
+        let KernelValues::Float(w) = &self.values else {
+            return Err(Error::InvalidArgument(format!(
+                "a {} kernel, which is quantized already, cannot be quantized to {}",
+                self.format().name(),
+                format.name()
+            )));
+        };
+        let bias = self.bias.as_ref().map(FloatValues::to_f32);
+        DenseKernel::quantize(format, &w.to_f32(), bias.as_deref(), (self.k, self.n))
+    }
+
     /// A float8 kernel: float weights `[k, n]`, Keras's `inputs_scale` and
     /// `kernel_scale` (each positive and finite), weights stored in `format`.
     pub fn float8<T: HostFloat>(

@@ -335,12 +335,7 @@ fn stored_or_quantized(
     if !stored_float {
         return kernel_from(&names, vars, format, (k, n), axes);
     }
-    let float = kernel_from(&float_names, vars, WeightFormat::Float, (k, n), axes)?;
-    let crate::format::KernelValues::Float(w) = float.values() else {
-        return Err(Error::Shape("a float kernel that is not float".to_owned()));
-    };
-    let bias = float.bias().map(|b| b.to_f32());
-    DenseKernel::quantize(format, &w.to_f32(), bias.as_deref(), (k, n))
+    kernel_from(&float_names, vars, WeightFormat::Float, (k, n), axes)?.requantize(format)
 }
 
 /// A kernel from a layer's variables named `names` in Keras's order.

@@ -582,21 +582,7 @@ impl Model {
                 }
                 let target: Policy = format!("{mode_name}_from_{}", policy.name()).parse()?;
                 let format = routing::weight_format(&target, false)?;
-                let crate::format::KernelValues::Float(w) = kernel.values() else {
-                    return Err(Error::InvalidArgument(format!(
-                        "a {} kernel under the float policy {}",
-                        kernel.format().name(),
-                        policy.name()
-                    )));
-                };
-                let bias = kernel.bias().map(|b| b.to_f32());
-                let q = crate::format::DenseKernel::quantize(
-                    format,
-                    &w.to_f32(),
-                    bias.as_deref(),
-                    (kernel.k(), kernel.n()),
-                )?;
-                Ok((target, q))
+                Ok((target, kernel.requantize(format)?))
             };
             quantized().map_err(|e| e.in_layer(path))
         };
