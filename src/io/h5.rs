@@ -11,6 +11,10 @@
 //! and so is the sum of all of them (a dataset linked twice counts twice),
 //! so a lying header cannot make this allocate more than the file holds;
 //! names, paths and strings have a like budget of their own.
+//!
+//! [`WeightsFile::to_bytes`] writes such a file (`h5/writer.rs`), in the
+//! layout h5py gives Keras's files, so that h5py, Keras and this reader
+//! read it back.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,7 @@ use half::{bf16, f16};
 use crate::error::{Error, Result};
 
 mod reader;
+mod writer;
 
 use reader::{Group, Object, Reader, Type};
 
@@ -153,6 +158,58 @@ impl WeightsFile {
             }
         }
         Ok(out)
+    }
+
+    /// The bytes of a `model.weights.h5` holding these variables, laid out
+    /// as Keras's `H5IOStore` lays them out and h5py writes them (HDF5's
+    /// original format, as h5py's default `libver="earliest"`), so that
+    /// Keras's `load_model` and [`WeightsFile::from_bytes`] read them back.
+    ///
+    /// Each layer at `path` becomes a group `path/vars` (the groups above
+    /// it created once, shared) holding datasets `0`, `1`, ... of its
+    /// variables' shapes and dtypes, with the layer's name as a string
+    /// attribute `name` of `vars` where it has one. bfloat16 is stored as
+    /// h5py stores ml_dtypes' bfloat16: 2-byte opaque data with a string
+    /// attribute `dtype="bfloat16"`. A layer without variables is written
+    /// as an empty `vars` group, as Keras writes one (a `Dropout`, say)
+    /// because it has a name. Keras's `vars` group for the model itself
+    /// (at the root) is not read into a `WeightsFile`, and is not written:
+    /// Keras loads a model without variables of its own from a file without
+    /// it. The output depends only on `self`: the same variables give the
+    /// same bytes.
+    ///
+    /// # Errors
+    ///
+    /// A path that [`WeightsFile::from_bytes`] would not read back as it
+    /// is (not under `layers`, an empty, `.` or `vars` component, a NUL,
+    /// groups nested deeper than it reads); a name holding a NUL; a
+    /// variable of [`ArrayValues::Other`], or whose values do not fill its
+    /// shape; a rank over HDF5's 32.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let bad = |e: String| Error::file("model.weights.h5", format!("cannot be written: {e}"));
+        let mut root = writer::Group::default();
+        for (path, layer) in &self.layers {
+            let at = |e: String| bad(format!("layer '{path}': {e}"));
+            let parts: Vec<_> = path.split('/').collect();
+            // `from_bytes` reads below `layers` only, and not below `vars`.
+            if parts.first() != Some(&"layers") || parts.contains(&"vars") {
+                return Err(at("not a path 'layers/...' without a 'vars' part".into()));
+            }
+            if parts.len() > MAX_DEPTH + 1 {
+                return Err(at(format!("more than {MAX_DEPTH} groups below 'layers'")));
+            }
+            let mut group = &mut root;
+            for part in parts {
+                group = group.group(part).map_err(at)?;
+            }
+            let vars = group.group("vars").map_err(at)?;
+            vars.name = layer.name.as_deref();
+            for (index, array) in layer.vars.iter().enumerate() {
+                let dataset = writer::Node::Dataset(array);
+                vars.links.insert(index.to_string(), dataset);
+            }
+        }
+        writer::write(&root).map_err(bad)
     }
 
     /// The variables of the layer whose group is `path` (`layers/dense`).
