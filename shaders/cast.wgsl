@@ -1,16 +1,26 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// Cast between f32, f16 and bf16 buffers. The output format is the
-// variant's storage helper; the input format is the IN_FORMAT override.
-// One invocation per pair of values. CPU twin: `cast` in src/cpu/cast.rs.
+// Cast between f32, f16 and bf16 tensors, and Keras's Reshape (rows of
+// `in_cols` values, padded to `in_stride`, read as rows of `out_cols`
+// padded to `out_stride`: the values in row-major order are the same). The
+// output format is the variant's storage helper; the input format is the
+// IN_FORMAT override; RESHAPE = 0 reads each value where it is written (a
+// plain cast, no index arithmetic). One invocation per pair of output
+// values, padding written 0. CPU twin: `cast` in src/cpu/cast.rs (a
+// reshape moves no value on the host).
 
 #import storage
 
 // 0 f32, 1 f16, 2 bf16; stay in sync with `in_format_code` in src/gpu/cast.rs.
 override IN_FORMAT: u32 = 0u;
 override WORKGROUP_SIZE: u32 = 64u;
+override RESHAPE: u32 = 0u;
 
 struct CastDims {
-    count: u32, // values
+    count: u32, // output values, padding included
+    in_cols: u32,
+    in_stride: u32,
+    out_cols: u32,
+    out_stride: u32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -31,6 +41,19 @@ fn load_value(i: u32) -> f32 {
     }
 }
 
+// Output value o: the input value at the same place in row-major order.
+fn output_value(o: u32) -> f32 {
+    if (RESHAPE == 0u) {
+        return load_value(o);
+    }
+    let col = o % dims.out_stride;
+    if (col >= dims.out_cols) {
+        return 0.0;
+    }
+    let flat = o / dims.out_stride * dims.out_cols + col;
+    return load_value(flat / dims.in_cols * dims.in_stride + flat % dims.in_cols);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
@@ -40,8 +63,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         return;
     }
     let has_b = i0 + 1u < dims.count;
-    let b = select(0.0, load_value(min(i0 + 1u, dims.count - 1u)), has_b);
-    let words = pack_out_pair(load_value(i0), b);
+    let b = select(0.0, output_value(min(i0 + 1u, dims.count - 1u)), has_b);
+    let words = pack_out_pair(output_value(i0), b);
     let base = i0 / 2u * OUT_WORDS_PER_PAIR;
     out_buf[base] = words.x;
     if (OUT_WORDS_PER_PAIR == 2u && has_b) {

@@ -172,7 +172,11 @@
 //! Keras path and policy; [`models::Model::plan`] says how each runs on an
 //! adapter, [`models::Model::upload`] records the whole model as one
 //! forward, and [`models::Model::run_cpu`] chains the layers' CPU twins.
-//! [`models::Model::quantize`] is Keras's `Model.quantize`. The `dtype-policy`
+//! [`models::Model::quantize`] is Keras's `Model.quantize` (Dense,
+//! MultiHeadAttention's projections and Embedding: an Embedding's table is
+//! held as the Dense kernel of its transpose, which Keras's Dense
+//! quantizers quantize exactly as its Embedding's do, and which is the
+//! output head of a model that ties its embeddings). The `dtype-policy`
 //! tool's `plan` and `run` take `.keras` files; [`io::npy`] reads and
 //! writes their inputs and outputs.
 //!
@@ -217,9 +221,16 @@
 //! - A `.keras` member that declares more than 256 MiB and more than 100
 //!   times its stored size is refused as a decompression bomb; Keras's
 //!   in-memory reads start at 4 GiB (its own files are stored, ratio 1).
-//! - LayerNormalization, activations and attention do not run in float64
-//!   (their kernels compute in f32): a float64 model is an error naming the
-//!   layer.
+//! - LayerNormalization, Softmax, Embedding, Reshape, activations and
+//!   attention do not run in float64 (their kernels compute in f32): a
+//!   float64 model is an error naming the layer.
+//! - Embedding ids arrive as float32 values (exact integers up to 2^24;
+//!   an `int32` or `int64` input is read so), and an id that is not an
+//!   integer below the vocabulary is an error, where Keras casts floats to
+//!   int32 and jax's gather clamps or fills. `mask_zero=True` is refused:
+//!   its implicit mask is not carried to later layers here.
+//! - Softmax normalizes the last axis only, and its mask has the inputs'
+//!   shape (Keras broadcasts smaller masks).
 //!
 //! ## Untrusted input
 //! Every parser and loader returns `Err` on bad input and never panics (a

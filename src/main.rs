@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `dtype-policy`: what each adapter can do and which kernel each policy
 //! gets there (`info`), the plan of a Keras model or of a policy map's
-//! layers (`plan`), a Keras model run on inputs (`run`), and kernel
-//! benchmarks against roofline probes (`bench`).
+//! layers (`plan`), a Keras model run on inputs (`run`), a Keras model
+//! quantized as Keras's `Model.quantize` does and saved (`quantize`), and
+//! kernel benchmarks against roofline probes (`bench`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,21 @@ enum Command {
         map: Option<PathBuf>,
         /// Where to write the output (.npy; several outputs: NAME.0.npy, ...).
         #[arg(long, default_value = "output.npy")]
+        output: PathBuf,
+    },
+    /// Quantizes a Keras model (.keras) as Keras's `Model.quantize` does and
+    /// saves it as a .keras file that Keras loads; lists the layers skipped.
+    Quantize {
+        /// The model.
+        model: PathBuf,
+        /// int8, int4 (groups of 128) or float8.
+        #[arg(long)]
+        mode: String,
+        /// Quantize only the layers whose name this regex finds (Keras's `filters`).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Where to write the quantized model.
+        #[arg(long)]
         output: PathBuf,
     },
     /// Times Dense kernels for every policy and shape of a preset, checks each
@@ -224,6 +240,27 @@ fn plan(
             );
         }
     }
+    Ok(())
+}
+
+fn quantize_model(
+    model: &Path,
+    mode: &str,
+    filter: Option<&str>,
+    output: &Path,
+) -> Result<(), String> {
+    let mut m = Model::load(model, None).map_err(|e| e.to_string())?;
+    let skipped = m.quantize(mode, filter).map_err(|e| e.to_string())?;
+    let bytes = m.to_keras().map_err(|e| e.to_string())?;
+    std::fs::write(output, &bytes)
+        .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    for layer in &m.layers {
+        println!("{:<32} {}", layer.path, layer.policy.name());
+    }
+    if !skipped.is_empty() {
+        println!("skipped (no quantized form): {}", skipped.join(", "));
+    }
+    println!("wrote {} ({} bytes)", output.display(), bytes.len());
     Ok(())
 }
 
@@ -418,6 +455,12 @@ fn main() -> ExitCode {
             map,
             output,
         } => run_model(&cli, model, input, map, output),
+        Command::Quantize {
+            model,
+            mode,
+            filter,
+            output,
+        } => quantize_model(model, mode, filter.as_deref(), output),
         Command::Bench {
             preset,
             reps,

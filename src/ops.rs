@@ -164,3 +164,14 @@ impl AttentionShape {
         Ok(())
     }
 }
+
+/// Keras's `_large_negative_number` for a Softmax mask, rounded to
+/// `format`: -3e4 in float16, -1e9 otherwise.
+pub fn large_negative(format: crate::format::StorageFormat) -> f32 {
+    let v = if format == crate::format::StorageFormat::F16 {
+        -3e4
+    } else {
+        -1e9
+    };
+    format.round(v) as f32
+}

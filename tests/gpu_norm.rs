@@ -15,17 +15,7 @@ use dtype_policy::ops::Activation;
 const SHAPES: [(usize, usize); 5] = [(1, 1), (3, 37), (2, 1000), (65, 129), (1, 4099)];
 const FORMATS: [StorageFormat; 3] = [StorageFormat::F32, StorageFormat::F16, StorageFormat::BF16];
 
-/// Largest difference in units of `format`'s last place at the larger value.
-fn ulps(format: StorageFormat, a: f32, b: f32) -> f64 {
-    let bits = match format {
-        StorageFormat::F32 => 23,
-        StorageFormat::F16 => 10,
-        _ => 7,
-    };
-    let scale = a.abs().max(b.abs()).max(f32::MIN_POSITIVE) as f64;
-    let ulp = 2f64.powi(scale.log2().floor() as i32 - bits);
-    (a as f64 - b as f64).abs() / ulp
-}
+use common::gpu::ulps;
 
 fn run(ctx: &mut GpuContext, graph: Graph, x: &[f32]) -> Vec<f32> {
     graph.build(ctx).unwrap().run(ctx, &[x]).unwrap().remove(0)

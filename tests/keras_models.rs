@@ -8,7 +8,7 @@
 mod common;
 
 use common::f32s;
-use common::harness::{without_bias, without_last_term};
+use common::harness::{without_bias, without_first_column, without_last_term};
 use dtype_policy::format::StorageFormat;
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::layers::LayerKind;
@@ -118,19 +118,26 @@ fn inputs(case: &Value) -> (usize, Vec<Vec<f32>>) {
     )
 }
 
-fn run(ctx: &mut GpuContext, model: &Model, case: &Value) -> Run {
+/// Every output of the model on the case's inputs: GPU, twins, Keras.
+fn run(ctx: &mut GpuContext, model: &Model, case: &Value) -> Vec<Run> {
     let (batch, inputs) = inputs(case);
     let gpu_model = model.upload(ctx, batch).unwrap();
     let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-    let gpu = gpu_model.run(ctx, &refs).unwrap().remove(0);
-    let twin = model.run_cpu(&gpu_model.plan, &refs).unwrap().remove(0);
-    let last = model.outputs[0];
-    Run {
-        gpu,
-        twin,
-        keras: f32s(&case["outputs"][0]["bits"]),
-        format: gpu_model.plan.rows[last].format,
-    }
+    let gpu = gpu_model.run(ctx, &refs).unwrap();
+    let twin = model.run_cpu(&gpu_model.plan, &refs).unwrap();
+    let keras = case["outputs"].as_array().unwrap();
+    assert_eq!(keras.len(), model.outputs.len(), "outputs");
+    gpu.into_iter()
+        .zip(twin)
+        .zip(keras)
+        .zip(&model.outputs)
+        .map(|(((gpu, twin), keras), &o)| Run {
+            gpu,
+            twin,
+            keras: f32s(&keras["bits"]),
+            format: gpu_model.plan.rows[o].format,
+        })
+        .collect()
 }
 
 /// The largest difference, in ulps of `format` at `scale`, after checking
@@ -232,6 +239,35 @@ fn planted(model: &Model) -> Vec<(&'static str, Model)> {
     if changed {
         out.push(("gelu as silu and tanh as sigmoid", m));
     }
+    // A stand-alone EinsumDense's bias and last term dropped.
+    if let Some(i) = model
+        .layers
+        .iter()
+        .position(|l| matches!(l.kind, LayerKind::EinsumDense(_)))
+    {
+        let mut m = model.clone();
+        if let LayerKind::EinsumDense(e) = &mut m.layers[i].kind {
+            e.kernel = without_bias(&e.kernel);
+        }
+        out.push(("the first EinsumDense's bias dropped", m));
+        let mut m = model.clone();
+        if let LayerKind::EinsumDense(e) = &mut m.layers[i].kind {
+            e.kernel = without_last_term(&e.kernel);
+        }
+        out.push(("the first EinsumDense's last term dropped", m));
+    }
+    // An Embedding's first row dropped: the id 0 reads zeros.
+    let mut m = model.clone();
+    let mut changed = false;
+    for layer in &mut m.layers {
+        if let LayerKind::Embedding(e) = &mut layer.kind {
+            e.table = without_first_column(&e.table);
+            changed = true;
+        }
+    }
+    if changed {
+        out.push(("the embedding of id 0 dropped", m));
+    }
     assert!(
         out.len() >= 2,
         "a model with too little to plant mistakes in"
@@ -248,35 +284,41 @@ fn check_model(name: &str, cases: usize) {
         for case in cases_of {
             let policy = case["policy"].as_str().unwrap();
             let model = load(case);
-            let r = run(&mut ctx, &model, case);
-            let s = scale(&r.keras);
-            let label = format!("{adapter} {name} {policy}");
-            let to_twin = worst(&r.gpu, &r.twin, r.format, s);
-            let to_keras = worst(&r.gpu, &r.keras, r.format, s);
-            let mean_to_keras = mean(&r.gpu, &r.keras, r.format, s);
-            println!(
-                "{label}: {to_keras:.2} ulps from Keras ({mean_to_keras:.3} on average), \
+            let runs = run(&mut ctx, &model, case);
+            for (o, r) in runs.iter().enumerate() {
+                let s = scale(&r.keras);
+                let label = format!("{adapter} {name} {policy} output {o}");
+                let to_twin = worst(&r.gpu, &r.twin, r.format, s);
+                let to_keras = worst(&r.gpu, &r.keras, r.format, s);
+                let mean_to_keras = mean(&r.gpu, &r.keras, r.format, s);
+                println!(
+                    "{label}: {to_keras:.2} ulps from Keras ({mean_to_keras:.3} on average), \
                  {to_twin:.2} from the twins"
-            );
-            assert!(
-                to_twin <= twin_ulps(r.format),
-                "{label}: GPU against twins: {to_twin} ulps"
-            );
-            let tolerance = keras_ulps(r.format, policy);
-            let mean_tolerance = keras_mean_ulps(r.format, policy);
-            assert!(
-                to_keras <= tolerance && mean_to_keras <= mean_tolerance,
-                "{label}: GPU against Keras: {to_keras} ulps, {mean_to_keras} on average"
-            );
+                );
+                assert!(
+                    to_twin <= twin_ulps(r.format),
+                    "{label}: GPU against twins: {to_twin} ulps"
+                );
+                let tolerance = keras_ulps(r.format, policy);
+                let mean_tolerance = keras_mean_ulps(r.format, policy);
+                assert!(
+                    to_keras <= tolerance && mean_to_keras <= mean_tolerance,
+                    "{label}: GPU against Keras: {to_keras} ulps, {mean_to_keras} on average"
+                );
+            }
             if adapter.contains("Vulkan") || ctx.capabilities().backend == "Vulkan" {
                 for (mistake, m) in planted(&model) {
+                    // Caught when some output moves past its tolerance.
                     let wrong = run(&mut ctx, &m, case);
-                    let off = worst(&wrong.gpu, &r.keras, r.format, s);
-                    let mean_off = mean(&wrong.gpu, &r.keras, r.format, s);
+                    let caught = wrong.iter().zip(&runs).any(|(w, r)| {
+                        let s = scale(&r.keras);
+                        worst(&w.gpu, &r.keras, r.format, s) > keras_ulps(r.format, policy)
+                            || mean(&w.gpu, &r.keras, r.format, s)
+                                > keras_mean_ulps(r.format, policy)
+                    });
                     assert!(
-                        off > tolerance || mean_off > mean_tolerance,
-                        "{label}: {mistake} gives {off} ulps ({mean_off} on average), within \
-                         the tolerance"
+                        caught,
+                        "{adapter} {name} {policy}: {mistake} stays within the tolerance"
                     );
                 }
             }
@@ -307,4 +349,14 @@ fn cross_attention_with_its_own_key_gives_keras_outputs_on_both_adapters() {
 #[test]
 fn encoder_with_an_attention_mask_input_gives_keras_outputs_on_both_adapters() {
     check_model("encoder_masked", 1);
+}
+
+#[test]
+fn embedding_reshape_and_masked_softmax_give_keras_outputs_on_both_adapters() {
+    check_model("embedder", 7);
+}
+
+#[test]
+fn stand_alone_einsum_dense_and_multiply_give_keras_outputs_on_both_adapters() {
+    check_model("einsum", 9);
 }

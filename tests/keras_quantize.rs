@@ -123,6 +123,17 @@ fn comparable(kernel: &dtype_policy::format::DenseKernel) -> String {
     }
 }
 
+/// The classes of the layers at `paths`.
+fn classes_of<'a>(model: &'a Model, paths: &[String]) -> Vec<&'a str> {
+    paths
+        .iter()
+        .map(|p| {
+            let layer = model.layers.iter().find(|l| &l.path == p).unwrap();
+            layer.class_name.as_str()
+        })
+        .collect()
+}
+
 #[test]
 fn quantize_of_the_encoder_quantizes_the_attention_s_projections_as_keras() {
     for source in ["float32", "mixed_bfloat16"] {
@@ -157,17 +168,7 @@ fn quantize_of_the_encoder_quantizes_the_attention_s_projections_as_keras() {
                 }
             }
             assert_eq!(projections, 4, "{label}");
-            let classes: Vec<&str> = skipped
-                .iter()
-                .map(|p| {
-                    ours.layers
-                        .iter()
-                        .find(|l| &l.path == p)
-                        .unwrap()
-                        .class_name
-                        .as_str()
-                })
-                .collect();
+            let classes = classes_of(&ours, &skipped);
             assert_eq!(
                 classes,
                 [
@@ -179,6 +180,80 @@ fn quantize_of_the_encoder_quantizes_the_attention_s_projections_as_keras() {
                 ],
                 "{label}"
             );
+        }
+    }
+}
+
+#[test]
+fn quantize_of_an_embedding_gives_keras_s_table_and_policy() {
+    for source in ["float32", "mixed_bfloat16"] {
+        for mode in ["int8", "int4"] {
+            let mut ours = load(&format!("embedder__{source}.keras"));
+            let skipped = ours.quantize(mode, None).unwrap();
+            let keras = load(&format!("embedder__{mode}_from_{source}.keras"));
+            let label = format!("{mode} from {source}");
+            let mut tables = 0;
+            for (a, b) in ours.layers.iter().zip(&keras.layers) {
+                assert_eq!(a.policy.name(), b.policy.name(), "{label}: {}", b.path);
+                match (&a.kind, &b.kind) {
+                    (LayerKind::Embedding(x), LayerKind::Embedding(y)) => {
+                        tables += 1;
+                        assert_eq!(x.table, y.table, "{label}");
+                    }
+                    (LayerKind::Dense(x), LayerKind::Dense(y)) => {
+                        assert_eq!(x.kernel, y.kernel, "{label}");
+                    }
+                    _ => assert_eq!(a.class_name, b.class_name),
+                }
+            }
+            assert_eq!(tables, 1, "{label}");
+            let classes = classes_of(&ours, &skipped);
+            assert_eq!(classes, ["Reshape", "Softmax"], "{label}");
+        }
+    }
+    // Keras has no float8 Embedding: it warns and skips it.
+    let mut ours = load("embedder__float32.keras");
+    let skipped = ours.quantize("float8", None).unwrap();
+    let embedding = ours
+        .layers
+        .iter()
+        .find(|l| l.class_name == "Embedding")
+        .unwrap();
+    assert!(skipped.contains(&embedding.path), "{skipped:?}");
+}
+
+#[test]
+fn quantize_of_stand_alone_einsum_dense_gives_keras_s_variables_and_policies() {
+    for source in ["float32", "mixed_bfloat16"] {
+        for mode in ["int8", "int4", "float8"] {
+            let mut ours = load(&format!("einsum__{source}.keras"));
+            ours.quantize(mode, None).unwrap();
+            let keras = load(&format!("einsum__{mode}_from_{source}.keras"));
+            let label = format!("{mode} from {source}");
+            let mut einsums = 0;
+            for (a, b) in ours.layers.iter().zip(&keras.layers) {
+                assert_eq!(a.policy.name(), b.policy.name(), "{label}: {}", b.path);
+                match (&a.kind, &b.kind) {
+                    (LayerKind::EinsumDense(x), LayerKind::EinsumDense(y)) => {
+                        einsums += 1;
+                        assert_eq!(x.axes, y.axes, "{label}");
+                        assert!(
+                            comparable(&x.kernel) == comparable(&y.kernel),
+                            "{label}: {}",
+                            b.path
+                        );
+                    }
+                    (LayerKind::Dense(x), LayerKind::Dense(y)) => {
+                        assert!(
+                            comparable(&x.kernel) == comparable(&y.kernel),
+                            "{label}: {}",
+                            b.path
+                        );
+                    }
+                    _ => assert_eq!(a.class_name, b.class_name),
+                }
+            }
+            assert_eq!(einsums, 3, "{label}");
         }
     }
 }

@@ -50,7 +50,12 @@ fn archive(members: &[(String, Vec<u8>)], method: zip::CompressionMethod) -> Vec
 
 /// The fixture with its config changed by `edit`.
 fn with_config(edit: impl Fn(&mut Value)) -> Vec<u8> {
-    let mut m = members(&fixture_bytes(MLP));
+    with_config_of(MLP, edit)
+}
+
+/// A fixture's archive with its config changed by `edit`.
+fn with_config_of(file: &str, edit: impl Fn(&mut Value)) -> Vec<u8> {
+    let mut m = members(&fixture_bytes(file));
     for (name, data) in &mut m {
         if name == "config.json" {
             let mut config: Value = serde_json::from_slice(data).unwrap();
@@ -176,6 +181,54 @@ fn shapes_that_disagree_with_the_config_are_refused() {
         c["config"]["layers"][0]["config"]["batch_shape"] = serde_json::json!([null, 15])
     }));
     assert!(err.contains("15"), "{err}");
+}
+
+#[test]
+fn embedding_reshape_softmax_and_einsum_configs_that_disagree_are_refused() {
+    const EMBEDDER: &str = "embedder__int4_from_float32.keras";
+    const EINSUM: &str = "einsum__int8_from_float32.keras";
+    // A vocabulary of 38 where the file holds 37 rows.
+    let err = message(&with_config_of(EMBEDDER, |c| {
+        c["config"]["layers"][1]["config"]["input_dim"] = 38.into()
+    }));
+    assert!(err.contains("Embedding") && err.contains("[38"), "{err}");
+    let err = message(&with_config_of(EMBEDDER, |c| {
+        c["config"]["layers"][1]["config"]["mask_zero"] = true.into()
+    }));
+    assert!(err.contains("mask_zero"), "{err}");
+    // A Reshape whose sizes do not match, and one of absurd sizes.
+    for target in [
+        serde_json::json!([5, 8]),
+        serde_json::json!([u64::MAX, 2]),
+        serde_json::json!([-1, -1]),
+    ] {
+        let err = message(&with_config_of(EMBEDDER, |c| {
+            c["config"]["layers"][2]["config"]["target_shape"] = target.clone()
+        }));
+        assert!(err.contains("Reshape"), "{err}");
+    }
+    let err = message(&with_config_of(EMBEDDER, |c| {
+        c["config"]["layers"][5]["config"]["axis"] = 1.into()
+    }));
+    assert!(err.contains("Softmax") && err.contains("axis"), "{err}");
+    // EinsumDense: an equation not read, a bias over part of the outputs,
+    // output axes that overflow.
+    let err = message(&with_config_of(EINSUM, |c| {
+        c["config"]["layers"][1]["config"]["equation"] = "abc,dce->abde".into()
+    }));
+    assert!(
+        err.contains("EinsumDense") && err.contains("abc,dce->abde"),
+        "{err}"
+    );
+    let err = message(&with_config_of(EINSUM, |c| {
+        c["config"]["layers"][1]["config"]["bias_axes"] = "e".into()
+    }));
+    assert!(err.contains("bias_axes"), "{err}");
+    let err = message(&with_config_of(EINSUM, |c| {
+        c["config"]["layers"][1]["config"]["output_shape"] =
+            serde_json::json!([null, u64::MAX, u64::MAX])
+    }));
+    assert!(err.contains("EinsumDense"), "{err}");
 }
 
 #[test]

@@ -11,7 +11,13 @@ Models (random weights, fixed seeds):
 - encoder, encoder_causal, encoder_masked: a Functional transformer
   encoder block (MultiHeadAttention, Add, LayerNormalization, Dense FFN),
   without a mask, with `use_causal_mask=True`, and with an
-  `attention_mask` given as a second input.
+  `attention_mask` given as a second input;
+- embedder: int32 ids through an Embedding, a Reshape that changes the
+  row length, a Dense and a Softmax with a mask (a second input), with the
+  embeddings as a second output (int8 and int4 only: Keras has no float8
+  Embedding);
+- einsum: stand-alone EinsumDense layers ('abc,cde->abde',
+  'abcd,cde->abe' with an activation, 'abc,cd->abd') and a Multiply.
 
 Each model is saved under float32, mixed_float16 and mixed_bfloat16, and
 after Keras's own `quantize("int8")`, `quantize("int4")` and
@@ -98,12 +104,49 @@ def cross():
     return model
 
 
+VOCAB = 37
+
+
+def embedder():
+    """Ids through an Embedding, a Reshape that changes the row length, a
+    Dense and a masked Softmax; the embeddings are a second output."""
+    keras.utils.set_random_seed(5)
+    ids = keras.Input((SEQ,), name="ids", dtype="int32")
+    m = keras.Input((2 * SEQ, 5), name="softmax_mask", dtype="bool")
+    e = keras.layers.Embedding(VOCAB, DIM)(ids)
+    r = keras.layers.Reshape((-1, DIM // 2))(e)
+    s = keras.layers.Dense(5)(r)
+    y = keras.layers.Softmax()(s, mask=m)
+    model = keras.Model([ids, m], [y, e], name="embedder")
+    randomize(model, 14)
+    return model
+
+
+def einsum():
+    """Stand-alone EinsumDense layers in MultiHeadAttention's equations
+    and a Dense-like one, and a Multiply of two branches."""
+    keras.utils.set_random_seed(6)
+    x = keras.Input((SEQ, DIM), name="tokens")
+    heads = keras.layers.EinsumDense("abc,cde->abde", output_shape=(None, HEADS, 8),
+                                     bias_axes="de")(x)
+    merged = keras.layers.EinsumDense("abcd,cde->abe", output_shape=(None, 12),
+                                      bias_axes="e", activation="relu")(heads)
+    a = keras.layers.EinsumDense("abc,cd->abd", output_shape=(None, 5), bias_axes="d")(merged)
+    b = keras.layers.Dense(5, activation="sigmoid")(merged)
+    y = keras.layers.Multiply()([a, b])
+    model = keras.Model(x, y, name="einsum")
+    randomize(model, 15)
+    return model
+
+
 MODELS = {
     "mlp": mlp,
     "encoder": lambda: encoder(None),
     "encoder_causal": lambda: encoder("causal"),
     "encoder_masked": lambda: encoder("given"),
     "attention_cross": cross,
+    "embedder": embedder,
+    "einsum": einsum,
 }
 
 
@@ -118,6 +161,10 @@ def randomize(model, seed):
             v.assign(0.2 * noise)
         elif name == "gamma":
             v.assign(1.0 + 0.3 * noise)
+        elif name == "embeddings":
+            # Keras's uniform(-0.05, 0.05) would leave the Dense after it
+            # too little to do for a dropped term to show.
+            v.assign(noise)
 
 
 def inputs_for(name):
@@ -126,6 +173,12 @@ def inputs_for(name):
         x = rng.standard_normal((5, DIM)).astype(np.float32)
         x[1] = 0.0  # an all-zero row
         return [x]
+    if name == "embedder":
+        ids = rng.integers(0, VOCAB, (3, SEQ)).astype(np.int32)
+        ids[0, 0], ids[2, 5] = 0, VOCAB - 1
+        mask = rng.random((3, 2 * SEQ, 5)) > 0.3
+        mask[1, 4, :] = False  # a fully masked row: Keras gives zeros
+        return [ids, mask]
     x = rng.standard_normal((2, SEQ, DIM)).astype(np.float32)
     if name == "attention_cross":
         return [x, rng.standard_normal((2, 5, 12)).astype(np.float32),
@@ -145,7 +198,8 @@ def inputs_for(name):
 def calibrate(model, inputs):
     """Two optimizer steps with a zero learning rate: the first fills the
     float8 amax histories, the second sets the scales; no weight moves."""
-    target = np.zeros(np.asarray(model(inputs)).shape, dtype=np.float32)
+    y = model(inputs)
+    target = [np.zeros(np.shape(o), np.float32) for o in y] if isinstance(y, (list, tuple)) else np.zeros(np.shape(y), np.float32)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
     for _ in range(2):
         model.train_on_batch(inputs, target)
@@ -171,7 +225,7 @@ def save_case(name, tag, model, inputs, cases):
         "file": file,
         "policy": tag,
         "inputs": [tensor(x) if x.dtype != bool else {"shape": list(x.shape), "bool": x.reshape(-1).astype(int).tolist()} for x in inputs],
-        "outputs": [tensor(y)],
+        "outputs": [tensor(o) for o in (y if isinstance(y, (list, tuple)) else [y])],
         "layers": layer_outputs(model, inputs),
     })
 
@@ -197,7 +251,10 @@ def main():
             save_case(name, policy, build(), inputs, cases)
             if policy == "mixed_float16" or name in ("encoder_masked", "attention_cross"):
                 continue
-            for mode in ("int8", "int4", "float8"):
+            # The embedder's float8 is its one Dense (float8 Dense is covered
+            # above; Keras's training step does not take its masked output).
+            modes = ("int8", "int4") if name == "embedder" else ("int8", "int4", "float8")
+            for mode in modes:
                 model = build()
                 model.quantize(mode)
                 if mode == "float8":

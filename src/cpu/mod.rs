@@ -7,6 +7,7 @@ pub mod add;
 pub mod attention;
 pub mod cast;
 pub mod dense;
+pub mod embedding;
 pub mod norm;
 pub mod probes;
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! CPU twins of shaders/layer_norm.wgsl and shaders/activate.wgsl: the
-//! same sums in the same order, f32 arithmetic, rounded to the storage
-//! format.
+//! CPU twins of shaders/layer_norm.wgsl, shaders/softmax.wgsl and
+//! shaders/activate.wgsl: the same sums in the same order, f32 arithmetic,
+//! rounded to the storage format.
 
 use crate::cpu::dense::activate as activate_value;
 use crate::cpu::{REDUCE_THREADS, workgroup_reduce};
@@ -89,4 +89,64 @@ pub fn activate<T: HostFloat>(format: StorageFormat, activation: Activation, x: 
             T::from_f64(format.round(f64::from(activate_value(activation, v))))
         })
         .collect()
+}
+
+/// Keras's Softmax layer over rows of `cols` values stored in `format`, as
+/// shaders/softmax.wgsl computes it: masked values (`mask` > 0.5 keeps)
+/// replaced by [`crate::ops::large_negative`], m = max, e =
+/// round(exp(round(x - m))), s = round(sum of e, each invocation's chunks in
+/// order then the tree), y = round(e / s), masked positions 0.
+pub fn softmax<T: HostFloat>(
+    format: StorageFormat,
+    x: &[T],
+    cols: usize,
+    mask: Option<&[f32]>,
+) -> Result<Vec<T>> {
+    if cols == 0
+        || !x.len().is_multiple_of(cols)
+        || format == StorageFormat::F64
+        || mask.is_some_and(|m| m.len() != x.len())
+    {
+        return Err(Error::Shape(format!(
+            "a Softmax of {} values in rows of {cols} in {format:?} with a mask of {:?} values",
+            x.len(),
+            mask.map(<[f32]>::len)
+        )));
+    }
+    let round = |v: f32| format.round(f64::from(v)) as f32;
+    let negative = crate::ops::large_negative(format);
+    let per_chunk = format.values_per_chunk();
+    let chunks = cols.div_ceil(K_ALIGN) * K_ALIGN / per_chunk;
+    let mut y = Vec::with_capacity(x.len());
+    for (r, row) in x.chunks_exact(cols).enumerate() {
+        let kept = |j: usize| mask.is_none_or(|m| m[r * cols + j] > 0.5);
+        let value = |j: usize| -> f32 {
+            if j >= cols {
+                f32::NEG_INFINITY
+            } else if kept(j) {
+                round(row[j].to_f64() as f32)
+            } else {
+                negative
+            }
+        };
+        let mine = |i: usize| {
+            (i..chunks)
+                .step_by(THREADS)
+                .flat_map(|c| (0..per_chunk).map(move |j| c * per_chunk + j))
+        };
+        let top = workgroup_reduce(
+            |i| mine(i).fold(f32::NEG_INFINITY, |m, j| m.max(value(j))),
+            true,
+        );
+        let e = |j: usize| round(round(value(j) - top).exp());
+        let total = round(workgroup_reduce(
+            |i| mine(i).filter(|&j| j < cols).fold(0.0f32, |s, j| s + e(j)),
+            false,
+        ));
+        y.extend((0..cols).map(|j| {
+            let out = if kept(j) { e(j) / total } else { 0.0 };
+            T::from_f64(format.round(f64::from(out)))
+        }));
+    }
+    Ok(y)
 }

@@ -437,13 +437,20 @@ pub enum KernelAxes {
         /// Values per head.
         head_dim: usize,
     },
+    /// An `EinsumDense` over the last axis (`"abc,cd->abd"`): kernel
+    /// `[k, n]`, bias `[n]`, int8 scales `[1; lead] + [n]` (the output's
+    /// rank, as Keras keeps it).
+    Einsum {
+        /// The output's axes before the last (the batch's included).
+        lead: usize,
+    },
 }
 
 impl KernelAxes {
     /// The kernel's shape for `k` inputs and `n` outputs.
     pub fn kernel_shape(self, k: usize, n: usize) -> Result<Vec<usize>> {
         match self {
-            KernelAxes::Dense => Ok(vec![k, n]),
+            KernelAxes::Dense | KernelAxes::Einsum { .. } => Ok(vec![k, n]),
             KernelAxes::HeadsOut { heads, head_dim } => {
                 self.check_heads(n, "outputs")?;
                 Ok(vec![k, heads, head_dim])
@@ -478,6 +485,11 @@ impl KernelAxes {
                 Ok(vec![1, 1, heads, head_dim])
             }
             KernelAxes::HeadsIn { .. } => Ok(vec![1, 1, n]),
+            KernelAxes::Einsum { lead } => {
+                let mut shape = vec![1; lead];
+                shape.push(n);
+                Ok(shape)
+            }
         }
     }
 
@@ -565,7 +577,9 @@ impl Expect {
     fn layer(&self) -> String {
         let class = match self.axes {
             KernelAxes::Dense => "Dense",
-            KernelAxes::HeadsOut { .. } | KernelAxes::HeadsIn { .. } => "EinsumDense",
+            KernelAxes::HeadsOut { .. }
+            | KernelAxes::HeadsIn { .. }
+            | KernelAxes::Einsum { .. } => "EinsumDense",
         };
         format!(
             "a {class} {} kernel of {} inputs and {} outputs",

@@ -7,6 +7,7 @@
 //! weights through Keras's quantizers. The GPU runtime uploads a
 //! [`DenseKernel`]; the CPU twins compute from the same one.
 
+pub mod embedding;
 pub mod kernel;
 pub mod packing;
 pub mod storage;

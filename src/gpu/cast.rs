@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Casts between f32, f16 and bf16 tensors on the GPU (round to nearest
 //! even; infinities and NaN kept, overflow to infinity), for converting
-//! weights or activations without a trip through the host.
+//! weights or activations without a trip through the host, and Keras's
+//! `Reshape` (the same kernel moving each value to its row and column in
+//! the new row length: rows are padded, so a new row length moves values).
 
 use crate::error::{Error, Result};
 use crate::format::StorageFormat;
@@ -27,10 +29,33 @@ impl Graph {
     /// `x` cast to `to` (a tensor of the same rows and columns): whole
     /// padded rows, so the padding stays zero.
     pub fn cast(&mut self, x: TensorId, to: StorageFormat) -> Result<TensorId> {
-        self.op(|g| g.record_cast(x, to))
+        self.op(|g| {
+            let cols = g.shape(x)?.cols();
+            g.record_cast(x, to, cols)
+        })
     }
 
-    fn record_cast(&mut self, x: TensorId, to: StorageFormat) -> Result<TensorId> {
+    /// `x`'s values in row-major order as rows of `cols` values (Keras's
+    /// `Reshape`, whose last axis is `cols`), in `x`'s format; `x` itself
+    /// where its rows already have `cols` values.
+    pub fn reshape(&mut self, x: TensorId, cols: usize) -> Result<TensorId> {
+        self.op(|g| {
+            let from = g.shape(x)?;
+            if from.cols() == cols {
+                return Ok(x);
+            }
+            if cols == 0 || from.len() % cols != 0 {
+                return Err(Error::Shape(format!(
+                    "a reshape of {} x {} values into rows of {cols}",
+                    from.rows(),
+                    from.cols()
+                )));
+            }
+            g.record_cast(x, from.format(), cols)
+        })
+    }
+
+    fn record_cast(&mut self, x: TensorId, to: StorageFormat, cols: usize) -> Result<TensorId> {
         let from = self.shape(x)?;
         let (Some(code), Some(_)) = (in_format_code(from.format()), in_format_code(to)) else {
             return Err(Error::Unsupported(format!(
@@ -38,24 +63,34 @@ impl Graph {
                 from.format()
             )));
         };
-        let shape = TensorShape::new(from.rows(), from.cols(), to)?;
+        let shape = TensorShape::new(from.len() / cols, cols, to)?;
         let y = self.tensor(shape);
+        let reshape = cols != from.cols();
         // Every value of every padded row, a pair per invocation.
-        let count = from.rows() * from.stride();
+        let count = shape.rows() * shape.stride();
+        let what = || "a cast's values".to_owned();
         self.push(Step {
             key: PipelineKey {
                 kernel: Kernel::Cast,
                 storage: elementwise_variant(to),
                 specialization: code,
-                mode: 0,
+                mode: u32::from(reshape),
             },
-            label: format!("cast {:?} to {to:?}", from.format()),
+            label: if reshape {
+                format!(
+                    "reshape {:?} rows of {} to rows of {cols}",
+                    from.format(),
+                    from.cols()
+                )
+            } else {
+                format!("cast {:?} to {to:?}", from.format())
+            },
             uniform: [
-                size::to_u32(count, &|| "a cast's values".to_owned())?,
-                0,
-                0,
-                0,
-                0,
+                size::to_u32(count, &what)?,
+                size::to_u32(from.cols(), &what)?,
+                size::to_u32(from.stride(), &what)?,
+                size::to_u32(cols, &what)?,
+                size::to_u32(shape.stride(), &what)?,
                 0,
                 0,
                 0,

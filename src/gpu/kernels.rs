@@ -16,7 +16,7 @@ pub enum Kernel {
     DenseMatVec,
     /// Dense forward, workgroup-memory tiles.
     DenseTiled,
-    /// Casts between f32, f16 and bf16 buffers.
+    /// Casts between f32, f16 and bf16 buffers, reshaping rows (Keras's `Reshape`).
     Cast,
     /// Element-wise sum of two tensors of the same shape (a residual add).
     Add,
@@ -26,6 +26,10 @@ pub enum Kernel {
     Activate,
     /// MultiHeadAttention's core: masked softmax of q . k, times v.
     Attention,
+    /// Keras's Embedding: table rows gathered by id, dequantized.
+    Embedding,
+    /// Keras's Softmax layer over the last axis, with an optional mask.
+    Softmax,
     /// Quantizes activations per row to int8 (Keras's abs-max), packed for `dot4I8Packed`.
     QuantizeRows,
     /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
@@ -159,7 +163,7 @@ const INT4_BINDINGS: &[Binding] = &[
     ro(8),
 ];
 // shaders/cast.wgsl.
-const CAST_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(4), rw(4)];
+const CAST_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(4), rw(4)];
 // shaders/add.wgsl: two inputs read as 16-byte chunks, the sum by the value.
 const ADD_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), rw(8)];
 // shaders/layer_norm.wgsl: x chunks, gamma and beta in f32, y by the word.
@@ -169,6 +173,10 @@ const ATTENTION_BINDINGS: &[Binding] =
     &[Binding::Uniform(32), ro(16), ro(16), ro(16), ro(4), rw(4)];
 // shaders/activate.wgsl: x chunks in, y by the word (no f64).
 const ACTIVATE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
+// shaders/embedding.wgsl: ids, table words, scales, zero points, y by the word.
+const EMBEDDING_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(4), ro(4), ro(4), ro(4), rw(4)];
+// shaders/softmax.wgsl: x chunks, the mask's f32 values, y by the word.
+const SOFTMAX_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(4), rw(4)];
 
 /// A row of the table with the defaults of a kernel that is not Dense.
 const fn other(
@@ -215,7 +223,7 @@ const fn dense(
 const GROUPING: Option<&str> = Some("GROUPING");
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 21] = {
+const KERNELS: [KernelSpec; 23] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -242,6 +250,7 @@ const KERNELS: [KernelSpec; 21] = {
         },
         KernelSpec {
             specialization: Some("IN_FORMAT"),
+            mode: Some("RESHAPE"),
             ..other(Cast, "cast", "cast", CAST_BINDINGS)
         },
         KernelSpec {
@@ -255,6 +264,14 @@ const KERNELS: [KernelSpec; 21] = {
             ..other(Activate, "activate", "activate", ACTIVATE_BINDINGS)
         },
         other(Attention, "attention", "attention", ATTENTION_BINDINGS),
+        KernelSpec {
+            mode: Some("MODE"),
+            ..other(Embedding, "embedding", "embedding", EMBEDDING_BINDINGS)
+        },
+        KernelSpec {
+            mode: Some("MASKED"),
+            ..other(Softmax, "softmax", "softmax", SOFTMAX_BINDINGS)
+        },
         other(
             QuantizeRows,
             "quantize_rows",

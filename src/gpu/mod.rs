@@ -17,6 +17,7 @@ pub mod buffers;
 pub mod cast;
 pub mod context;
 pub mod dense;
+pub mod embedding;
 pub mod kernels;
 pub mod norm;
 pub mod pipelines;

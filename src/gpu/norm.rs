@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Row-wise and element-wise ops of a model that are not Dense: Keras's
-//! LayerNormalization (shaders/layer_norm.wgsl) and a stand-alone
-//! activation (shaders/activate.wgsl, Keras's `Activation` layer).
+//! LayerNormalization (shaders/layer_norm.wgsl), Softmax layer
+//! (shaders/softmax.wgsl) and a stand-alone activation
+//! (shaders/activate.wgsl, Keras's `Activation` layer).
 
 use crate::error::{Error, Result};
 use crate::format::StorageFormat;
@@ -152,6 +153,66 @@ impl Graph {
                 ],
                 bindings: vec![Bind::Tensor(x), Bind::Tensor(y)],
                 groups: groups_2d(chunks)?,
+            });
+            Ok(y)
+        })
+    }
+
+    /// Keras's Softmax layer over the last axis of `x`, written in `x`'s
+    /// format; `mask`, where given, an f32 tensor of `x`'s rows and columns
+    /// (a value > 0.5 keeps its position; masked positions are 0).
+    pub fn softmax(&mut self, x: TensorId, mask: Option<TensorId>) -> Result<TensorId> {
+        self.op(|g| {
+            let shape = g.shape(x)?;
+            f32_arithmetic(shape.format(), "a Softmax")?;
+            let mut mask_stride = 0;
+            if let Some(m) = mask {
+                let ms = g.shape(m)?;
+                if (ms.rows(), ms.cols(), ms.format())
+                    != (shape.rows(), shape.cols(), StorageFormat::F32)
+                {
+                    return Err(Error::Shape(format!(
+                        "a Softmax mask of {} x {} in {:?} for inputs of {} x {}; the mask is \
+                         an f32 tensor of the inputs' shape",
+                        ms.rows(),
+                        ms.cols(),
+                        ms.format(),
+                        shape.rows(),
+                        shape.cols()
+                    )));
+                }
+                mask_stride = ms.stride();
+            }
+            let y = g.tensor(shape);
+            let what = || "a Softmax's rows".to_owned();
+            let rows = size::to_u32(shape.rows(), &what)?;
+            let chunks = size::to_u32(shape.bytes() as usize / 16 / shape.rows(), &what)?;
+            g.push(Step {
+                key: PipelineKey {
+                    kernel: Kernel::Softmax,
+                    storage: elementwise_variant(shape.format()),
+                    specialization: 0,
+                    mode: u32::from(mask.is_some()),
+                },
+                label: "softmax".to_owned(),
+                uniform: [
+                    size::to_u32(shape.cols(), &what)?,
+                    chunks,
+                    rows,
+                    size::to_u32(mask_stride, &what)?,
+                    crate::ops::large_negative(shape.format()).to_bits(),
+                    0,
+                    0,
+                    0,
+                ],
+                // Without a mask, x stands in for the unread binding.
+                bindings: vec![
+                    Bind::Tensor(x),
+                    Bind::Tensor(mask.unwrap_or(x)),
+                    Bind::Tensor(y),
+                ],
+                // One workgroup of 64 per row.
+                groups: groups_2d(u64::from(rows) * 64)?,
             });
             Ok(y)
         })

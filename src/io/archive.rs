@@ -153,3 +153,32 @@ fn read_member(
     }
     Ok(Some(out))
 }
+
+/// Writes a `.keras` archive as Keras does: `metadata.json`, `config.json`
+/// and `model.weights.h5`, stored (not deflated), with a fixed timestamp so
+/// that the same model gives the same bytes.
+pub fn write(
+    config: &serde_json::Value,
+    metadata: &serde_json::Value,
+    weights: &[u8],
+) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let bad = |e: String| Error::file("a .keras archive", format!("cannot be written: {e}"));
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(weights.len() as u64 >= u64::from(u32::MAX));
+    let json = |v: &serde_json::Value| serde_json::to_vec(v).map_err(|e| bad(e.to_string()));
+    for (name, bytes) in [
+        (METADATA, json(metadata)?),
+        (CONFIG, json(config)?),
+        (WEIGHTS, weights.to_vec()),
+    ] {
+        zip.start_file(name, options)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        zip.write_all(&bytes)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+    }
+    let out = zip.finish().map_err(|e| bad(e.to_string()))?;
+    Ok(out.into_inner())
+}

@@ -11,6 +11,12 @@ use crate::format::{DenseKernel, WeightFormat};
 use crate::io::h5::{Array, ArrayValues, LayerVariables};
 use crate::ops::Activation;
 
+pub mod einsum_dense;
+pub mod embedding;
+
+pub use einsum_dense::EinsumDense;
+pub use embedding::Embedding;
+
 /// What a layer computes, with its variables.
 #[derive(Debug, Clone)]
 pub enum LayerKind {
@@ -35,6 +41,21 @@ pub enum LayerKind {
     /// `MultiHeadAttention`: its inputs are the query, the value, the key
     /// (the value again when none is given) and, where given, the mask.
     MultiHeadAttention(Box<MultiHeadAttention>),
+    /// `Embedding`: its input is the ids.
+    Embedding(Box<Embedding>),
+    /// `EinsumDense` of an equation that is a Dense over its last axes.
+    EinsumDense(Box<EinsumDense>),
+    /// `Softmax` over the last axis; its second input, where `masked`, is
+    /// the mask (of the first's shape).
+    Softmax {
+        /// Called with a `mask`.
+        masked: bool,
+    },
+    /// `Reshape` to `target_shape` (without the batch axis; a -1 resolved).
+    Reshape {
+        /// `target_shape` as Keras gives it (-1 for the axis it infers).
+        target: Vec<i64>,
+    },
 }
 
 /// One of MultiHeadAttention's EinsumDense projections.
@@ -94,7 +115,13 @@ impl LayerKind {
     /// Whether the layer has a quantized form in Keras (a quantized policy
     /// on any other layer runs it under the policy's source float policy).
     pub fn quantizable(&self) -> bool {
-        matches!(self, LayerKind::Dense(_) | LayerKind::MultiHeadAttention(_))
+        matches!(
+            self,
+            LayerKind::Dense(_)
+                | LayerKind::MultiHeadAttention(_)
+                | LayerKind::Embedding(_)
+                | LayerKind::EinsumDense(_)
+        )
     }
 
     /// The shape (without the batch axis) this layer gives for its inputs'
@@ -142,6 +169,37 @@ impl LayerKind {
                 Ok(x.clone())
             }
             LayerKind::Activation(_) | LayerKind::Dropout => Ok(one()?.clone()),
+            LayerKind::Embedding(e) => {
+                let mut y = one()?.clone();
+                if y.is_empty() {
+                    return Err(Error::Unsupported(
+                        "an Embedding of single ids per sample (shape ()); give ids a sequence \
+                         axis"
+                            .to_owned(),
+                    ));
+                }
+                y.push(e.output_dim);
+                Ok(y)
+            }
+            LayerKind::Softmax { masked } => {
+                let (x, rest) = inputs
+                    .split_first()
+                    .ok_or_else(|| Error::Shape("a Softmax of no input".to_owned()))?;
+                let fits = match rest {
+                    [] => !masked,
+                    [m] => *masked && m == x,
+                    _ => false,
+                };
+                if !fits {
+                    return Err(Error::Shape(format!(
+                        "a Softmax given inputs of shapes {inputs:?}; it takes one, and a mask of \
+                         its shape where called with one"
+                    )));
+                }
+                Ok(x.clone())
+            }
+            LayerKind::Reshape { target } => reshaped(one()?, target),
+            LayerKind::EinsumDense(e) => e.output_shape(one()?),
             LayerKind::MultiHeadAttention(a) => {
                 let (query, value, key) = match inputs {
                     [q, v, k, ..] => (q, v, k),
@@ -199,6 +257,39 @@ impl LayerKind {
             }
         }
     }
+}
+
+/// `x` (a shape without the batch axis) reshaped to Keras's
+/// `target_shape` (at most one -1, inferred).
+fn reshaped(x: &[usize], target: &[i64]) -> Result<Vec<usize>> {
+    let total: usize = x.iter().product();
+    let known = target
+        .iter()
+        .filter(|&&d| d != -1)
+        .try_fold(1usize, |acc, &d| {
+            usize::try_from(d)
+                .ok()
+                .filter(|&d| d > 0)
+                .and_then(|d| acc.checked_mul(d))
+        });
+    let inferred = target.iter().filter(|&&d| d == -1).count();
+    let fail = || {
+        Err(Error::Shape(format!(
+            "a Reshape of {x:?} to {target:?}: the sizes do not match"
+        )))
+    };
+    let Some(known) = known else { return fail() };
+    if target.is_empty() || inferred > 1 || known == 0 || !total.is_multiple_of(known) {
+        return fail();
+    }
+    let shape: Vec<usize> = target
+        .iter()
+        .map(|&d| if d == -1 { total / known } else { d as usize })
+        .collect();
+    if shape.iter().product::<usize>() != total {
+        return fail();
+    }
+    Ok(shape)
 }
 
 /// A key of a layer's config, or an error naming it.
@@ -375,6 +466,15 @@ fn kernel_from(
     )
 }
 
+/// Whether a layer's `Int8QuantizationConfig` has no activation quantizer.
+fn int8_weight_only(config: &Value) -> bool {
+    config
+        .get("quantization_config")
+        .and_then(|q| q.get("config"))
+        .is_some_and(|q| q.get("activation_quantizer").is_some_and(Value::is_null))
+        && config["quantization_config"]["class_name"] == "Int8QuantizationConfig"
+}
+
 /// A Dense layer from its config, `k` input features, the weight format
 /// its policy gives, and its variables.
 pub fn dense(
@@ -385,11 +485,7 @@ pub fn dense(
 ) -> Result<Dense> {
     let units = usize_key(config, "units", "Dense")?;
     let use_bias = bool_key(config, "use_bias", true)?;
-    let int8_weight_only = config
-        .get("quantization_config")
-        .and_then(|q| q.get("config"))
-        .is_some_and(|q| q.get("activation_quantizer").is_some_and(Value::is_null))
-        && config["quantization_config"]["class_name"] == "Int8QuantizationConfig";
+    let int8_weight_only = int8_weight_only(config);
     let format = format(int8_weight_only)?;
     let kernel = stored_or_quantized(vars, use_bias, format, (k, units), KernelAxes::Dense)?;
     Ok(Dense {
@@ -667,6 +763,22 @@ pub fn layer_normalization(
     })
 }
 
+/// A float32 variable of `shape`.
+fn f32s(shape: Vec<usize>, values: Vec<f32>) -> Array {
+    Array {
+        shape,
+        values: ArrayValues::F32(values),
+    }
+}
+
+/// An int8 variable of `shape`.
+fn i8s(shape: Vec<usize>, values: Vec<i8>) -> Array {
+    Array {
+        shape,
+        values: ArrayValues::I8(values),
+    }
+}
+
 /// A kernel's variables as Keras stores them, by Keras's names in Keras's
 /// order (the inverse of reading them): float `kernel` in the layer's
 /// axes; int8 `kernel` and `kernel_scale`; int4's kernel packed along the
@@ -680,14 +792,6 @@ pub fn keras_variables(
 ) -> Result<Vec<(&'static str, Array)>> {
     use crate::format::KernelValues;
     let (k, n) = (kernel.k(), kernel.n());
-    let f32s = |shape: Vec<usize>, v: Vec<f32>| Array {
-        shape,
-        values: ArrayValues::F32(v),
-    };
-    let i8s = |shape: Vec<usize>, v: Vec<i8>| Array {
-        shape,
-        values: ArrayValues::I8(v),
-    };
     let mut out = Vec::new();
     let kernel_shape = axes.kernel_shape(k, n)?;
     let bias = kernel.bias().map(|b| match b {

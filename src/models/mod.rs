@@ -21,7 +21,7 @@ use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::recorder::{Forward, Graph, TensorId};
 use crate::gpu::tensor::TensorShape;
 use crate::io::archive::{ArchiveLimits, KerasArchive};
-use crate::io::h5::{LayerVariables, WeightsFile};
+use crate::io::h5::{Array, LayerVariables, WeightsFile};
 use crate::layers::{self, LayerKind};
 use crate::policy::any::Policy;
 use crate::policy::dtype::DType;
@@ -78,6 +78,9 @@ pub struct Model {
     pub inputs: Vec<usize>,
     /// The layers whose outputs are the model's outputs.
     pub outputs: Vec<usize>,
+    /// The `config.json` it was read from, which [`Model::to_keras`]
+    /// writes back with the policies [`Model::quantize`] changed.
+    pub config: Value,
 }
 
 /// The snake_case name Keras gives a class in a weights file
@@ -151,6 +154,8 @@ fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
         if let Some(node) = nodes.first() {
             collect_history(node.get("args").unwrap_or(&Value::Null), &mut inbound);
             let attention = class_name == "MultiHeadAttention";
+            let softmax = class_name == "Softmax";
+            let mut softmax_mask = None;
             // MultiHeadAttention's inputs in a fixed order: query, value,
             // key (the value when not given), mask.
             let (mut key_slot, mut mask_slot) = (None, None);
@@ -161,6 +166,13 @@ fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
                     collect_history(v, &mut found);
                     found.pop()
                 };
+                if softmax && key == "mask" {
+                    if !v.is_null() {
+                        softmax_mask = one(v);
+                        masked = softmax_mask.is_some();
+                    }
+                    continue;
+                }
                 match (attention, key.as_str()) {
                     (true, "use_causal_mask") => causal = v.as_bool().unwrap_or(false),
                     (true, "attention_mask") if !v.is_null() => {
@@ -184,6 +196,7 @@ fn serialized<'a>(value: &'a Value, at: &str) -> Result<Serialized<'a>> {
                     }
                 }
             }
+            inbound.extend(softmax_mask);
             if attention {
                 if inbound.len() != 2 || (masked && mask_slot.is_none()) {
                     return Err(Error::Unsupported(format!(
@@ -344,6 +357,7 @@ impl Model {
             layers: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            config: config.clone(),
         };
         let mut index_of: HashMap<String, usize> = HashMap::new();
         let mut used_names: HashMap<String, usize> = HashMap::new();
@@ -472,10 +486,10 @@ impl Model {
                     .get("dtype")
                     .and_then(Value::as_str)
                     .unwrap_or("float32");
-                if dtype != "float32" && dtype != "bool" {
+                if !["float32", "bool", "int32", "int64"].contains(&dtype) {
                     return Err(Error::Unsupported(format!(
-                        "an input of dtype {dtype}; inputs are float32 (or bool masks, given \
-                         as 0 and 1)"
+                        "an input of dtype {dtype}; inputs are float32 (bool masks given as 0 \
+                         and 1, int32 and int64 ids as float32 integers)"
                     )));
                 }
                 LayerKind::Input {
@@ -498,6 +512,46 @@ impl Model {
             )?),
             "Activation" => LayerKind::Activation(layers::activation(s.config.get("activation"))?),
             "Dropout" => LayerKind::Dropout,
+            "EinsumDense" => {
+                let x = input_shapes
+                    .first()
+                    .filter(|_| input_shapes.len() == 1)
+                    .ok_or_else(|| Error::Shape("an EinsumDense takes one input".to_owned()))?;
+                LayerKind::EinsumDense(Box::new(layers::einsum_dense::einsum_dense(
+                    s.config,
+                    x,
+                    |weight_only| routing::weight_format(&policy, weight_only),
+                    vars,
+                )?))
+            }
+            "Embedding" => LayerKind::Embedding(Box::new(layers::embedding::embedding(
+                s.config,
+                routing::weight_format(&policy, false)?,
+                vars,
+            )?)),
+            "Softmax" => {
+                let axis = s.config.get("axis").cloned().unwrap_or(Value::from(-1));
+                if axis != -1 && axis != serde_json::json!([-1]) {
+                    return Err(Error::Unsupported(format!(
+                        "a Softmax over axis {axis}; the kernel normalizes the last axis (-1)"
+                    )));
+                }
+                LayerKind::Softmax { masked: s.masked }
+            }
+            "Reshape" => {
+                let target = s
+                    .config
+                    .get("target_shape")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>())
+                    .ok_or_else(|| {
+                        Error::Unsupported(format!(
+                            "a Reshape whose target_shape is {}",
+                            s.config.get("target_shape").unwrap_or(&Value::Null)
+                        ))
+                    })?;
+                LayerKind::Reshape { target }
+            }
             "Add" => LayerKind::Add,
             "Multiply" => LayerKind::Multiply,
             "MultiHeadAttention" => {
@@ -521,12 +575,18 @@ impl Model {
             other => {
                 return Err(Error::Unsupported(format!(
                     "unknown layer class '{other}'; the layers read are InputLayer, Dense, \
-                     LayerNormalization, Activation, Dropout, Add, Multiply and MultiHeadAttention"
+                     EinsumDense, Embedding, LayerNormalization, Activation, Softmax, Dropout, Reshape, Add, \
+                     Multiply and MultiHeadAttention"
                 )));
             }
         };
-        if !matches!(kind, LayerKind::Dense(_) | LayerKind::LayerNormalization(_))
-            && !vars.vars.is_empty()
+        if !matches!(
+            kind,
+            LayerKind::Dense(_)
+                | LayerKind::LayerNormalization(_)
+                | LayerKind::Embedding(_)
+                | LayerKind::EinsumDense(_)
+        ) && !vars.vars.is_empty()
         {
             return Err(Error::Shape(format!(
                 "a {} layer has no variables; the file has {}",
@@ -572,20 +632,24 @@ impl Model {
                 return Err(Error::InvalidQuantizationMode(other.to_owned()));
             }
         };
-        let quantize_one = |path: &str, policy: &Policy, kernel: &crate::format::DenseKernel| {
-            let quantized = || -> Result<(Policy, crate::format::DenseKernel)> {
-                if policy.quantization_mode().is_some() {
-                    return Err(Error::InvalidArgument(format!(
-                        "the layer is already quantized ({})",
-                        policy.name()
-                    )));
-                }
-                let target: Policy = format!("{mode_name}_from_{}", policy.name()).parse()?;
-                let format = routing::weight_format(&target, false)?;
-                Ok((target, kernel.requantize(format)?))
+        let quantize_one =
+            |path: &str, policy: &Policy, kernel: &crate::format::DenseKernel, table: bool| {
+                let quantized = || -> Result<(Policy, crate::format::DenseKernel)> {
+                    if policy.quantization_mode().is_some() {
+                        return Err(Error::InvalidArgument(format!(
+                            "the layer is already quantized ({})",
+                            policy.name()
+                        )));
+                    }
+                    let target: Policy = format!("{mode_name}_from_{}", policy.name()).parse()?;
+                    let mut format = routing::weight_format(&target, false)?;
+                    if table {
+                        format = layers::embedding::table_format(format);
+                    }
+                    Ok((target, kernel.requantize(format)?))
+                };
+                quantized().map_err(|e| e.in_layer(path))
             };
-            quantized().map_err(|e| e.in_layer(path))
-        };
         let mut skipped = Vec::new();
         // (layer, projection or None for a Dense layer, policy, kernel)
         let mut quantized = Vec::new();
@@ -594,9 +658,20 @@ impl Model {
                 continue;
             }
             match &layer.kind {
-                LayerKind::Dense(_) if !wanted(&layer.name) => {}
+                LayerKind::Dense(_) | LayerKind::EinsumDense(_) if !wanted(&layer.name) => {}
                 LayerKind::Dense(d) => {
-                    let (p, k) = quantize_one(&layer.path, &layer.policy, &d.kernel)?;
+                    let (p, k) = quantize_one(&layer.path, &layer.policy, &d.kernel, false)?;
+                    quantized.push((i, None, p, k));
+                }
+                LayerKind::EinsumDense(e) => {
+                    let (p, k) = quantize_one(&layer.path, &layer.policy, &e.kernel, false)?;
+                    quantized.push((i, None, p, k));
+                }
+                // Keras has no float8 Embedding: it warns and skips it.
+                LayerKind::Embedding(_) if !wanted(&layer.name) => {}
+                LayerKind::Embedding(_) if mode == "float8" => skipped.push(layer.path.clone()),
+                LayerKind::Embedding(e) => {
+                    let (p, k) = quantize_one(&layer.path, &layer.policy, &e.table, true)?;
                     quantized.push((i, None, p, k));
                 }
                 // Keras quantizes the attention's EinsumDense sublayers.
@@ -606,7 +681,7 @@ impl Model {
                         if !wanted(name) {
                             continue;
                         }
-                        let (p, k) = quantize_one(&proj.path, &proj.policy, &proj.kernel)?;
+                        let (p, k) = quantize_one(&proj.path, &proj.policy, &proj.kernel, false)?;
                         quantized.push((i, Some(j), p, k));
                     }
                 }
@@ -624,6 +699,17 @@ impl Model {
                     layer.policy = policy;
                     layer.policy_source = format!("Model::quantize(\"{mode}\")");
                 }
+                (LayerKind::EinsumDense(e), None) => {
+                    e.kernel = kernel;
+                    e.int8_weight_only = false;
+                    layer.policy = policy;
+                    layer.policy_source = format!("Model::quantize(\"{mode}\")");
+                }
+                (LayerKind::Embedding(e), None) => {
+                    e.table = kernel;
+                    layer.policy = policy;
+                    layer.policy_source = format!("Model::quantize(\"{mode}\")");
+                }
                 (LayerKind::MultiHeadAttention(a), Some(j)) => {
                     a.projections[j].kernel = kernel;
                     a.projections[j].policy = policy;
@@ -638,27 +724,40 @@ impl Model {
     /// Keras stores it ([`layers::keras_variables`]; a LayerNormalization
     /// writes `gamma` and `beta` whatever its `scale` and `center`).
     pub fn variables(&self) -> Result<Vec<(String, crate::io::h5::Array)>> {
+        Ok(self
+            .variable_groups()?
+            .into_iter()
+            .flat_map(|(_, path, vars)| {
+                vars.into_iter()
+                    .map(move |(name, a)| (format!("{path}/{name}"), a))
+            })
+            .collect())
+    }
+
+    /// Each layer's variables as Keras stores them, with the group of the
+    /// weights file that holds them (`layers/dense_1`) and the Keras path
+    /// of their layer (MultiHeadAttention's projections on their own).
+    fn variable_groups(&self) -> Result<Vec<VariableGroup>> {
         let mut out = Vec::new();
-        let add = |out: &mut Vec<_>, path: &str, kernel, axes, policy: &Policy| -> Result<()> {
-            let history = match policy {
-                Policy::Float8(p) => p.amax_history_length() as usize,
-                _ => 1024,
-            };
-            for (name, a) in layers::keras_variables(kernel, axes, history)? {
-                out.push((format!("{path}/{name}"), a));
-            }
-            Ok(())
+        let history = |policy: &Policy| match policy {
+            Policy::Float8(p) => p.amax_history_length() as usize,
+            _ => 1024,
         };
         for layer in &self.layers {
+            let group = layer.weights_path.clone();
+            let path = layer.path.clone();
             match &layer.kind {
-                LayerKind::Dense(d) => add(
-                    &mut out,
-                    &layer.path,
-                    &d.kernel,
-                    crate::format::KernelAxes::Dense,
-                    &layer.policy,
-                )?,
+                LayerKind::Dense(d) => out.push((
+                    group,
+                    path,
+                    layers::keras_variables(
+                        &d.kernel,
+                        crate::format::KernelAxes::Dense,
+                        history(&layer.policy),
+                    )?,
+                )),
                 LayerKind::MultiHeadAttention(a) => {
+                    let groups = ["query_dense", "key_dense", "value_dense", "output_dense"];
                     for (i, p) in a.projections.iter().enumerate() {
                         let (heads, head_dim) =
                             (a.heads, if i < 2 { a.key_dim } else { a.value_dim });
@@ -667,24 +766,94 @@ impl Model {
                         } else {
                             crate::format::KernelAxes::HeadsIn { heads, head_dim }
                         };
-                        add(&mut out, &p.path, &p.kernel, axes, &p.policy)?;
-                    }
-                }
-                LayerKind::LayerNormalization(n) => {
-                    for (name, v) in [("gamma", &n.gamma), ("beta", &n.beta)] {
                         out.push((
-                            format!("{}/{name}", layer.path),
-                            crate::io::h5::Array {
-                                shape: vec![v.len()],
-                                values: crate::io::h5::ArrayValues::F32(v.clone()),
-                            },
+                            format!("{group}/{}", groups[i]),
+                            p.path.clone(),
+                            layers::keras_variables(&p.kernel, axes, history(&p.policy))?,
                         ));
                     }
+                }
+                LayerKind::EinsumDense(e) => out.push((
+                    group,
+                    path,
+                    layers::keras_variables(&e.kernel, e.axes, history(&layer.policy))?,
+                )),
+                LayerKind::Embedding(e) => {
+                    out.push((group, path, layers::embedding::variables(e)?));
+                }
+                LayerKind::LayerNormalization(n) => {
+                    let param = |v: &Vec<f32>| Array {
+                        shape: vec![v.len()],
+                        values: crate::io::h5::ArrayValues::F32(v.clone()),
+                    };
+                    out.push((
+                        group,
+                        path,
+                        vec![("gamma", param(&n.gamma)), ("beta", param(&n.beta))],
+                    ));
                 }
                 _ => {}
             }
         }
         Ok(out)
+    }
+
+    /// The model as a `.keras` archive that this crate and Keras 3.15.1
+    /// read back: its config with each layer's policy as it is now (and,
+    /// for a layer [`Model::quantize`] changed, Keras's
+    /// `quantization_config` for the mode), and its variables as Keras
+    /// stores them ([`Model::variables`]).
+    pub fn to_keras(&self) -> Result<Vec<u8>> {
+        let mut config = self.config.clone();
+        let list = config
+            .get_mut("config")
+            .and_then(|c| c.get_mut("layers"))
+            .and_then(Value::as_array_mut)
+            .filter(|l| l.len() == self.layers.len())
+            .ok_or_else(|| {
+                Error::InvalidArgument(
+                    "a model whose config does not list its layers (one read from a file keeps \
+                     it)"
+                    .to_owned(),
+                )
+            })?;
+        for (value, layer) in list.iter_mut().zip(&self.layers) {
+            let Some(c) = value.get_mut("config").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            if !layer.policy_source.starts_with("Model::quantize") {
+                continue;
+            }
+            c.insert("dtype".to_owned(), layer.policy.to_keras_value());
+            if let Some(q) = quantization_config(&layer.policy) {
+                c.insert("quantization_config".to_owned(), q);
+            }
+        }
+        let mut weights = WeightsFile::default();
+        for layer in &self.layers {
+            weights.layers.insert(
+                layer.weights_path.clone(),
+                LayerVariables {
+                    name: Some(layer.name.clone()),
+                    vars: Vec::new(),
+                },
+            );
+        }
+        for (group, path, vars) in self.variable_groups()? {
+            let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+            weights.layers.insert(
+                group,
+                LayerVariables {
+                    name: Some(name),
+                    vars: vars.into_iter().map(|(_, a)| a).collect(),
+                },
+            );
+        }
+        let metadata = serde_json::json!({
+            "keras_version": "3.15.1",
+            "saved_by": concat!("dtype-policy ", env!("CARGO_PKG_VERSION")),
+        });
+        crate::io::archive::write(&config, &metadata, &weights.to_bytes()?)
     }
 
     /// The variables as a safetensors file ([`Model::variables`]).
@@ -715,6 +884,15 @@ impl Model {
                     let vars = &by_path[layer.path.as_str()];
                     d.kernel = layers::reload(&d.kernel, vars, crate::format::KernelAxes::Dense)
                         .map_err(|e| at(e, &layer.path))?;
+                }
+                LayerKind::EinsumDense(e) => {
+                    let vars = &by_path[layer.path.as_str()];
+                    e.kernel = layers::reload(&e.kernel, vars, e.axes)
+                        .map_err(|err| at(err, &layer.path))?;
+                }
+                LayerKind::Embedding(e) => {
+                    let vars = &by_path[layer.path.as_str()];
+                    **e = layers::embedding::reload(e, vars).map_err(|err| at(err, &layer.path))?;
                 }
                 LayerKind::MultiHeadAttention(a) => {
                     let (heads, key_dim, value_dim) = (a.heads, a.key_dim, a.value_dim);
@@ -778,6 +956,7 @@ impl Model {
                 LayerKind::Input { .. } => n == 0,
                 LayerKind::Add | LayerKind::Multiply => n >= 2,
                 LayerKind::MultiHeadAttention(a) => n == 3 + usize::from(a.masked),
+                LayerKind::Softmax { masked } => n == 1 + usize::from(*masked),
                 _ => n == 1,
             };
             if !takes {
@@ -898,6 +1077,29 @@ impl Model {
             LayerKind::LayerNormalization(n) => (Step::LayerNorm, 8 * n.gamma.len() as u64),
             LayerKind::Activation(a) => (Step::Activation(*a), 0),
             LayerKind::Dropout => (Step::Identity, 0),
+            LayerKind::EinsumDense(e) => {
+                // The kernel runs on rows of its k inputs.
+                let out = *layer.shape.last().expect("checked when loaded");
+                let dense_rows = rows * out / e.kernel.n();
+                let choice =
+                    routing::select_dense_with(&policy, dense_rows, caps, e.int8_weight_only)?;
+                let bytes = choice.layout(e.kernel.k(), e.kernel.n())?.weight_bytes();
+                why.push_str(&format!("; {}", choice.reason));
+                (Step::Dense(choice), bytes)
+            }
+            LayerKind::Embedding(e) => (
+                Step::Embedding(e.table.format()),
+                crate::format::embedding::table_bytes(&e.table)?,
+            ),
+            LayerKind::Softmax { .. } => (Step::Softmax, 0),
+            LayerKind::Reshape { .. } => {
+                let from = self.layers[layer.inputs[0]].shape.last();
+                if from == layer.shape.last() {
+                    (Step::Identity, 0)
+                } else {
+                    (Step::Reshape, 0)
+                }
+            }
             LayerKind::Add => (Step::Binary(crate::ops::Binary::Add), 0),
             LayerKind::Multiply => (Step::Binary(crate::ops::Binary::Multiply), 0),
             LayerKind::MultiHeadAttention(a) => {
@@ -960,7 +1162,28 @@ impl Model {
             forward,
             plan,
             dispatches,
+            ids: self.id_inputs(),
         })
+    }
+
+    /// The model inputs that are an Embedding's ids, with the vocabulary
+    /// they index: (position among the inputs, the smallest vocabulary
+    /// among the Embeddings that read it).
+    fn id_inputs(&self) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        for layer in &self.layers {
+            let LayerKind::Embedding(e) = &layer.kind else {
+                continue;
+            };
+            let Some(at) = self.inputs.iter().position(|&i| i == layer.inputs[0]) else {
+                continue;
+            };
+            match out.iter_mut().find(|(i, _)| *i == at) {
+                Some((_, vocab)) => *vocab = (*vocab).min(e.input_dim),
+                None => out.push((at, e.input_dim)),
+            }
+        }
+        out
     }
 
     fn record(
@@ -976,8 +1199,7 @@ impl Model {
         let mut inputs = Vec::with_capacity(layer.inputs.len());
         for (n, &i) in layer.inputs.iter().enumerate() {
             let id = tensors[i].expect("inputs come first");
-            let mask = n == 3 && matches!(layer.kind, LayerKind::MultiHeadAttention(_));
-            inputs.push(if mask {
+            inputs.push(if keeps_format(&layer.kind, n) {
                 id
             } else {
                 to_format(graph, id, row.format)?
@@ -999,6 +1221,23 @@ impl Model {
             }
             (LayerKind::Activation(a), _) => graph.activate(x.expect("one input"), *a)?,
             (LayerKind::Dropout, _) => x.expect("one input"),
+            (LayerKind::EinsumDense(e), Step::Dense(choice)) => {
+                let weights = ctx.upload_dense(choice.storage, &e.kernel)?;
+                let x = graph.reshape(x.expect("one input"), e.kernel.k())?;
+                let y = graph.dense(&weights, choice.shape, e.activation, x)?;
+                graph.reshape(y, *layer.shape.last().expect("checked when loaded"))?
+            }
+            (LayerKind::Embedding(e), _) => {
+                let weights = ctx.upload_embedding(&e.table, row.format)?;
+                graph.embedding(x.expect("one input"), &weights, row.format)?
+            }
+            (LayerKind::Softmax { .. }, _) => {
+                graph.softmax(x.expect("one input"), inputs.get(1).copied())?
+            }
+            (LayerKind::Reshape { .. }, _) => {
+                let cols = *layer.shape.last().expect("checked when loaded");
+                graph.reshape(x.expect("one input"), cols)?
+            }
             (LayerKind::Add | LayerKind::Multiply, Step::Binary(op)) => {
                 let mut acc = inputs[0];
                 for &b in &inputs[1..] {
@@ -1034,6 +1273,7 @@ impl Model {
             }
             (
                 LayerKind::Dense(_)
+                | LayerKind::EinsumDense(_)
                 | LayerKind::MultiHeadAttention(_)
                 | LayerKind::Add
                 | LayerKind::Multiply,
@@ -1072,7 +1312,18 @@ impl Model {
                     .map(|x| row.format.round(f64::from(*x)) as f32)
                     .collect()
             };
-            let ins: Vec<Vec<f32>> = layer.inputs.iter().map(|&j| cast(&values[j])).collect();
+            let ins: Vec<Vec<f32>> = layer
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(n, &j)| {
+                    if keeps_format(&layer.kind, n) {
+                        values[j].clone()
+                    } else {
+                        cast(&values[j])
+                    }
+                })
+                .collect();
             let out = match (&layer.kind, &row.step) {
                 (LayerKind::Input { shape }, _) => {
                     let at = self.inputs.iter().position(|&j| j == i).expect("an input");
@@ -1101,7 +1352,24 @@ impl Model {
                 (LayerKind::Activation(a), _) => {
                     crate::cpu::norm::activate(row.format, *a, &ins[0])
                 }
-                (LayerKind::Dropout, _) => ins[0].clone(),
+                (LayerKind::Dropout | LayerKind::Reshape { .. }, _) => ins[0].clone(),
+                (LayerKind::EinsumDense(e), Step::Dense(c)) => crate::cpu::dense::dense(
+                    &e.kernel,
+                    row.format,
+                    c.shape,
+                    e.activation,
+                    &ins[0],
+                    ins[0].len() / e.kernel.k(),
+                )?,
+                (LayerKind::Embedding(e), _) => {
+                    crate::cpu::embedding::embedding(&e.table, row.format, &ins[0])?
+                }
+                (LayerKind::Softmax { .. }, _) => crate::cpu::norm::softmax(
+                    row.format,
+                    &ins[0],
+                    *layer.shape.last().expect("checked when loaded"),
+                    ins.get(1).map(Vec::as_slice),
+                )?,
                 (LayerKind::Add | LayerKind::Multiply, Step::Binary(op)) => {
                     let mut acc = ins[0].clone();
                     for b in &ins[1..] {
@@ -1158,6 +1426,7 @@ impl Model {
                 }
                 (
                     LayerKind::Dense(_)
+                    | LayerKind::EinsumDense(_)
                     | LayerKind::MultiHeadAttention(_)
                     | LayerKind::Add
                     | LayerKind::Multiply,
@@ -1167,6 +1436,51 @@ impl Model {
             values[i] = out;
         }
         Ok(self.outputs.iter().map(|&o| values[o].clone()).collect())
+    }
+}
+
+/// One layer's variables by Keras's names: the weights file's group that
+/// holds them, the layer's Keras path, and the variables in Keras's order.
+type VariableGroup = (String, String, Vec<(&'static str, Array)>);
+
+/// Keras's `quantization_config` of a layer quantized under `policy` by
+/// `Model.quantize` (the defaults of each mode, as Keras 3.15.1 writes them).
+fn quantization_config(policy: &Policy) -> Option<Value> {
+    let config = match policy {
+        Policy::Float8(_) => serde_json::json!({
+            "module": "keras.quantizers", "class_name": "Float8QuantizationConfig",
+            "config": {}, "registered_name": null,
+        }),
+        _ => match routing::weight_format(policy, false).ok()? {
+            crate::format::WeightFormat::Int8 { .. } => serde_json::json!({
+                "module": "keras.quantizers", "class_name": "Int8QuantizationConfig",
+                "config": {"weight_quantizer": null, "activation_quantizer": {
+                    "module": "keras.quantizers", "class_name": "AbsMaxQuantizer",
+                    "config": {"value_range": [-127, 127], "epsilon": 1e-07, "output_dtype": "int8"},
+                    "registered_name": null}},
+                "registered_name": null,
+            }),
+            crate::format::WeightFormat::Int4 { block, .. } => serde_json::json!({
+                "module": "keras.quantizers", "class_name": "Int4QuantizationConfig",
+                "config": {"weight_quantizer": null, "activation_quantizer": null,
+                           "block_size": block.map_or(-1, |b| i64::from(b.get()))},
+                "registered_name": null,
+            }),
+            _ => return None,
+        },
+    };
+    Some(config)
+}
+
+/// Whether input `n` of a layer keeps its format (ids, masks) rather than
+/// being cast to the layer's compute dtype, as Keras autocasts only float
+/// inputs and passes masks as they are.
+fn keeps_format(kind: &LayerKind, n: usize) -> bool {
+    match kind {
+        LayerKind::MultiHeadAttention(_) => n == 3,
+        LayerKind::Softmax { .. } => n == 1,
+        LayerKind::Embedding(_) => true,
+        _ => false,
     }
 }
 
@@ -1242,6 +1556,13 @@ pub enum Step {
     /// MultiHeadAttention: its four projections (query, key, value,
     /// output) and the attention kernel between them.
     Attention(Box<[DenseChoice; 4]>),
+    /// The embedding gather, of a table in this weight format.
+    Embedding(crate::format::WeightFormat),
+    /// The Softmax kernel.
+    Softmax,
+    /// Reshape: the cast kernel moving values to their new rows (nothing
+    /// where the last axis stays).
+    Reshape,
 }
 
 /// One layer's row of a [`ModelPlan`].
@@ -1280,6 +1601,9 @@ impl LayerPlan {
                 c[0].kernel().short_name(),
                 c[0].storage.name()
             ),
+            Step::Embedding(format) => format!("embedding {}", format.name()),
+            Step::Softmax => "softmax".to_owned(),
+            Step::Reshape => "reshape".to_owned(),
         }
     }
 }
@@ -1361,13 +1685,29 @@ pub struct GpuModel {
     pub plan: ModelPlan,
     /// Dispatches per forward.
     pub dispatches: usize,
+    /// The inputs that are ids, and their vocabulary ([`Model::id_inputs`]).
+    ids: Vec<(usize, usize)>,
 }
 
 impl GpuModel {
     /// Runs the model on `inputs` (in the model's input order, each
     /// `[batch, shape...]` row-major): one submission, the outputs read
-    /// back.
+    /// back. Ids must be integers below their Embedding's vocabulary
+    /// (checked here: the kernel would clamp them).
     pub fn run<T: HostFloat>(&self, ctx: &GpuContext, inputs: &[&[T]]) -> Result<Vec<Vec<T>>> {
+        for &(at, vocab) in &self.ids {
+            let bad = inputs.get(at).and_then(|ids| {
+                ids.iter()
+                    .map(|v| v.to_f64())
+                    .find(|&v| !(v >= 0.0 && v < vocab as f64 && v.fract() == 0.0))
+            });
+            if let Some(v) = bad {
+                return Err(Error::InvalidArgument(format!(
+                    "input {at} holds the id {v}; an Embedding's ids are integers from 0 to {}",
+                    vocab - 1
+                )));
+            }
+        }
         self.forward.run(ctx, inputs)
     }
 

@@ -32,3 +32,17 @@ fn open(backends: wgpu::Backends, what: &str) -> GpuContext {
     })
     .unwrap_or_else(|e| panic!("{what} is needed for this test and could not be opened: {e}"))
 }
+
+/// The difference of `a` and `b` in units in the last place of `format`
+/// at the larger of them.
+pub fn ulps(format: dtype_policy::format::StorageFormat, a: f32, b: f32) -> f64 {
+    use dtype_policy::format::StorageFormat;
+    let bits = match format {
+        StorageFormat::F32 => 23,
+        StorageFormat::F16 => 10,
+        _ => 7,
+    };
+    let scale = a.abs().max(b.abs()).max(f32::MIN_POSITIVE) as f64;
+    let ulp = 2f64.powi(scale.log2().floor() as i32 - bits);
+    (a as f64 - b as f64).abs() / ulp
+}

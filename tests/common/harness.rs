@@ -324,6 +324,20 @@ pub fn without_last_term(kernel: &DenseKernel) -> DenseKernel {
     )
 }
 
+/// The same kernel with its first output column zeroed (an Embedding's
+/// first row, in the transposed table: a planted mistake).
+pub fn without_first_column(kernel: &DenseKernel) -> DenseKernel {
+    let n = kernel.n();
+    rebuild(
+        kernel,
+        |values: &mut Values| match values {
+            Values::Float(w) => w.iter_mut().step_by(n).for_each(|v| *v = 0.0),
+            Values::Int(q) => q.iter_mut().step_by(n).for_each(|v| *v = 0),
+        },
+        true,
+    )
+}
+
 /// A kernel's weights, for [`rebuild`] to change.
 pub enum Values {
     /// Float weights (float, float8), exact in f64.

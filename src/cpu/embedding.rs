@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! CPU twin of shaders/embedding.wgsl: table rows by id, dequantized in
+//! f32 from scales rounded to the compute format, rounded to the format.
+
+use crate::error::{Error, Result};
+use crate::format::embedding::embedding_layout;
+use crate::format::{DenseKernel, HostFloat, StorageFormat};
+
+/// Keras's Embedding of `ids` (integer-valued, below the vocabulary) from
+/// `table`, the [`DenseKernel`] of the table's transpose, in `format`:
+/// `[ids.len(), output_dim]`.
+pub fn embedding<T: HostFloat>(
+    table: &DenseKernel,
+    format: StorageFormat,
+    ids: &[f32],
+) -> Result<Vec<T>> {
+    let (dim, vocab) = (table.k(), table.n());
+    let layout = embedding_layout(table, format)?;
+    let per_word = match layout.mode {
+        0 => 1,
+        1 => 4,
+        _ => 8,
+    };
+    let bits = 32 / per_word;
+    let mut y = Vec::with_capacity(ids.len() * dim);
+    for &id in ids {
+        if !(id >= 0.0 && id < vocab as f32 && id.fract() == 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "an embedding id of {id}; ids are integers from 0 to {}",
+                vocab - 1
+            )));
+        }
+        let row = id as usize;
+        for j in 0..dim {
+            let word = layout.words[row * layout.row_words + j / per_word];
+            let q = || {
+                let shift = (j % per_word) * bits;
+                // Sign-extend the field, as extractBits does on an i32.
+                (((word >> shift) << (32 - bits)) as i32 >> (32 - bits)) as f32
+            };
+            let v = match layout.mode {
+                0 => f32::from_bits(word),
+                1 | 2 => q() / layout.scales[row],
+                _ => {
+                    let g = row * dim.div_ceil(layout.block) + j / layout.block;
+                    (q() - layout.zeros[g]) * layout.scales[g]
+                }
+            };
+            y.push(T::from_f64(format.round(f64::from(v))));
+        }
+    }
+    Ok(y)
+}
