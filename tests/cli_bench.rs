@@ -198,3 +198,44 @@ fn plan_prints_the_plan_and_bad_input_is_an_error() {
     assert!(!stderr.contains("Layer ''"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn quantize_writes_a_keras_file_that_loads_as_quantized() {
+    let dir = std::env::temp_dir().join(format!("dtype-policy-quantize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("mlp_int8.keras");
+    let model = format!(
+        "{}/tests/data/models/mlp__float32.keras",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let run = tool()
+        .args(["quantize", &model, "--mode", "int8", "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("int8_from_float32") && stdout.contains("skipped"),
+        "{stdout}"
+    );
+    let loaded = dtype_policy::models::Model::load(&out, None).unwrap();
+    assert!(
+        loaded
+            .layers
+            .iter()
+            .any(|l| l.policy.name() == "int8_from_float32")
+    );
+    let bad = tool()
+        .args(["quantize", &model, "--mode", "int3", "--output"])
+        .arg(dir.join("x.keras"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("int3"));
+    std::fs::remove_dir_all(&dir).ok();
+}
