@@ -283,6 +283,31 @@ proptest! {
         let _ = load(&bytes);
     }
 
+    /// Random bytes written anywhere in a `.npy` file (header, shape text,
+    /// data), or a random header text: `Ok` with no more values than the
+    /// file holds, or `Err`; never a panic.
+    #[test]
+    fn corrupt_npy_files_never_panic(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        header in "[{}()'a-z0-9:, <>]{0,80}",
+    ) {
+        use dtype_policy::io::npy::NpyArray;
+        let a = NpyArray { shape: vec![3, 5], values: (0..15).map(|i| i as f32).collect() };
+        let mut bytes = a.to_bytes();
+        for (at, v) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = v;
+        }
+        if let Ok(b) = NpyArray::from_bytes(&bytes, "x.npy") {
+            prop_assert!(b.values.len() * 4 <= bytes.len());
+        }
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        b.extend_from_slice(header.as_bytes());
+        b.extend_from_slice(&[0u8; 64]);
+        let _ = NpyArray::from_bytes(&b, "y.npy");
+    }
+
     /// Random bytes, 8-byte fields of all ones or huge values written
     /// anywhere in a weights file: `Ok` or `Err`, never a panic, never an
     /// allocation beyond what the file holds.
