@@ -38,20 +38,26 @@ struct EmbeddingDims {
 @group(0) @binding(4) var<storage, read> zeros: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y_buf: array<OutWord>;
 
+// The signed `bits`-bit field at `shift` (shifts, not extractBits, which
+// naga cannot translate to every backend's shading language).
+fn signed_field(word: u32, shift: u32, bits: u32) -> f32 {
+    return f32(bitcast<i32>(word << (32u - shift - bits)) >> (32u - bits));
+}
+
 fn table_value(row: u32, j: u32) -> f32 {
     let base = row * dims.row_words;
     switch MODE {
         case 1u: {
             let word = table[base + j / 4u];
-            return f32(extractBits(bitcast<i32>(word), (j % 4u) * 8u, 8u)) / scales[row];
+            return signed_field(word, (j % 4u) * 8u, 8u) / scales[row];
         }
         case 2u: {
             let word = table[base + j / 8u];
-            return f32(extractBits(bitcast<i32>(word), (j % 8u) * 4u, 4u)) / scales[row];
+            return signed_field(word, (j % 8u) * 4u, 4u) / scales[row];
         }
         case 3u: {
             let word = table[base + j / 8u];
-            let q = f32(extractBits(bitcast<i32>(word), (j % 8u) * 4u, 4u));
+            let q = signed_field(word, (j % 8u) * 4u, 4u);
             let g = row * ((dims.cols + dims.block - 1u) / dims.block) + j / dims.block;
             return (q - zeros[g]) * scales[g];
         }

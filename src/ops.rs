@@ -15,23 +15,77 @@ pub enum Activation {
     Relu = 1,
     /// `gelu` (exact, with erf).
     Gelu = 2,
-    /// `silu`.
+    /// `silu` (`swish`).
     Silu = 3,
     /// `sigmoid`.
     Sigmoid = 4,
     /// `tanh`.
     Tanh = 5,
+    /// `elu` (alpha 1).
+    Elu = 6,
+    /// `selu`.
+    Selu = 7,
+    /// `celu` (alpha 1).
+    Celu = 8,
+    /// `softplus`.
+    Softplus = 9,
+    /// `softsign`.
+    Softsign = 10,
+    /// `relu6`.
+    Relu6 = 11,
+    /// `leaky_relu` (negative slope 0.2, Keras's default).
+    LeakyRelu = 12,
+    /// `hard_sigmoid` (`relu6(x + 3) / 6`).
+    HardSigmoid = 13,
+    /// `hard_silu` (`hard_swish`).
+    HardSilu = 14,
+    /// `hard_tanh`.
+    HardTanh = 15,
+    /// `exponential`.
+    Exponential = 16,
+    /// `mish`.
+    Mish = 17,
+    /// `log_sigmoid`.
+    LogSigmoid = 18,
+    /// `tanh_shrink`.
+    TanhShrink = 19,
+    /// `squareplus` (b 4).
+    Squareplus = 20,
+    /// `sparse_plus`.
+    SparsePlus = 21,
+    /// `hard_shrink` (threshold 0.5).
+    HardShrink = 22,
+    /// `soft_shrink` (threshold 0.5).
+    SoftShrink = 23,
 }
 
 impl Activation {
     /// Every activation.
-    pub const ALL: [Activation; 6] = [
+    pub const ALL: [Activation; 24] = [
         Activation::Linear,
         Activation::Relu,
         Activation::Gelu,
         Activation::Silu,
         Activation::Sigmoid,
         Activation::Tanh,
+        Activation::Elu,
+        Activation::Selu,
+        Activation::Celu,
+        Activation::Softplus,
+        Activation::Softsign,
+        Activation::Relu6,
+        Activation::LeakyRelu,
+        Activation::HardSigmoid,
+        Activation::HardSilu,
+        Activation::HardTanh,
+        Activation::Exponential,
+        Activation::Mish,
+        Activation::LogSigmoid,
+        Activation::TanhShrink,
+        Activation::Squareplus,
+        Activation::SparsePlus,
+        Activation::HardShrink,
+        Activation::SoftShrink,
     ];
 
     /// Keras's name for it (`"gelu"`).
@@ -43,6 +97,24 @@ impl Activation {
             Activation::Silu => "silu",
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
+            Activation::Elu => "elu",
+            Activation::Selu => "selu",
+            Activation::Celu => "celu",
+            Activation::Softplus => "softplus",
+            Activation::Softsign => "softsign",
+            Activation::Relu6 => "relu6",
+            Activation::LeakyRelu => "leaky_relu",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::HardSilu => "hard_silu",
+            Activation::HardTanh => "hard_tanh",
+            Activation::Exponential => "exponential",
+            Activation::Mish => "mish",
+            Activation::LogSigmoid => "log_sigmoid",
+            Activation::TanhShrink => "tanh_shrink",
+            Activation::Squareplus => "squareplus",
+            Activation::SparsePlus => "sparse_plus",
+            Activation::HardShrink => "hard_shrink",
+            Activation::SoftShrink => "soft_shrink",
         }
     }
 }
@@ -52,12 +124,21 @@ impl std::str::FromStr for Activation {
 
     /// Keras's activation names (`"relu"`, `"gelu"`, ...).
     fn from_str(s: &str) -> Result<Self> {
+        // Keras's aliases.
+        let s = match s {
+            "swish" => "silu",
+            "hard_swish" => "hard_silu",
+            other => other,
+        };
         Activation::ALL
             .into_iter()
             .find(|a| a.keras_name() == s)
             .ok_or_else(|| {
+                let names: Vec<&str> = Activation::ALL.iter().map(|a| a.keras_name()).collect();
                 Error::Unsupported(format!(
-                    "activation '{s}'; the kernels apply linear, relu, gelu, silu, sigmoid and tanh"
+                    "activation '{s}'; the kernels apply {} (softmax, log_softmax, glu, \
+                     sparsemax and threshold are not element-wise, or take arguments)",
+                    names.join(", ")
                 ))
             })
     }

@@ -120,30 +120,41 @@ fn float_grid(ctx: &mut GpuContext, expect_f16: bool, expect_f64: bool) {
         (expect_f16, expect_f64),
         "{caps}"
     );
-    let mut pipelines = 0;
+    let (mut pipelines, mut runs) = (0, 0);
     for storage in variants(ctx, &StorageVariant::ALL) {
         for shape in DenseShape::ALL {
             for m in MS {
                 for k in KS {
                     for n in NS {
                         float_variant(ctx, storage, (shape, Activation::Linear), (m, k, n));
+                        runs += 1;
                     }
                 }
             }
-            for activation in Activation::ALL
-                .into_iter()
+            // Every activation on f32 storage; the rest apply the same
+            // shared/activation.wgsl in f32, so the first six prove them.
+            let activations = if storage == StorageVariant::F32 {
+                &Activation::ALL[..]
+            } else {
+                &Activation::ALL[..6]
+            };
+            for activation in activations
+                .iter()
+                .copied()
                 .filter(|a| check_activation(storage, *a).is_ok())
             {
                 float_variant(ctx, storage, (shape, activation), (3, 37, 13));
                 float_variant(ctx, storage, (shape, activation), (64, 256, 96));
                 pipelines += 1;
+                runs += 2;
             }
         }
     }
     // One pipeline per (kernel, variant, activation), however many shapes ran.
     let stats = ctx.pipeline_stats();
     assert_eq!(stats.compiled, pipelines);
-    assert!(stats.reused > stats.compiled * 10, "{stats:?}");
+    // Every other run found its pipeline compiled (linear counted once).
+    assert_eq!(stats.reused, runs - stats.compiled, "{stats:?}");
 }
 
 #[test]

@@ -360,3 +360,8 @@ fn embedding_reshape_and_masked_softmax_give_keras_outputs_on_both_adapters() {
 fn stand_alone_einsum_dense_and_multiply_give_keras_outputs_on_both_adapters() {
     check_model("einsum", 9);
 }
+
+#[test]
+fn every_element_wise_activation_gives_keras_outputs_on_both_adapters() {
+    check_model("activations", 3);
+}

@@ -16,6 +16,8 @@ Models (random weights, fixed seeds):
   row length, a Dense and a Softmax with a mask (a second input), with the
   embeddings as a second output (int8 and int4 only: Keras has no float8
   Embedding);
+- activations: the element-wise Keras activations beyond the mlp's, one
+  Activation layer (and one model output) each, float policies only;
 - einsum: stand-alone EinsumDense layers ('abc,cde->abde',
   'abcd,cde->abe' with an activation, 'abc,cd->abd') and a Multiply.
 
@@ -139,6 +141,29 @@ def einsum():
     return model
 
 
+ACTIVATIONS = ["elu", "selu", "celu", "softplus", "softsign", "relu6", "leaky_relu",
+               "hard_sigmoid", "hard_silu", "hard_tanh", "exponential", "mish",
+               "log_sigmoid", "tanh_shrink", "squareplus", "sparse_plus", "hard_shrink",
+               "soft_shrink", "swish"]
+
+
+def activations():
+    """Every element-wise Keras activation the kernels apply beyond the
+    mlp's, each as an Activation layer on one Dense output (one model output
+    each), and one as a Dense's `activation=`."""
+    keras.utils.set_random_seed(7)
+    x = keras.Input((DIM,), name="x")
+    h = keras.layers.Dense(24)(x)
+    # exponential on the model's input: its condition number is |x|, so
+    # on a Dense output one bf16 rounding of h (which XLA's sums may place
+    # the other way) would move it by |h| ulps.
+    outputs = [keras.layers.Activation(a)(x if a == "exponential" else h) for a in ACTIVATIONS]
+    outputs.append(keras.layers.Dense(8, activation="mish")(h))
+    model = keras.Model(x, outputs, name="activations")
+    randomize(model, 16)
+    return model
+
+
 MODELS = {
     "mlp": mlp,
     "encoder": lambda: encoder(None),
@@ -147,6 +172,7 @@ MODELS = {
     "attention_cross": cross,
     "embedder": embedder,
     "einsum": einsum,
+    "activations": activations,
 }
 
 
@@ -172,6 +198,11 @@ def inputs_for(name):
     if name == "mlp":
         x = rng.standard_normal((5, DIM)).astype(np.float32)
         x[1] = 0.0  # an all-zero row
+        return [x]
+    if name == "activations":
+        # Wide enough to reach every branch (|x| > 1, > 3, > 6; near 0).
+        x = 3.0 * rng.standard_normal((5, DIM)).astype(np.float32)
+        x[1] = 1e-4 * rng.standard_normal(DIM)
         return [x]
     if name == "embedder":
         ids = rng.integers(0, VOCAB, (3, SEQ)).astype(np.int32)
@@ -249,7 +280,7 @@ def main():
         for policy in policies:
             keras.config.set_dtype_policy(policy)
             save_case(name, policy, build(), inputs, cases)
-            if policy == "mixed_float16" or name in ("encoder_masked", "attention_cross"):
+            if policy == "mixed_float16" or name in ("encoder_masked", "attention_cross", "activations"):
                 continue
             # The embedder's float8 is its one Dense (float8 Dense is covered
             # above; Keras's training step does not take its masked output).

@@ -49,7 +49,93 @@ pub fn activate(activation: Activation, x: f32) -> f32 {
         Activation::Silu => x * sigmoid(x),
         Activation::Sigmoid => sigmoid(x),
         Activation::Tanh => x.tanh(),
+        Activation::Elu => {
+            if x > 0.0 {
+                x
+            } else {
+                expm1_approx(x.min(0.0))
+            }
+        }
+        Activation::Selu => {
+            1.050_701
+                * if x > 0.0 {
+                    x
+                } else {
+                    1.673_263_2 * expm1_approx(x.min(0.0))
+                }
+        }
+        Activation::Celu => x.max(0.0) + expm1_approx(x.min(0.0)).min(0.0),
+        Activation::Softplus => softplus(x),
+        Activation::Softsign => x / (x.abs() + 1.0),
+        Activation::Relu6 => x.clamp(0.0, 6.0),
+        Activation::LeakyRelu => {
+            if x >= 0.0 {
+                x
+            } else {
+                0.2 * x
+            }
+        }
+        Activation::HardSigmoid => hard_sigmoid(x),
+        Activation::HardSilu => x * hard_sigmoid(x),
+        Activation::HardTanh => x.clamp(-1.0, 1.0),
+        Activation::Exponential => x.exp(),
+        Activation::Mish => x * softplus(x).tanh(),
+        Activation::LogSigmoid => -softplus(-x),
+        Activation::TanhShrink => x - x.tanh(),
+        Activation::Squareplus => (x + (x * x + 4.0).sqrt()) * 0.5,
+        Activation::SparsePlus => {
+            if x <= -1.0 {
+                0.0
+            } else if x >= 1.0 {
+                x
+            } else {
+                (x + 1.0) * (x + 1.0) * 0.25
+            }
+        }
+        Activation::HardShrink => {
+            if x.abs() > 0.5 {
+                x
+            } else {
+                0.0
+            }
+        }
+        Activation::SoftShrink => {
+            if x > 0.5 {
+                x - 0.5
+            } else if x < -0.5 {
+                x + 0.5
+            } else {
+                0.0
+            }
+        }
     }
+}
+
+/// shaders/shared/activation.wgsl's `expm1`: the series near 0.
+fn expm1_approx(x: f32) -> f32 {
+    if x.abs() < 1e-3 {
+        x + x * x * 0.5 + x * x * x * (1.0 / 6.0)
+    } else {
+        x.exp() - 1.0
+    }
+}
+
+/// shaders/shared/activation.wgsl's `log1p`: the series near 0.
+fn log1p_approx(x: f32) -> f32 {
+    if x.abs() < 1e-3 {
+        x - x * x * 0.5 + x * x * x * (1.0 / 3.0)
+    } else {
+        (1.0 + x).ln()
+    }
+}
+
+/// jax.nn.softplus, `logaddexp(x, 0)`, as the shader computes it.
+fn softplus(x: f32) -> f32 {
+    x.max(0.0) + log1p_approx((-x.abs()).exp())
+}
+
+fn hard_sigmoid(x: f32) -> f32 {
+    (x + 3.0).clamp(0.0, 6.0) / 6.0
 }
 
 /// The sum of `k` f32 products in `shape`'s order: four lanes, lane l

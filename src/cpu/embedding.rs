@@ -35,7 +35,7 @@ pub fn embedding<T: HostFloat>(
             let word = layout.words[row * layout.row_words + j / per_word];
             let q = || {
                 let shift = (j % per_word) * bits;
-                // Sign-extend the field, as extractBits does on an i32.
+                // Sign-extend the field, as the shader's shifts do.
                 (((word >> shift) << (32 - bits)) as i32 >> (32 - bits)) as f32
             };
             let v = match layout.mode {
