@@ -159,6 +159,9 @@ def activations():
     # the other way) would move it by |h| ulps.
     outputs = [keras.layers.Activation(a)(x if a == "exponential" else h) for a in ACTIVATIONS]
     outputs.append(keras.layers.Dense(8, activation="mish")(h))
+    # softmax, which is not element-wise: as activation= and as a layer.
+    outputs.append(keras.layers.Dense(8, activation="softmax")(h))
+    outputs.append(keras.layers.Activation("softmax")(h))
     model = keras.Model(x, outputs, name="activations")
     randomize(model, 16)
     return model

@@ -92,8 +92,11 @@ pub struct MultiHeadAttention {
 pub struct Dense {
     /// `units`.
     pub units: usize,
-    /// `activation`.
+    /// `activation` (linear where it is softmax).
     pub activation: Activation,
+    /// `activation="softmax"`: Keras's softmax over the last axis after
+    /// the kernel (the Softmax kernel; it is not element-wise).
+    pub softmax: bool,
     /// Its `Int8QuantizationConfig` has no activation quantizer.
     pub int8_weight_only: bool,
     /// The kernel and bias as Keras stored them.
@@ -325,6 +328,13 @@ fn bool_key(config: &Value, name: &str, default: bool) -> Result<bool> {
 /// A Keras activation from a config value (`"gelu"`, or a serialized
 /// function `{"class_name": "function", "config": "gelu"}`).
 pub fn activation(value: Option<&Value>) -> Result<Activation> {
+    if is_softmax(value) {
+        return Err(Error::Unsupported(
+            "activation 'softmax' here (it is not element-wise; a Dense or Activation layer \
+             takes it)"
+                .to_owned(),
+        ));
+    }
     match value {
         None | Some(Value::Null) => Ok(Activation::Linear),
         Some(Value::String(name)) => name.parse(),
@@ -335,6 +345,15 @@ pub fn activation(value: Option<&Value>) -> Result<Activation> {
             ))),
         },
         Some(other) => Err(Error::Unsupported(format!("an activation of {other}"))),
+    }
+}
+
+/// Whether a config's activation is `softmax` (plain or serialized).
+pub fn is_softmax(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::String(name)) => name == "softmax",
+        Some(Value::Object(o)) => o.get("config") == Some(&Value::from("softmax")),
+        _ => false,
     }
 }
 
@@ -488,9 +507,15 @@ pub fn dense(
     let int8_weight_only = int8_weight_only(config);
     let format = format(int8_weight_only)?;
     let kernel = stored_or_quantized(vars, use_bias, format, (k, units), KernelAxes::Dense)?;
+    let softmax = is_softmax(config.get("activation"));
     Ok(Dense {
         units,
-        activation: activation(config.get("activation"))?,
+        activation: if softmax {
+            Activation::Linear
+        } else {
+            activation(config.get("activation"))?
+        },
+        softmax,
         int8_weight_only,
         kernel,
     })

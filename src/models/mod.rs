@@ -510,6 +510,9 @@ impl Model {
                 features()?,
                 vars,
             )?),
+            "Activation" if layers::is_softmax(s.config.get("activation")) => {
+                LayerKind::Softmax { masked: false }
+            }
             "Activation" => LayerKind::Activation(layers::activation(s.config.get("activation"))?),
             "Dropout" => LayerKind::Dropout,
             "EinsumDense" => {
@@ -1072,6 +1075,9 @@ impl Model {
                 let choice = routing::select_dense_with(&policy, rows, caps, d.int8_weight_only)?;
                 let bytes = choice.layout(d.kernel.k(), d.kernel.n())?.weight_bytes();
                 why.push_str(&format!("; {}", choice.reason));
+                if d.softmax {
+                    why.push_str("; then the Softmax kernel (activation='softmax')");
+                }
                 (Step::Dense(choice), bytes)
             }
             LayerKind::LayerNormalization(n) => (Step::LayerNorm, 8 * n.gamma.len() as u64),
@@ -1213,7 +1219,12 @@ impl Model {
             }
             (LayerKind::Dense(d), Step::Dense(choice)) => {
                 let weights = ctx.upload_dense(choice.storage, &d.kernel)?;
-                graph.dense(&weights, choice.shape, d.activation, x.expect("one input"))?
+                let y = graph.dense(&weights, choice.shape, d.activation, x.expect("one input"))?;
+                if d.softmax {
+                    graph.softmax(y, None)?
+                } else {
+                    y
+                }
             }
             (LayerKind::LayerNormalization(n), _) => {
                 let weights = ctx.upload_layer_norm(&n.gamma, &n.beta, n.epsilon)?;
@@ -1338,14 +1349,21 @@ impl Model {
                     }
                     inputs[at].to_vec()
                 }
-                (LayerKind::Dense(d), Step::Dense(c)) => crate::cpu::dense::dense(
-                    &d.kernel,
-                    row.format,
-                    c.shape,
-                    d.activation,
-                    &ins[0],
-                    row.rows,
-                )?,
+                (LayerKind::Dense(d), Step::Dense(c)) => {
+                    let y = crate::cpu::dense::dense(
+                        &d.kernel,
+                        row.format,
+                        c.shape,
+                        d.activation,
+                        &ins[0],
+                        row.rows,
+                    )?;
+                    if d.softmax {
+                        crate::cpu::norm::softmax(row.format, &y, d.units, None)?
+                    } else {
+                        y
+                    }
+                }
                 (LayerKind::LayerNormalization(n), _) => {
                     crate::cpu::norm::layer_norm(row.format, &ins[0], &n.gamma, &n.beta, n.epsilon)?
                 }
