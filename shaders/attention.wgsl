@@ -4,7 +4,11 @@
 // one head per workgroup, logits = (q . k) in f32, times the scale, masked
 // positions set to -0.7 * f32::MAX; softmax in f32; the probabilities
 // rounded to the storage format; out = sum over keys of p * v in f32,
-// rounded on store.
+// rounded on store. Flag 4 is Keras's explicit path (dropout > 0): q
+// scaled by the rounded scale and rounded, scores = round(q . k), masked
+// ones Keras's large negative number, then the Softmax layer's rounding
+// (round(exp(round(l - m))), a rounded sum, round(e / s)) and masked
+// probabilities 0.
 //
 // q and k are [batch * tq | tk, heads * key_dim] tensors, v is [batch * tk,
 // heads * value_dim], the optional mask an f32 tensor [batch * tq, tk] of
@@ -24,9 +28,10 @@ struct AttentionDims {
     tk: u32,
     heads: u32,
     head_dims: u32, // key_dim | value_dim << 16
-    flags: u32,     // 1: causal, 2: mask
+    flags: u32,     // 1: causal, 2: mask, 4: explicit
+
     scale: f32,
-    _pad: u32,
+    large_negative: f32, // the explicit path's masked score
 }
 
 @group(0) @binding(0) var<uniform> dims: AttentionDims;
@@ -69,21 +74,41 @@ fn v_at(row: u32, col: u32) -> f32 {
     return f32(chunk_value(v_buf[at], col % VALUES_PER_VEC));
 }
 
+fn explicit_path() -> bool {
+    return (dims.flags & 4u) != 0u;
+}
+
+// Whether query row `qr` (position t) attends to key s.
+fn kept(qr: u32, t: u32, s: u32) -> bool {
+    if ((dims.flags & 1u) != 0u && s > t) {
+        return false;
+    }
+    return (dims.flags & 2u) == 0u || mask_buf[qr * ((dims.tk + 31u) / 32u * 32u) + s] != 0.0;
+}
+
 // The masked, scaled logit of query row `qr` (position t) and key s.
 fn logit(qr: u32, t: u32, b: u32, n: u32, s: u32) -> f32 {
     var dot = 0.0;
+    let scale = select(dims.scale, round_compute(dims.scale), explicit_path());
     for (var h = 0u; h < key_dim(); h++) {
-        dot = dot + qk_at(true, qr, n * key_dim() + h) * qk_at(false, b * dims.tk + s, n * key_dim() + h);
+        var q = qk_at(true, qr, n * key_dim() + h);
+        if (explicit_path()) {
+            q = round_compute(q * scale);
+        }
+        dot = dot + q * qk_at(false, b * dims.tk + s, n * key_dim() + h);
     }
-    let l = dot * dims.scale;
-    var keep = true;
-    if ((dims.flags & 1u) != 0u && s > t) {
-        keep = false;
+    if (explicit_path()) {
+        return select(dims.large_negative, round_compute(dot), kept(qr, t, s));
     }
-    if ((dims.flags & 2u) != 0u && mask_buf[qr * ((dims.tk + 31u) / 32u * 32u) + s] == 0.0) {
-        keep = false;
+    return select(MASKED, dot * scale, kept(qr, t, s));
+}
+
+// exp(l - m), rounded as the explicit path's Softmax layer rounds it.
+fn weight(l: f32, m: f32) -> f32 {
+    if (explicit_path()) {
+        return round_compute(exp(round_compute(l - m)));
     }
-    return select(MASKED, l, keep);
+    return exp(l - m);
 }
 
 @compute @workgroup_size(64)
@@ -98,16 +123,19 @@ fn main(@builtin(local_invocation_index) lid: u32,
     let qr = w / dims.heads;
     let t = qr % dims.tq;
     let b = qr / dims.tq;
-    var top = MASKED;
+    var top = -bitcast<f32>(0x7f800000u);
     for (var s = lid; s < dims.tk; s += THREADS) {
         top = max(top, logit(qr, t, b, n, s));
     }
     let m = workgroup_reduce(lid, top, true);
     var sum = 0.0;
     for (var s = lid; s < dims.tk; s += THREADS) {
-        sum = sum + exp(logit(qr, t, b, n, s) - m);
+        sum = sum + weight(logit(qr, t, b, n, s), m);
     }
-    let total = workgroup_reduce(lid, sum, false);
+    var total = workgroup_reduce(lid, sum, false);
+    if (explicit_path()) {
+        total = round_compute(total);
+    }
     var acc: array<vec2<f32>, PAIRS>;
     for (var p = 0u; p < PAIRS; p++) {
         acc[p] = vec2<f32>(0.0);
@@ -115,8 +143,8 @@ fn main(@builtin(local_invocation_index) lid: u32,
     for (var tile = 0u; tile < dims.tk; tile += THREADS) {
         let s = tile + lid;
         var prob = 0.0;
-        if (s < dims.tk) {
-            prob = round_compute(exp(logit(qr, t, b, n, s) - m) / total);
+        if (s < dims.tk && (!explicit_path() || kept(qr, t, s))) {
+            prob = round_compute(weight(logit(qr, t, b, n, s), m) / total);
         }
         probs[lid] = prob;
         workgroupBarrier();

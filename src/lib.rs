@@ -212,12 +212,13 @@
 //!   quantizes it on load with Keras's quantizers (as `Model.quantize`
 //!   would; float8 with a fresh layer's scales), where Keras would refuse
 //!   the variables.
-//! - MultiHeadAttention computes as Keras's fused path does
+//! - MultiHeadAttention computes as Keras does: its fused path
 //!   (`dot_product_attention`: f32 logits and softmax, probabilities
-//!   rounded to the compute dtype). With `dropout > 0` Keras takes its
-//!   explicit path (the scaled query and the scores rounded first, fully
-//!   masked rows zero), which no kernel here computes: such a layer is an
-//!   error naming it.
+//!   rounded to the compute dtype, a fully masked row uniform), or with
+//!   `dropout > 0` its explicit path (the scaled query, the scores and each
+//!   softmax step rounded to the compute dtype, a fully masked row zero).
+//!   Each softmax is computed in one workgroup per query row and head; the
+//!   sums run in another order than XLA's.
 //! - A `.keras` member that declares more than 256 MiB and more than 100
 //!   times its stored size is refused as a decompression bomb; Keras's
 //!   in-memory reads start at 4 GiB (its own files are stored, ratio 1).

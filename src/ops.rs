@@ -210,6 +210,11 @@ pub struct AttentionShape {
     pub scale: f32,
     /// A query attends to no key after its own position.
     pub causal: bool,
+    /// Keras's explicit path (a MultiHeadAttention with `dropout > 0`,
+    /// which skips `dot_product_attention`): the query scaled and the
+    /// scores rounded in the compute dtype, then the Softmax layer's masked
+    /// softmax (per-op rounding, a fully masked row zero).
+    pub explicit: bool,
 }
 
 impl AttentionShape {

@@ -160,13 +160,13 @@ fn plan_prints_the_plan_and_bad_input_is_an_error() {
 
     std::fs::write(
         &layers,
-        r#"[{"path": "x", "rows": 1, "k": 4, "n": 2, "activation": "swish"}]"#,
+        r#"[{"path": "x", "rows": 1, "k": 4, "n": 2, "activation": "sparsemax"}]"#,
     )
     .unwrap();
     let out = plan(map, &layers);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("activation 'swish'"), "{stderr}");
+    assert!(stderr.contains("activation 'sparsemax'"), "{stderr}");
 
     // Shapes too large for this machine's arithmetic, or empty, are errors
     // that name the layer; never a panic.

@@ -23,6 +23,7 @@ fn shape(batch: usize, t: usize, heads: usize, key_dim: usize, value_dim: usize)
         value_dim,
         scale: 1.0 / (key_dim as f64).sqrt() as f32,
         causal: false,
+        explicit: false,
     }
 }
 
@@ -113,6 +114,15 @@ fn attention_matches_its_twin_on_both_adapters() {
                     for masked in [false, true] {
                         run(&mut ctx, format, AttentionShape { causal, ..s }, masked);
                     }
+                }
+                // Keras's explicit path (dropout > 0), masked and causal.
+                for (causal, masked) in [(false, false), (true, true)] {
+                    let explicit = AttentionShape {
+                        causal,
+                        explicit: true,
+                        ..s
+                    };
+                    run(&mut ctx, format, explicit, masked);
                 }
             }
         }

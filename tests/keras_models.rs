@@ -365,3 +365,26 @@ fn stand_alone_einsum_dense_and_multiply_give_keras_outputs_on_both_adapters() {
 fn every_element_wise_activation_gives_keras_outputs_on_both_adapters() {
     check_model("activations", 3);
 }
+
+#[test]
+fn attention_with_dropout_takes_keras_s_explicit_path_on_both_adapters() {
+    check_model("encoder_dropout", 3);
+    check_model("encoder_dropout_masked", 3);
+    // The fused path instead fails where a row attends to nothing: Keras's
+    // explicit path gives it zeros, the fused one uniform weights.
+    let data = fixture("encoder_dropout_masked");
+    let case = &data["cases"][0];
+    let mut model = load(case);
+    for layer in &mut model.layers {
+        if let LayerKind::MultiHeadAttention(a) = &mut layer.kind {
+            assert!(a.explicit);
+            a.explicit = false;
+        }
+    }
+    let r = run(&mut common::gpu::vulkan(), &model, case).remove(0);
+    let off = worst(&r.gpu, &r.keras, r.format, scale(&r.keras));
+    assert!(
+        off > keras_ulps(r.format, "float32"),
+        "the fused path: {off} ulps"
+    );
+}

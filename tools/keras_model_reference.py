@@ -11,7 +11,9 @@ Models (random weights, fixed seeds):
 - encoder, encoder_causal, encoder_masked: a Functional transformer
   encoder block (MultiHeadAttention, Add, LayerNormalization, Dense FFN),
   without a mask, with `use_causal_mask=True`, and with an
-  `attention_mask` given as a second input;
+  `attention_mask` given as a second input; encoder_dropout(_masked):
+  the causal and masked blocks with MultiHeadAttention(dropout=0.1), which
+  Keras computes on its explicit path (float policies);
 - embedder: int32 ids through an Embedding, a Reshape that changes the
   row length, a Dense and a Softmax with a mask (a second input), with the
   embeddings as a second output (int8 and int4 only: Keras has no float8
@@ -71,7 +73,7 @@ def mlp():
     return model
 
 
-def encoder(mask):
+def encoder(mask, dropout=0.0):
     keras.utils.set_random_seed(2)
     x = keras.Input((SEQ, DIM), name="tokens")
     inputs = [x]
@@ -82,12 +84,13 @@ def encoder(mask):
         m = keras.Input((SEQ, SEQ), name="attention_mask", dtype="bool")
         inputs.append(m)
         kwargs["attention_mask"] = m
-    attention = keras.layers.MultiHeadAttention(num_heads=HEADS, key_dim=KEY_DIM)(x, x, **kwargs)
+    attention = keras.layers.MultiHeadAttention(num_heads=HEADS, key_dim=KEY_DIM,
+                                                dropout=dropout)(x, x, **kwargs)
     h = keras.layers.LayerNormalization(epsilon=1e-5)(keras.layers.Add()([x, attention]))
     f = keras.layers.Dense(FFN, activation="gelu")(h)
     f = keras.layers.Dense(DIM)(keras.layers.Dropout(0.1)(f))
     y = keras.layers.LayerNormalization(epsilon=1e-5)(keras.layers.Add()([h, f]))
-    model = keras.Model(inputs, y, name=f"encoder_{mask}")
+    model = keras.Model(inputs, y, name=f"encoder_{mask}" + ("_dropout" if dropout else ""))
     randomize(model, 12)
     return model
 
@@ -172,6 +175,10 @@ MODELS = {
     "encoder": lambda: encoder(None),
     "encoder_causal": lambda: encoder("causal"),
     "encoder_masked": lambda: encoder("given"),
+    # dropout > 0: Keras's explicit attention path (identity dropout at
+    # inference), causal and with a given mask.
+    "encoder_dropout": lambda: encoder("causal", 0.1),
+    "encoder_dropout_masked": lambda: encoder("given", 0.1),
     "attention_cross": cross,
     "embedder": embedder,
     "einsum": einsum,
@@ -217,7 +224,7 @@ def inputs_for(name):
     if name == "attention_cross":
         return [x, rng.standard_normal((2, 5, 12)).astype(np.float32),
                 rng.standard_normal((2, 5, 10)).astype(np.float32)]
-    if name == "encoder_masked":
+    if name in ("encoder_masked", "encoder_dropout_masked"):
         # Each sequence attends to its first tokens only (padding), one row
         # of the second attends to nothing: Keras's softmax then gives it
         # uniform weights.
@@ -280,10 +287,13 @@ def main():
             policies = ("float32", "mixed_bfloat16")
         if name == "encoder_masked":
             policies = ("float32",)
+        if name.startswith("encoder_dropout"):
+            policies = ("float32", "mixed_float16", "mixed_bfloat16")
         for policy in policies:
             keras.config.set_dtype_policy(policy)
             save_case(name, policy, build(), inputs, cases)
-            if policy == "mixed_float16" or name in ("encoder_masked", "attention_cross", "activations"):
+            if policy == "mixed_float16" or name in ("encoder_masked", "attention_cross", "activations") \
+                    or name.startswith("encoder_dropout"):
                 continue
             # The embedder's float8 is its one Dense (float8 Dense is covered
             # above; Keras's training step does not take its masked output).

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! CPU twin of shaders/attention.wgsl: the same logits, the same softmax
 //! sums in the same order, the probabilities rounded to the storage
-//! format, the weighted sum of values in key order.
+//! format, the weighted sum of values in key order; on Keras's explicit
+//! path the same roundings of the scaled query, the scores and the
+//! softmax's steps.
 
 use crate::cpu::{REDUCE_THREADS, workgroup_reduce};
 use crate::error::{Error, Result};
@@ -34,6 +36,7 @@ pub fn attention(
         value_dim,
         scale,
         causal,
+        explicit,
     } = shape;
     let (qk_cols, v_cols) = (heads * key_dim, heads * value_dim);
     if q.len() != batch * tq * qk_cols
@@ -49,20 +52,38 @@ pub fn attention(
         )));
     }
     let round = |x: f32| format.round(f64::from(x)) as f32;
+    let (scale, negative) = if explicit {
+        (round(scale), crate::ops::large_negative(format))
+    } else {
+        (scale, MASKED)
+    };
+    // exp(l - m), rounded as the explicit path's Softmax layer rounds it.
+    let weight = |l: f32, m: f32| {
+        if explicit {
+            round(round(l - m).exp())
+        } else {
+            (l - m).exp()
+        }
+    };
     let mut y = vec![0.0f32; batch * tq * v_cols];
     for b in 0..batch {
         for t in 0..tq {
             let qr = b * tq + t;
             for n in 0..heads {
+                let kept =
+                    |s: usize| !(causal && s > t) && mask.is_none_or(|m| m[qr * tk + s] != 0.0);
                 let logit = |s: usize| -> f32 {
                     let mut dot = 0.0f32;
                     for h in 0..key_dim {
-                        dot += q[qr * qk_cols + n * key_dim + h]
-                            * k[(b * tk + s) * qk_cols + n * key_dim + h];
+                        let x = q[qr * qk_cols + n * key_dim + h];
+                        let x = if explicit { round(x * scale) } else { x };
+                        dot += x * k[(b * tk + s) * qk_cols + n * key_dim + h];
                     }
-                    let l = dot * scale;
-                    let keep = !(causal && s > t) && mask.is_none_or(|m| m[qr * tk + s] != 0.0);
-                    if keep { l } else { MASKED }
+                    match (kept(s), explicit) {
+                        (false, _) => negative,
+                        (true, true) => round(dot),
+                        (true, false) => dot * scale,
+                    }
                 };
                 let logits: Vec<f32> = (0..tk).map(logit).collect();
                 let tree = |parts: Vec<f32>, max: bool| workgroup_reduce(|i| parts[i], max);
@@ -72,18 +93,26 @@ pub fn attention(
                         .fold(init, |acc, s| f(acc, logits[s]))
                 };
                 let m = tree(
-                    (0..THREADS).map(|i| part(i, MASKED, &f32::max)).collect(),
+                    (0..THREADS)
+                        .map(|i| part(i, f32::NEG_INFINITY, &f32::max))
+                        .collect(),
                     true,
                 );
                 let total = tree(
                     (0..THREADS)
-                        .map(|i| part(i, 0.0, &|acc, l| acc + (l - m).exp()))
+                        .map(|i| part(i, 0.0, &|acc, l| acc + weight(l, m)))
                         .collect(),
                     false,
                 );
-                let probs: Vec<f32> = logits
-                    .iter()
-                    .map(|l| round((l - m).exp() / total))
+                let total = if explicit { round(total) } else { total };
+                let probs: Vec<f32> = (0..tk)
+                    .map(|s| {
+                        if explicit && !kept(s) {
+                            0.0
+                        } else {
+                            round(weight(logits[s], m) / total)
+                        }
+                    })
                     .collect();
                 for d in 0..value_dim {
                     let col = n * value_dim + d;

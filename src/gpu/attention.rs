@@ -92,9 +92,11 @@ impl Graph {
                     size::to_u32(shape.tk, &what)?,
                     size::to_u32(shape.heads, &what)?,
                     (shape.key_dim as u32) | ((shape.value_dim as u32) << 16),
-                    u32::from(shape.causal) | (u32::from(mask.is_some()) << 1),
+                    u32::from(shape.causal)
+                        | (u32::from(mask.is_some()) << 1)
+                        | (u32::from(shape.explicit) << 2),
                     shape.scale.to_bits(),
-                    0,
+                    crate::ops::large_negative(format).to_bits(),
                 ],
                 bindings: vec![
                     Bind::Tensor(q),

@@ -83,6 +83,10 @@ pub struct MultiHeadAttention {
     pub causal: bool,
     /// Called with an `attention_mask` (its last input).
     pub masked: bool,
+    /// `dropout > 0`: Keras computes attention on its explicit path
+    /// ([`crate::ops::AttentionShape::explicit`]; dropout itself is the
+    /// identity at inference).
+    pub explicit: bool,
     /// `query`, `key`, `value` and `attention_output` (Keras's `output`).
     pub projections: [Projection; 4],
 }
@@ -604,12 +608,9 @@ pub fn multi_head_attention(
     };
     let use_bias = bool_key(config, "use_bias", true)?;
     let dropout = config.get("dropout").and_then(Value::as_f64).unwrap_or(0.0);
-    if dropout != 0.0 {
+    if !(0.0..1.0).contains(&dropout) {
         return Err(Error::Unsupported(format!(
-            "MultiHeadAttention with dropout={dropout}: Keras then computes attention on its \
-             explicit path (the query scaled in the compute dtype, masked scores at -1e9, \
-             fully masked rows zero), which the attention kernel does not; save the model \
-             with dropout=0 for inference"
+            "MultiHeadAttention with dropout={dropout}; Keras takes 0 <= dropout < 1"
         )));
     }
     for (key, ok) in [
@@ -714,6 +715,7 @@ pub fn multi_head_attention(
         value_dim,
         causal,
         masked,
+        explicit: dropout > 0.0,
         projections,
     })
 }

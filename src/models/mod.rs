@@ -1538,6 +1538,7 @@ fn attention_shape(
         // Keras: 1 / sqrt(key_dim) in Python floats, then float32.
         scale: (1.0 / (a.key_dim as f64).sqrt()) as f32,
         causal: a.causal,
+        explicit: a.explicit,
     })
 }
 
