@@ -8,8 +8,10 @@
 //
 // Sums: invocation i adds the values of chunks i, i + 64, ... in order,
 // then the 64 partial sums are added as a tree (i += i + 32, + 16, ...).
-// Stay in sync with `Graph::layer_norm` (src/gpu/norm.rs). CPU twin:
-// `cpu::norm::layer_norm`.
+// RMS = 1 is Keras's RMSNormalization (ops.rms_normalization): no mean,
+// no beta, rms = sum(x^2) / n, y = (x * (1 / sqrt(rms + epsilon))) * scale.
+// Stay in sync with `Graph::layer_norm` (src/gpu/norm.rs). CPU twins:
+// `cpu::norm::layer_norm`, `cpu::norm::rms_norm`.
 
 #import storage
 #import elementwise
@@ -29,6 +31,7 @@ struct NormDims {
 @group(0) @binding(3) var<storage, read_write> y_buf: array<OutWord>;
 
 const THREADS: u32 = REDUCE_THREADS;
+override RMS: u32 = 0u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32,
@@ -42,12 +45,15 @@ fn main(@builtin(local_invocation_index) lid: u32,
     let n = f32(dims.cols);
     let base = row * dims.chunks;
     var sum = 0.0;
-    for (var c = lid; c < dims.chunks; c += THREADS) {
-        let v = x_buf[base + c];
-        for (var j = 0u; j < VALUES_PER_VEC; j++) {
-            sum = sum + f32(chunk_value(v, j));
+    if (RMS == 0u) {
+        for (var c = lid; c < dims.chunks; c += THREADS) {
+            let v = x_buf[base + c];
+            for (var j = 0u; j < VALUES_PER_VEC; j++) {
+                sum = sum + f32(chunk_value(v, j));
+            }
         }
     }
+    // RMS: the mean is 0 (sum stays 0), so the "variance" below is sum(x^2) / n.
     let mean = workgroup_reduce(lid, sum, false) / n;
     var squares = 0.0;
     for (var c = lid; c < dims.chunks; c += THREADS) {
@@ -67,7 +73,9 @@ fn main(@builtin(local_invocation_index) lid: u32,
             var out = vec2<f32>(0.0);
             for (var h = 0u; h < 2u; h++) {
                 let j = c * VALUES_PER_VEC + 2u * p + h;
-                if (j < dims.cols) {
+                if (j < dims.cols && RMS == 1u) {
+                    out[h] = f32(chunk_value(v, 2u * p + h)) * rstd * params[j];
+                } else if (j < dims.cols) {
                     let inv = rstd * params[j];
                     out[h] = f32(chunk_value(v, 2u * p + h)) * inv + (params[dims.cols + j] - mean * inv);
                 }

@@ -72,6 +72,48 @@ fn layer_norm_matches_its_twin_on_both_adapters() {
     }
 }
 
+#[test]
+fn rms_norm_matches_its_twin_on_both_adapters() {
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for format in FORMATS {
+            for (rows, cols) in SHAPES {
+                let x = common::gpu::values(rows * cols, 7, 3.0);
+                let scale = common::gpu::values(cols, 8, 1.0);
+                let weights = ctx.upload_rms_norm(&scale, 1e-5).unwrap();
+                let mut graph = Graph::new();
+                let input = graph.input(TensorShape::new(rows, cols, format).unwrap());
+                let y = graph.layer_norm(input, &weights).unwrap();
+                graph.output(y).unwrap();
+                let gpu = run(&mut ctx, graph, &x);
+                let twin = norm::rms_norm(format, &x, &scale, 1e-5).unwrap();
+                assert_eq!(gpu.len(), twin.len());
+                let label = format!(
+                    "{} {format:?} {rows} x {cols}",
+                    ctx.capabilities().adapter_name
+                );
+                for (i, (g, t)) in gpu.iter().zip(&twin).enumerate() {
+                    let ok = if format == StorageFormat::F32 {
+                        (g - t).abs() as f64 <= 2f64.powi(-20) * (t.abs() as f64).max(1.0)
+                    } else {
+                        ulps(format, *g, *t) <= NORM_ULPS
+                    };
+                    assert!(ok, "{label}: value {i}: gpu {g}, twin {t}");
+                }
+                // Planted: a layer norm's centring instead.
+                let centred = norm::layer_norm(format, &x, &scale, &vec![0.0; cols], 1e-5).unwrap();
+                assert!(
+                    cols == 1
+                        || gpu
+                            .iter()
+                            .zip(&centred)
+                            .any(|(g, t)| ulps(format, *g, *t) > 4.0),
+                    "{label}: a centred norm must fail"
+                );
+            }
+        }
+    }
+}
+
 /// tanh and exp are the driver's: WGSL bounds tanh by an absolute error
 /// near zero (lavapipe's loses 7 f32 ulps at 0.029, 2.6e-8), so either one
 /// unit in the format's last place or 2^-22 absolute (a tenth of a bf16

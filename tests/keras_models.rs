@@ -239,6 +239,18 @@ fn planted(model: &Model) -> Vec<(&'static str, Model)> {
     if changed {
         out.push(("gelu as silu and tanh as sigmoid", m));
     }
+    // An RMSNormalization's scale dropped (ones).
+    let mut m = model.clone();
+    let mut changed = false;
+    for layer in &mut m.layers {
+        if let LayerKind::RmsNormalization(n) = &mut layer.kind {
+            n.scale.iter_mut().for_each(|v| *v = 1.0);
+            changed = true;
+        }
+    }
+    if changed {
+        out.push(("the RMSNormalization's scale dropped", m));
+    }
     // A stand-alone EinsumDense's bias and last term dropped.
     if let Some(i) = model
         .layers
@@ -387,4 +399,9 @@ fn attention_with_dropout_takes_keras_s_explicit_path_on_both_adapters() {
         off > keras_ulps(r.format, "float32"),
         "the fused path: {off} ulps"
     );
+}
+
+#[test]
+fn rms_normalization_gives_keras_outputs_on_both_adapters() {
+    check_model("rms", 9);
 }

@@ -17,7 +17,9 @@ fn data(path: &str) -> String {
 /// reloads (it cannot reload a quantized MultiHeadAttention, so the
 /// encoder is saved float and after a quantize filtered to its Dense
 /// layers).
-const SAVED: [(&str, &str, Option<&str>); 12] = [
+const SAVED: [(&str, &str, Option<&str>); 14] = [
+    ("rms__mixed_float16", "int4", None),
+    ("encoder_dropout__float32", "", None),
     ("einsum__float32", "int8", None),
     ("einsum__float32", "int4", None),
     ("einsum__mixed_bfloat16", "float8", None),

@@ -18,6 +18,7 @@ Models (random weights, fixed seeds):
   row length, a Dense and a Softmax with a mask (a second input), with the
   embeddings as a second output (int8 and int4 only: Keras has no float8
   Embedding);
+- rms: a Sequential with RMSNormalization between two Dense layers;
 - activations: the element-wise Keras activations beyond the mlp's, one
   Activation layer (and one model output) each, float policies only;
 - einsum: stand-alone EinsumDense layers ('abc,cde->abde',
@@ -55,6 +56,20 @@ def bits(a):
 def tensor(a):
     a = np.asarray(a)
     return {"shape": list(a.shape), "bits": bits(a.astype(np.float32))}
+
+
+def rms():
+    """RMSNormalization between two Dense layers (a Keras core layer since
+    3.9; Llama's and Gemma's norms are its relatives)."""
+    keras.utils.set_random_seed(8)
+    model = keras.Sequential([
+        keras.Input((DIM,)),
+        keras.layers.Dense(FFN, activation="silu"),
+        keras.layers.RMSNormalization(epsilon=1e-5),
+        keras.layers.Dense(8),
+    ])
+    randomize(model, 17)
+    return model
 
 
 def mlp():
@@ -183,6 +198,7 @@ MODELS = {
     "embedder": embedder,
     "einsum": einsum,
     "activations": activations,
+    "rms": rms,
 }
 
 
@@ -197,6 +213,8 @@ def randomize(model, seed):
             v.assign(0.2 * noise)
         elif name == "gamma":
             v.assign(1.0 + 0.3 * noise)
+        elif name == "scale":
+            v.assign(1.0 + 0.3 * noise)
         elif name == "embeddings":
             # Keras's uniform(-0.05, 0.05) would leave the Dense after it
             # too little to do for a dropped term to show.
@@ -205,7 +223,7 @@ def randomize(model, seed):
 
 def inputs_for(name):
     rng = np.random.default_rng(3)
-    if name == "mlp":
+    if name in ("mlp", "rms"):
         x = rng.standard_normal((5, DIM)).astype(np.float32)
         x[1] = 0.0  # an all-zero row
         return [x]

@@ -25,16 +25,42 @@ pub fn layer_norm<T: HostFloat>(
     beta: &[f32],
     epsilon: f32,
 ) -> Result<Vec<T>> {
-    let cols = gamma.len();
-    if cols == 0
-        || beta.len() != cols
-        || !x.len().is_multiple_of(cols)
-        || format == StorageFormat::F64
-    {
+    if beta.len() != gamma.len() {
         return Err(Error::Shape(format!(
-            "a LayerNormalization of {} values, {cols} gamma and {} beta values in {format:?}",
-            x.len(),
+            "a LayerNormalization of {} gamma and {} beta values",
+            gamma.len(),
             beta.len()
+        )));
+    }
+    normalize(format, x, gamma, Some(beta), epsilon)
+}
+
+/// Keras's RMSNormalization of rows of `scale.len()` values stored in
+/// `format`, as the GPU computes it (the layer norm's kernel without its
+/// mean): rstd = 1 / sqrt(sum(x^2) / n + epsilon), y = (x * rstd) *
+/// scale, rounded to `format`.
+pub fn rms_norm<T: HostFloat>(
+    format: StorageFormat,
+    x: &[T],
+    scale: &[f32],
+    epsilon: f32,
+) -> Result<Vec<T>> {
+    normalize(format, x, scale, None, epsilon)
+}
+
+/// shaders/layer_norm.wgsl: centred with `beta`, or RMS without.
+fn normalize<T: HostFloat>(
+    format: StorageFormat,
+    x: &[T],
+    gamma: &[f32],
+    beta: Option<&[f32]>,
+    epsilon: f32,
+) -> Result<Vec<T>> {
+    let cols = gamma.len();
+    if cols == 0 || !x.len().is_multiple_of(cols) || format == StorageFormat::F64 {
+        return Err(Error::Shape(format!(
+            "a normalization of {} values and {cols} scales in {format:?}",
+            x.len()
         )));
     }
     let per_chunk = format.values_per_chunk();
@@ -46,34 +72,42 @@ pub fn layer_norm<T: HostFloat>(
             .map(|v| format.round(v.to_f64()) as f32)
             .collect();
         let value = |j: usize| v.get(j).copied().unwrap_or(0.0);
-        let tree = |part: &dyn Fn(usize) -> f32| workgroup_reduce(part, false);
         let n = cols as f32;
-        let over_chunks = |i: usize, term: &dyn Fn(usize) -> f32| {
-            (i..chunks)
-                .step_by(THREADS)
-                .flat_map(|c| (0..per_chunk).map(move |j| c * per_chunk + j))
-                .fold(0.0f32, |acc, j| acc + term(j))
+        // Each invocation's chunks in order, then the tree.
+        let reduce = |term: &dyn Fn(usize) -> f32, only_cols: bool| {
+            workgroup_reduce(
+                |i| {
+                    (i..chunks)
+                        .step_by(THREADS)
+                        .flat_map(|c| (0..per_chunk).map(move |j| c * per_chunk + j))
+                        .filter(|&j| !only_cols || j < cols)
+                        .fold(0.0f32, |acc, j| acc + term(j))
+                },
+                false,
+            )
         };
-        let mean = tree(&|i| over_chunks(i, &value)) / n;
-        let squares = |j: usize| {
-            if j < cols {
+        // RMS: the kernel's sum stays 0, and so its mean.
+        let mean = if beta.is_some() {
+            reduce(&value, false) / n
+        } else {
+            0.0
+        };
+        let variance = reduce(
+            &|j| {
                 let d = value(j) - mean;
                 d * d
-            } else {
-                0.0
-            }
-        };
-        let variance = tree(&|i| {
-            (i..chunks)
-                .step_by(THREADS)
-                .flat_map(|c| (0..per_chunk).map(move |j| c * per_chunk + j))
-                .filter(|&j| j < cols)
-                .fold(0.0f32, |acc, j| acc + squares(j))
-        }) / n;
+            },
+            true,
+        ) / n;
         let rstd = 1.0 / (variance + epsilon).sqrt();
         y.extend((0..cols).map(|j| {
-            let inv = rstd * gamma[j];
-            let out = value(j) * inv + (beta[j] - mean * inv);
+            let out = match beta {
+                Some(beta) => {
+                    let inv = rstd * gamma[j];
+                    value(j) * inv + (beta[j] - mean * inv)
+                }
+                None => value(j) * rstd * gamma[j],
+            };
             T::from_f64(format.round(f64::from(out)))
         }));
     }

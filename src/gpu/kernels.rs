@@ -258,7 +258,10 @@ const KERNELS: [KernelSpec; 23] = {
             specialization: Some("OP"),
             ..other(Add, "add", "add", ADD_BINDINGS)
         },
-        other(LayerNorm, "layer_norm", "layer-norm", LAYER_NORM_BINDINGS),
+        KernelSpec {
+            mode: Some("RMS"),
+            ..other(LayerNorm, "layer_norm", "layer-norm", LAYER_NORM_BINDINGS)
+        },
         KernelSpec {
             specialization: Some("ACTIVATION"),
             ..other(Activate, "activate", "activate", ACTIVATE_BINDINGS)

@@ -21,6 +21,7 @@ pub struct NormWeights {
     params: wgpu::Buffer,
     cols: usize,
     epsilon: f32,
+    rms: bool,
 }
 
 impl NormWeights {
@@ -62,6 +63,17 @@ impl GpuContext {
             params: self.storage_buffer("layer norm gamma and beta", &words)?,
             cols: gamma.len(),
             epsilon,
+            rms: false,
+        })
+    }
+
+    /// Uploads a Keras RMSNormalization of `scale.len()` features (its
+    /// `scale` as the layer reads it: rounded to the compute dtype).
+    pub fn upload_rms_norm(&self, scale: &[f32], epsilon: f32) -> Result<NormWeights> {
+        let zeros = vec![0.0; scale.len()];
+        Ok(NormWeights {
+            rms: true,
+            ..self.upload_layer_norm(scale, &zeros, epsilon)?
         })
     }
 }
@@ -100,9 +112,9 @@ impl Graph {
                     kernel: Kernel::LayerNorm,
                     storage: elementwise_variant(shape.format()),
                     specialization: 0,
-                    mode: 0,
+                    mode: u32::from(norm.rms),
                 },
-                label: "layer norm".to_owned(),
+                label: if norm.rms { "rms norm" } else { "layer norm" }.to_owned(),
                 uniform: [
                     size::to_u32(shape.cols(), &what)?,
                     chunks,

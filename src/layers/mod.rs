@@ -30,6 +30,8 @@ pub enum LayerKind {
     Dense(Dense),
     /// `LayerNormalization` over the last axis.
     LayerNormalization(LayerNormalization),
+    /// `RMSNormalization` over the last axis.
+    RmsNormalization(RmsNormalization),
     /// `Activation`.
     Activation(Activation),
     /// `Dropout`: the identity at inference.
@@ -118,6 +120,16 @@ pub struct LayerNormalization {
     pub beta: Vec<f32>,
 }
 
+/// Keras's RMSNormalization over the last axis (`ops.rms_normalization`:
+/// computed in float32, its `scale` read in the compute dtype).
+#[derive(Debug, Clone)]
+pub struct RmsNormalization {
+    /// `epsilon`.
+    pub epsilon: f32,
+    /// `scale`, as stored.
+    pub scale: Vec<f32>,
+}
+
 impl LayerKind {
     /// Whether the layer has a quantized form in Keras (a quantized policy
     /// on any other layer runs it under the policy's source float policy).
@@ -171,6 +183,16 @@ impl LayerKind {
                     return Err(Error::Shape(format!(
                         "inputs of shape {x:?} into a LayerNormalization of {} features",
                         n.gamma.len()
+                    )));
+                }
+                Ok(x.clone())
+            }
+            LayerKind::RmsNormalization(n) => {
+                let x = one()?;
+                if x.last() != Some(&n.scale.len()) {
+                    return Err(Error::Shape(format!(
+                        "inputs of shape {x:?} into an RMSNormalization of {} features",
+                        n.scale.len()
                     )));
                 }
                 Ok(x.clone())
@@ -718,6 +740,40 @@ pub fn multi_head_attention(
         explicit: dropout > 0.0,
         projections,
     })
+}
+
+/// An RMSNormalization over the last axis of `features`, from its config
+/// and its one variable (`scale`).
+pub fn rms_normalization(
+    config: &Value,
+    features: usize,
+    vars: &LayerVariables,
+) -> Result<RmsNormalization> {
+    let axis = config.get("axis").cloned().unwrap_or(Value::from(-1));
+    if axis != -1 && axis != serde_json::json!([-1]) {
+        return Err(Error::Unsupported(format!(
+            "an RMSNormalization over axis {axis}; the kernel normalizes the last axis (-1)"
+        )));
+    }
+    let epsilon = match config.get("epsilon") {
+        None | Some(Value::Null) => 1e-6,
+        Some(v) => v
+            .as_f64()
+            .filter(|e| e.is_finite() && *e >= 0.0)
+            .ok_or_else(|| Error::Unsupported(format!("epsilon {v}")))?,
+    } as f32;
+    let scale = match vars.vars.as_slice() {
+        [a] if a.shape == [features] => a.values.to_f32(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Error::Shape(format!(
+            "an RMSNormalization of {features} features stores one float scale [{features}]; \
+             the file has {:?}",
+            vars.vars.iter().map(|a| &a.shape).collect::<Vec<_>>()
+        ))
+    })?;
+    Ok(RmsNormalization { epsilon, scale })
 }
 
 /// A LayerNormalization over the last axis of `features`, from its

@@ -510,6 +510,9 @@ impl Model {
                 features()?,
                 vars,
             )?),
+            "RMSNormalization" => {
+                LayerKind::RmsNormalization(layers::rms_normalization(s.config, features()?, vars)?)
+            }
             "Activation" if layers::is_softmax(s.config.get("activation")) => {
                 LayerKind::Softmax { masked: false }
             }
@@ -578,8 +581,8 @@ impl Model {
             other => {
                 return Err(Error::Unsupported(format!(
                     "unknown layer class '{other}'; the layers read are InputLayer, Dense, \
-                     EinsumDense, Embedding, LayerNormalization, Activation, Softmax, Dropout, Reshape, Add, \
-                     Multiply and MultiHeadAttention"
+                     EinsumDense, Embedding, LayerNormalization, RMSNormalization, Activation, \
+                     Softmax, Dropout, Reshape, Add, Multiply and MultiHeadAttention"
                 )));
             }
         };
@@ -587,6 +590,7 @@ impl Model {
             kind,
             LayerKind::Dense(_)
                 | LayerKind::LayerNormalization(_)
+                | LayerKind::RmsNormalization(_)
                 | LayerKind::Embedding(_)
                 | LayerKind::EinsumDense(_)
         ) && !vars.vars.is_empty()
@@ -784,6 +788,17 @@ impl Model {
                 LayerKind::Embedding(e) => {
                     out.push((group, path, layers::embedding::variables(e)?));
                 }
+                LayerKind::RmsNormalization(n) => out.push((
+                    group,
+                    path,
+                    vec![(
+                        "scale",
+                        Array {
+                            shape: vec![n.scale.len()],
+                            values: crate::io::h5::ArrayValues::F32(n.scale.clone()),
+                        },
+                    )],
+                )),
                 LayerKind::LayerNormalization(n) => {
                     let param = |v: &Vec<f32>| Array {
                         shape: vec![v.len()],
@@ -909,6 +924,15 @@ impl Model {
                         p.kernel = layers::reload(&p.kernel, &by_path[p.path.as_str()], axes)
                             .map_err(|e| at(e, &p.path))?;
                     }
+                }
+                LayerKind::RmsNormalization(n) => {
+                    let vars = &by_path[layer.path.as_str()];
+                    *n = layers::rms_normalization(
+                        &serde_json::json!({"epsilon": n.epsilon}),
+                        n.scale.len(),
+                        vars,
+                    )
+                    .map_err(|e| at(e, &layer.path))?;
                 }
                 LayerKind::LayerNormalization(n) => {
                     let vars = &by_path[layer.path.as_str()].vars;
@@ -1081,6 +1105,7 @@ impl Model {
                 (Step::Dense(choice), bytes)
             }
             LayerKind::LayerNormalization(n) => (Step::LayerNorm, 8 * n.gamma.len() as u64),
+            LayerKind::RmsNormalization(n) => (Step::RmsNorm, 8 * n.scale.len() as u64),
             LayerKind::Activation(a) => (Step::Activation(*a), 0),
             LayerKind::Dropout => (Step::Identity, 0),
             LayerKind::EinsumDense(e) => {
@@ -1230,6 +1255,10 @@ impl Model {
                 let weights = ctx.upload_layer_norm(&n.gamma, &n.beta, n.epsilon)?;
                 graph.layer_norm(x.expect("one input"), &weights)?
             }
+            (LayerKind::RmsNormalization(n), _) => {
+                let weights = ctx.upload_rms_norm(&autocast(&n.scale, row.format), n.epsilon)?;
+                graph.layer_norm(x.expect("one input"), &weights)?
+            }
             (LayerKind::Activation(a), _) => graph.activate(x.expect("one input"), *a)?,
             (LayerKind::Dropout, _) => x.expect("one input"),
             (LayerKind::EinsumDense(e), Step::Dense(choice)) => {
@@ -1367,6 +1396,12 @@ impl Model {
                 (LayerKind::LayerNormalization(n), _) => {
                     crate::cpu::norm::layer_norm(row.format, &ins[0], &n.gamma, &n.beta, n.epsilon)?
                 }
+                (LayerKind::RmsNormalization(n), _) => crate::cpu::norm::rms_norm(
+                    row.format,
+                    &ins[0],
+                    &autocast(&n.scale, row.format),
+                    n.epsilon,
+                )?,
                 (LayerKind::Activation(a), _) => {
                     crate::cpu::norm::activate(row.format, *a, &ins[0])
                 }
@@ -1490,6 +1525,14 @@ fn quantization_config(policy: &Policy) -> Option<Value> {
     Some(config)
 }
 
+/// A variable as a layer reads it under Keras's autocast: rounded to the
+/// compute dtype.
+fn autocast(v: &[f32], format: StorageFormat) -> Vec<f32> {
+    v.iter()
+        .map(|&x| format.round(f64::from(x)) as f32)
+        .collect()
+}
+
 /// Whether input `n` of a layer keeps its format (ids, masks) rather than
 /// being cast to the layer's compute dtype, as Keras autocasts only float
 /// inputs and passes masks as they are.
@@ -1566,6 +1609,8 @@ pub enum Step {
     Dense(DenseChoice),
     /// The LayerNormalization kernel.
     LayerNorm,
+    /// The LayerNormalization kernel as an RMSNormalization.
+    RmsNorm,
     /// The activation kernel.
     Activation(crate::ops::Activation),
     /// Nothing (Dropout at inference).
@@ -1612,6 +1657,7 @@ impl LayerPlan {
             Step::Input => "input".to_owned(),
             Step::Dense(c) => format!("{} {}", c.kernel().short_name(), c.storage.name()),
             Step::LayerNorm => "layer-norm".to_owned(),
+            Step::RmsNorm => "rms-norm".to_owned(),
             Step::Activation(a) => format!("activate {}", a.keras_name()),
             Step::Identity => "none".to_owned(),
             Step::Binary(op) => format!("{op:?}").to_lowercase(),
