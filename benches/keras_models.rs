@@ -35,6 +35,8 @@ fn main() {
         "encoder__mixed_bfloat16.keras",
         "encoder__int8_from_float32.keras",
         "encoder_causal__float8_from_mixed_bfloat16.keras",
+        // dropout > 0: Keras's explicit attention path.
+        "encoder_dropout__mixed_bfloat16.keras",
     ] {
         let model = Model::load(path(file), None).unwrap();
         let gpu = model.upload(&mut ctx, 2).unwrap();
