@@ -16,12 +16,8 @@ pub fn embedding<T: HostFloat>(
 ) -> Result<Vec<T>> {
     let (dim, vocab) = (table.k(), table.n());
     let layout = embedding_layout(table, format)?;
-    let per_word = match layout.mode {
-        0 => 1,
-        1 => 4,
-        _ => 8,
-    };
-    let bits = 32 / per_word;
+    let bits = layout.bits;
+    let per_word = 32 / bits;
     let mut y = Vec::with_capacity(ids.len() * dim);
     for &id in ids {
         if !(id >= 0.0 && id < vocab as f32 && id.fract() == 0.0) {

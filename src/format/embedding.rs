@@ -12,6 +12,8 @@ use crate::format::{DenseKernel, KernelValues, StorageFormat};
 pub struct EmbeddingLayout {
     /// shaders/embedding.wgsl's `MODE`: 0 float, 1 int8, 2 int4, 3 grouped int4.
     pub mode: u32,
+    /// Bits per value in `words`: 32 (f32), 8 or 4.
+    pub bits: usize,
     /// Words per vocabulary row.
     pub row_words: usize,
     /// The table's words, row after row (f32 bits, or packed 8- or 4-bit
@@ -36,7 +38,7 @@ pub fn embedding_layout(table: &DenseKernel, format: StorageFormat) -> Result<Em
     };
     // Packs `bits`-bit values of each vocabulary row into words, the first
     // in the lowest bits.
-    let pack = |q: &[i8], bits: usize| -> (usize, Vec<u32>) {
+    let pack = |q: &[i8], bits: usize| -> (usize, usize, Vec<u32>) {
         let per_word = 32 / bits;
         let row_words = dim.div_ceil(per_word);
         let mut words = vec![0u32; vocab * row_words];
@@ -47,7 +49,7 @@ pub fn embedding_layout(table: &DenseKernel, format: StorageFormat) -> Result<Em
                 words[v * row_words + j / per_word] |= nibble << ((j % per_word) * bits);
             }
         }
-        (row_words, words)
+        (bits, row_words, words)
     };
     Ok(match table.values() {
         KernelValues::Float(w) => {
@@ -57,6 +59,7 @@ pub fn embedding_layout(table: &DenseKernel, format: StorageFormat) -> Result<Em
             }
             EmbeddingLayout {
                 mode: 0,
+                bits: 32,
                 row_words: dim,
                 words,
                 scales: Vec::new(),
@@ -65,9 +68,10 @@ pub fn embedding_layout(table: &DenseKernel, format: StorageFormat) -> Result<Em
             }
         }
         KernelValues::Int8 { q, scale, .. } => {
-            let (row_words, words) = pack(q, 8);
+            let (bits, row_words, words) = pack(q, 8);
             EmbeddingLayout {
                 mode: 1,
+                bits,
                 row_words,
                 words,
                 scales: round(scale),
@@ -82,7 +86,7 @@ pub fn embedding_layout(table: &DenseKernel, format: StorageFormat) -> Result<Em
             block,
             ..
         } => {
-            let (row_words, words) = pack(q, 4);
+            let (bits, row_words, words) = pack(q, 4);
             match (zero, block) {
                 (Some(zero), Some(b)) => {
                     // [groups, vocab] to [vocab, groups], as rows are gathered.
@@ -95,6 +99,7 @@ pub fn embedding_layout(table: &DenseKernel, format: StorageFormat) -> Result<Em
                     let zeros: Vec<f32> = zero.iter().map(|&z| f32::from(z)).collect();
                     EmbeddingLayout {
                         mode: 3,
+                        bits,
                         row_words,
                         words,
                         scales: round(&by_row(scale)),
@@ -104,6 +109,7 @@ pub fn embedding_layout(table: &DenseKernel, format: StorageFormat) -> Result<Em
                 }
                 _ => EmbeddingLayout {
                     mode: 2,
+                    bits,
                     row_words,
                     words,
                     scales: round(scale),

@@ -762,7 +762,15 @@ pub fn rms_normalization(
             .filter(|e| e.is_finite() && *e >= 0.0)
             .ok_or_else(|| Error::Unsupported(format!("epsilon {v}")))?,
     } as f32;
-    let scale = match vars.vars.as_slice() {
+    Ok(RmsNormalization {
+        epsilon,
+        scale: rms_scale(features, vars)?,
+    })
+}
+
+/// An RMSNormalization's one variable, `scale` `[features]` as floats.
+pub fn rms_scale(features: usize, vars: &LayerVariables) -> Result<Vec<f32>> {
+    match vars.vars.as_slice() {
         [a] if a.shape == [features] => a.values.to_f32(),
         _ => None,
     }
@@ -772,8 +780,7 @@ pub fn rms_normalization(
              the file has {:?}",
             vars.vars.iter().map(|a| &a.shape).collect::<Vec<_>>()
         ))
-    })?;
-    Ok(RmsNormalization { epsilon, scale })
+    })
 }
 
 /// A LayerNormalization over the last axis of `features`, from its

@@ -927,12 +927,8 @@ impl Model {
                 }
                 LayerKind::RmsNormalization(n) => {
                     let vars = &by_path[layer.path.as_str()];
-                    *n = layers::rms_normalization(
-                        &serde_json::json!({"epsilon": n.epsilon}),
-                        n.scale.len(),
-                        vars,
-                    )
-                    .map_err(|e| at(e, &layer.path))?;
+                    n.scale =
+                        layers::rms_scale(n.scale.len(), vars).map_err(|e| at(e, &layer.path))?;
                 }
                 LayerKind::LayerNormalization(n) => {
                     let vars = &by_path[layer.path.as_str()].vars;
