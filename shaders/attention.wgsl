@@ -8,12 +8,17 @@
 // scaled by the rounded scale and rounded, scores = round(q . k), masked
 // ones Keras's large negative number, then the Softmax layer's rounding
 // (round(exp(round(l - m))), a rounded sum, round(e / s)) and masked
-// probabilities 0.
+// probabilities 0. Flag 16 (with 4) is KerasHub's Gemma attention, whose
+// Softmax runs in float32: masked scores -1e9 (the host passes it as
+// large_negative), exp(l - m), the sum and the division in f32 without
+// rounding, masked probabilities 0, the probability rounded.
 //
-// q and k are [batch * tq | tk, heads * key_dim] tensors, v is [batch * tk,
-// heads * value_dim], the optional mask an f32 tensor [batch * tq, tk] of
-// 0 and 1, y is [batch * tq, heads * value_dim]; all with rows padded to
-// 32 values. Orders: logits sum h in order; the softmax sum is each
+// q is [batch * tq, heads * key_dim], k [batch * tk, kv_heads * key_dim],
+// v [batch * tk, kv_heads * value_dim] (query head n reads key/value head
+// n / (heads / kv_heads): grouped-query attention), the optional mask an
+// f32 tensor of 0 and 1, [batch * tq, tk], or [batch, tk] with flag 8 (a
+// padding mask over keys shared by a sequence's queries); y is [batch *
+// tq, heads * value_dim]; all with rows padded to 32 values. Orders: logits sum h in order; the softmax sum is each
 // invocation's keys (s = i, i + 64, ...) in order, then a tree; out sums
 // keys in order. Stay in sync with `Graph::attention`
 // (src/gpu/attention.rs). CPU twin: `cpu::attention::attention`.
@@ -26,13 +31,14 @@ struct AttentionDims {
     workgroups: u32, // batch * tq * heads
     tq: u32,
     tk: u32,
-    heads: u32,
+    heads: u32,     // heads | kv_heads << 16
     head_dims: u32, // key_dim | value_dim << 16
-    flags: u32,     // 1: causal, 2: mask, 4: explicit
+    flags: u32,     // 1: causal, 2: mask, 4: explicit, 8: key mask, 16: f32 softmax
 
     scale: f32,
     large_negative: f32, // the explicit path's masked score
 }
+// Stays in sync with the uniform `Graph::attention` writes.
 
 @group(0) @binding(0) var<uniform> dims: AttentionDims;
 @group(0) @binding(1) var<storage, read> q_buf: array<Chunk>;
@@ -61,16 +67,31 @@ fn value_dim() -> u32 {
     return dims.head_dims >> 16u;
 }
 
-fn qk_at(is_q: bool, row: u32, col: u32) -> f32 {
-    let at = row * row_chunks(dims.heads * key_dim()) + col / VALUES_PER_VEC;
-    if (is_q) {
-        return f32(chunk_value(q_buf[at], col % VALUES_PER_VEC));
-    }
+fn heads() -> u32 {
+    return dims.heads & 0xffffu;
+}
+
+fn kv_heads() -> u32 {
+    return dims.heads >> 16u;
+}
+
+// The key/value head query head n reads.
+fn kv_head(n: u32) -> u32 {
+    return n / (heads() / kv_heads());
+}
+
+fn q_at(row: u32, col: u32) -> f32 {
+    let at = row * row_chunks(heads() * key_dim()) + col / VALUES_PER_VEC;
+    return f32(chunk_value(q_buf[at], col % VALUES_PER_VEC));
+}
+
+fn k_at(row: u32, col: u32) -> f32 {
+    let at = row * row_chunks(kv_heads() * key_dim()) + col / VALUES_PER_VEC;
     return f32(chunk_value(k_buf[at], col % VALUES_PER_VEC));
 }
 
 fn v_at(row: u32, col: u32) -> f32 {
-    let at = row * row_chunks(dims.heads * value_dim()) + col / VALUES_PER_VEC;
+    let at = row * row_chunks(kv_heads() * value_dim()) + col / VALUES_PER_VEC;
     return f32(chunk_value(v_buf[at], col % VALUES_PER_VEC));
 }
 
@@ -78,34 +99,41 @@ fn explicit_path() -> bool {
     return (dims.flags & 4u) != 0u;
 }
 
-// Whether query row `qr` (position t) attends to key s.
-fn kept(qr: u32, t: u32, s: u32) -> bool {
+// The explicit path's Softmax layer rounds each step (not in float32).
+fn rounded_softmax() -> bool {
+    return explicit_path() && (dims.flags & 16u) == 0u;
+}
+
+// Whether query row `qr` (position t of sequence b) attends to key s.
+fn kept(qr: u32, t: u32, b: u32, s: u32) -> bool {
     if ((dims.flags & 1u) != 0u && s > t) {
         return false;
     }
-    return (dims.flags & 2u) == 0u || mask_buf[qr * ((dims.tk + 31u) / 32u * 32u) + s] != 0.0;
+    let mask_row = select(qr, b, (dims.flags & 8u) != 0u);
+    return (dims.flags & 2u) == 0u || mask_buf[mask_row * ((dims.tk + 31u) / 32u * 32u) + s] != 0.0;
 }
 
 // The masked, scaled logit of query row `qr` (position t) and key s.
 fn logit(qr: u32, t: u32, b: u32, n: u32, s: u32) -> f32 {
     var dot = 0.0;
     let scale = select(dims.scale, round_compute(dims.scale), explicit_path());
+    let g = kv_head(n);
     for (var h = 0u; h < key_dim(); h++) {
-        var q = qk_at(true, qr, n * key_dim() + h);
+        var q = q_at(qr, n * key_dim() + h);
         if (explicit_path()) {
             q = round_compute(q * scale);
         }
-        dot = dot + q * qk_at(false, b * dims.tk + s, n * key_dim() + h);
+        dot = dot + q * k_at(b * dims.tk + s, g * key_dim() + h);
     }
     if (explicit_path()) {
-        return select(dims.large_negative, round_compute(dot), kept(qr, t, s));
+        return select(dims.large_negative, round_compute(dot), kept(qr, t, b, s));
     }
-    return select(MASKED, dot * scale, kept(qr, t, s));
+    return select(MASKED, dot * scale, kept(qr, t, b, s));
 }
 
 // exp(l - m), rounded as the explicit path's Softmax layer rounds it.
 fn weight(l: f32, m: f32) -> f32 {
-    if (explicit_path()) {
+    if (rounded_softmax()) {
         return round_compute(exp(round_compute(l - m)));
     }
     return exp(l - m);
@@ -119,8 +147,8 @@ fn main(@builtin(local_invocation_index) lid: u32,
     if (w >= dims.workgroups) {
         return;
     }
-    let n = w % dims.heads;
-    let qr = w / dims.heads;
+    let n = w % heads();
+    let qr = w / heads();
     let t = qr % dims.tq;
     let b = qr / dims.tq;
     var top = -bitcast<f32>(0x7f800000u);
@@ -133,7 +161,7 @@ fn main(@builtin(local_invocation_index) lid: u32,
         sum = sum + weight(logit(qr, t, b, n, s), m);
     }
     var total = workgroup_reduce(lid, sum, false);
-    if (explicit_path()) {
+    if (rounded_softmax()) {
         total = round_compute(total);
     }
     var acc: array<vec2<f32>, PAIRS>;
@@ -143,7 +171,7 @@ fn main(@builtin(local_invocation_index) lid: u32,
     for (var tile = 0u; tile < dims.tk; tile += THREADS) {
         let s = tile + lid;
         var prob = 0.0;
-        if (s < dims.tk && (!explicit_path() || kept(qr, t, s))) {
+        if (s < dims.tk && (!explicit_path() || kept(qr, t, b, s))) {
             prob = round_compute(weight(logit(qr, t, b, n, s), m) / total);
         }
         probs[lid] = prob;
@@ -154,14 +182,14 @@ fn main(@builtin(local_invocation_index) lid: u32,
             if (d < value_dim()) {
                 for (var j = 0u; j < keys; j++) {
                     let row = b * dims.tk + tile + j;
-                    let col = n * value_dim() + d;
+                    let col = kv_head(n) * value_dim() + d;
                     acc[p] = acc[p] + probs[j] * vec2<f32>(v_at(row, col), v_at(row, col + 1u));
                 }
             }
         }
         workgroupBarrier();
     }
-    let y_chunks = row_chunks(dims.heads * value_dim());
+    let y_chunks = row_chunks(heads() * value_dim());
     for (var p = 0u; p < PAIRS; p++) {
         let d = 2u * (lid + p * THREADS);
         if (d < value_dim()) {

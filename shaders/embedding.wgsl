@@ -9,21 +9,24 @@
 // as Keras's compute-dtype arithmetic does (exact quotients and products
 // rounded to f16 or bf16 through f32 round the same). Ids are float32
 // values checked on the host (integers below the vocabulary); one out of
-// range is clamped here, never read out of bounds. Stay in sync with
-// `Graph::embedding` (src/gpu/embedding.rs). CPU twin:
-// `cpu::embedding::embedding`.
+// range is clamped here, never read out of bounds. POSITIONS 1 is KerasHub's
+// PositionEmbedding: no ids are read, row r of y is the table's row start +
+// r % seq (a float table). Stay in sync with `Graph::embedding` and
+// `Graph::positions` (src/gpu/embedding.rs). CPU twins:
+// `cpu::embedding::embedding`, `cpu::embedding::positions`.
 
 #import storage
 #import elementwise
 
 override MODE: u32 = 0u;
+override POSITIONS: u32 = 0u;
 
 struct EmbeddingDims {
     cols: u32,           // output_dim
     chunks_per_row: u32, // 16-byte chunks per padded row of y
     chunks: u32,         // chunks of y
-    ids_cols: u32,       // ids per row of the ids tensor
-    ids_stride: u32,     // f32 values per padded row of the ids tensor
+    ids_cols: u32,       // ids per row of the ids tensor (POSITIONS: seq)
+    ids_stride: u32,     // f32 values per padded row of the ids tensor (POSITIONS: start)
     vocab: u32,          // table rows (input_dim)
     row_words: u32,      // table words per table row
     block: u32,          // MODE 3: columns per group
@@ -83,8 +86,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         return;
     }
     let r = c / dims.chunks_per_row;
-    let id = ids[r / dims.ids_cols * dims.ids_stride + r % dims.ids_cols];
-    let row = u32(clamp(id, 0.0, f32(dims.vocab - 1u)));
+    var row: u32;
+    if (POSITIONS == 1u) {
+        row = min(dims.ids_stride + r % dims.ids_cols, dims.vocab - 1u);
+    } else {
+        let id = ids[r / dims.ids_cols * dims.ids_stride + r % dims.ids_cols];
+        row = u32(clamp(id, 0.0, f32(dims.vocab - 1u)));
+    }
     for (var p = 0u; p < VALUES_PER_VEC / 2u; p++) {
         store_chunk_pair(c, p, value(row, c, 2u * p), value(row, c, 2u * p + 1u));
     }

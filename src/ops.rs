@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the kernels compute, as host ideas shared by the GPU runtime, its
 //! CPU twins and the routing: the activations a Dense layer applies, and
-//! the two shapes of a Dense kernel, and the shape of an attention.
+//! the two shapes of a Dense kernel, and the shapes of an attention and of
+//! a rotary position embedding.
 
 use crate::error::{Error, Result};
 
@@ -57,11 +58,14 @@ pub enum Activation {
     HardShrink = 22,
     /// `soft_shrink` (threshold 0.5).
     SoftShrink = 23,
+    /// `gelu` with `approximate=True` (the tanh form; KerasHub's GPT-2
+    /// `gelu_approximate`).
+    GeluApproximate = 24,
 }
 
 impl Activation {
     /// Every activation.
-    pub const ALL: [Activation; 24] = [
+    pub const ALL: [Activation; 25] = [
         Activation::Linear,
         Activation::Relu,
         Activation::Gelu,
@@ -86,6 +90,7 @@ impl Activation {
         Activation::SparsePlus,
         Activation::HardShrink,
         Activation::SoftShrink,
+        Activation::GeluApproximate,
     ];
 
     /// Keras's name for it (`"gelu"`).
@@ -115,6 +120,7 @@ impl Activation {
             Activation::SparsePlus => "sparse_plus",
             Activation::HardShrink => "hard_shrink",
             Activation::SoftShrink => "soft_shrink",
+            Activation::GeluApproximate => "gelu_approximate",
         }
     }
 }
@@ -190,8 +196,9 @@ impl DenseShape {
 const MAX_VALUE_DIM: usize = 512;
 
 /// The shape of an attention: `batch` sequences of `tq` queries and `tk`
-/// keys, `heads` heads of `key_dim` (queries and keys) and `value_dim`
-/// (values) features.
+/// keys, `heads` query heads of `key_dim` (queries and keys) and
+/// `value_dim` (values) features, reading `kv_heads` heads of keys and
+/// values.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AttentionShape {
     /// Sequences.
@@ -200,8 +207,14 @@ pub struct AttentionShape {
     pub tq: usize,
     /// Keys (and values) per sequence.
     pub tk: usize,
-    /// Heads.
+    /// Heads of the queries (and of the output).
     pub heads: usize,
+    /// Heads of the keys and values (grouped-query attention; 1 is
+    /// multi-query): a divisor of `heads`, query head n reading key and
+    /// value head `n / (heads / kv_heads)` (KerasHub's `ops.repeat(key,
+    /// groups, axis=2)`, Gemma's `[kv_heads, groups]` reshape). `heads`
+    /// is MultiHeadAttention's.
+    pub kv_heads: usize,
     /// Features of a query or key per head.
     pub key_dim: usize,
     /// Features of a value per head.
@@ -215,6 +228,17 @@ pub struct AttentionShape {
     /// scores rounded in the compute dtype, then the Softmax layer's masked
     /// softmax (per-op rounding, a fully masked row zero).
     pub explicit: bool,
+    /// The mask is `[batch, tk]`, one row of keys per sequence shared by
+    /// all its queries (KerasHub's padding mask), instead of `[batch tq,
+    /// tk]`. With `causal`, a key is kept where both keep it (KerasHub's
+    /// `ops.minimum(padding, causal)`).
+    pub key_mask: bool,
+    /// With `explicit`: the Softmax layer runs in float32 (KerasHub's Gemma
+    /// attention, `Softmax(dtype="float32")`): masked scores -1e9, the max,
+    /// exp, sum and division in f32 without the per-op roundings, masked
+    /// probabilities 0, and only the probability rounded to the compute
+    /// dtype.
+    pub softmax_f32: bool,
 }
 
 impl AttentionShape {
@@ -226,6 +250,7 @@ impl AttentionShape {
                 ("queries", self.tq),
                 ("keys", self.tk),
                 ("heads", self.heads),
+                ("kv_heads", self.kv_heads),
                 ("key_dim", self.key_dim),
                 ("value_dim", self.value_dim),
             ],
@@ -241,13 +266,96 @@ impl AttentionShape {
                 self.key_dim, self.value_dim
             )));
         }
+        if !self.heads.is_multiple_of(self.kv_heads) {
+            return Err(Error::Shape(format!(
+                "an attention of {} query heads over {} key/value heads; kv_heads must divide \
+                 heads (each key/value head serves heads / kv_heads query heads)",
+                self.heads, self.kv_heads
+            )));
+        }
+        // The kernel's uniform packs both counts into one word.
+        if self.heads > 65_535 {
+            return Err(Error::Unsupported(format!(
+                "an attention of {} heads; the kernel takes up to 65535",
+                self.heads
+            )));
+        }
         if self.causal && self.tq != self.tk {
             return Err(Error::Unsupported(format!(
                 "a causal mask over {} queries and {} keys; they must be as many",
                 self.tq, self.tk
             )));
         }
+        if self.softmax_f32 && !self.explicit {
+            return Err(Error::InvalidArgument(
+                "an attention with softmax_f32 but not explicit: the float32 Softmax is a \
+                 variant of Keras's explicit path; set explicit too"
+                    .to_owned(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The explicit path's masked score: Keras's large negative number in
+    /// the Softmax layer's dtype (the compute dtype `format`, or float32
+    /// with [`AttentionShape::softmax_f32`]).
+    pub(crate) fn masked_score(&self, format: crate::format::StorageFormat) -> f32 {
+        if self.softmax_f32 {
+            large_negative(crate::format::StorageFormat::F32)
+        } else {
+            large_negative(format)
+        }
+    }
+}
+
+/// The shape of a rotary position embedding (KerasHub's RotaryEmbedding)
+/// over x `[batch seq, heads head_dim]`: row r is token position `start + r
+/// % seq` of sequence `r / seq`, and every head is rotated over all its
+/// `head_dim` features (rotary_dim = head_dim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RopeShape {
+    /// Sequences.
+    pub batch: usize,
+    /// Tokens per sequence.
+    pub seq: usize,
+    /// Heads per token.
+    pub heads: usize,
+    /// Features per head (even: the two halves rotate together).
+    pub head_dim: usize,
+    /// The position of each sequence's first token (a cache's length).
+    pub start: usize,
+}
+
+impl RopeShape {
+    /// Checks the sizes: none zero, `head_dim` even.
+    pub fn check(&self) -> Result<()> {
+        crate::size::nonzero(
+            &[
+                ("batch", self.batch),
+                ("seq", self.seq),
+                ("heads", self.heads),
+                ("head_dim", self.head_dim),
+            ],
+            "a rotary embedding",
+        )?;
+        if !self.head_dim.is_multiple_of(2) {
+            return Err(Error::Shape(format!(
+                "a rotary embedding of head_dim {}; it rotates two halves of each head, so \
+                 head_dim must be even",
+                self.head_dim
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rows and values per row of x (`batch * seq`, `heads * head_dim`),
+    /// `Err` where they overflow.
+    pub(crate) fn x_dims(&self) -> Result<(usize, usize)> {
+        let what = || format!("a rotary embedding of {self:?}");
+        Ok((
+            crate::size::mul(self.batch, self.seq, &what)?,
+            crate::size::mul(self.heads, self.head_dim, &what)?,
+        ))
     }
 }
 
@@ -260,4 +368,36 @@ pub fn large_negative(format: crate::format::StorageFormat) -> f32 {
         -1e9
     };
     format.round(v) as f32
+}
+
+/// What a position embedding needs, for the GPU and its twin: a float
+/// table (`mode` 0), whole sequences of `seq` rows, positions `start..start
+/// + seq` in the table's `vocab` rows.
+pub(crate) fn check_positions(
+    mode: u32,
+    vocab: usize,
+    rows: usize,
+    seq: usize,
+    start: usize,
+) -> Result<()> {
+    if mode != 0 {
+        return Err(Error::Unsupported(
+            "a PositionEmbedding from a quantized table; its table is float (Keras never \
+             quantizes PositionEmbedding)"
+                .to_owned(),
+        ));
+    }
+    if seq == 0 || !rows.is_multiple_of(seq) {
+        return Err(Error::Shape(format!(
+            "a position embedding of {rows} rows in sequences of {seq}; the rows must be whole \
+             sequences (batch x seq)"
+        )));
+    }
+    if start.checked_add(seq).is_none_or(|end| end > vocab) {
+        return Err(Error::Shape(format!(
+            "a position embedding of positions {start} to {start} + {seq} - 1; the table has \
+             {vocab} positions (its sequence_length)"
+        )));
+    }
+    Ok(())
 }

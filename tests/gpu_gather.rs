@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The Embedding gather (float, int8, int4 per row and in groups), the
-//! Softmax layer (with and without a mask) and Reshape on both adapters
-//! against their CPU twins, on awkward shapes (one value, odd, not a
-//! multiple of 4, rows longer than a workgroup's 64 chunks).
+//! PositionEmbedding gather (rows by position), the Softmax layer (with
+//! and without a mask) and Reshape on both adapters against their CPU
+//! twins, on awkward shapes (one value, odd, not a multiple of 4, rows
+//! longer than a workgroup's 64 chunks).
 
 mod common;
 
@@ -94,6 +95,96 @@ fn embedding_twin_refuses_ids_out_of_range() {
     for bad in [2.0, -1.0, 0.5, f32::NAN] {
         assert!(embedding::embedding::<f32>(&table, StorageFormat::F32, &[bad]).is_err());
     }
+}
+
+#[test]
+fn position_embedding_matches_its_twin_on_both_adapters() {
+    // (max_positions, dim, batch, seq, start): one value; odd, two
+    // sequences from position 3; a row of 300 values, longer than 64
+    // chunks of 4; the table's last position alone, three sequences.
+    let cases = [
+        (1, 1, 1, 1, 0),
+        (40, 7, 2, 5, 3),
+        (16, 300, 1, 16, 0),
+        (64, 33, 3, 1, 63),
+    ];
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for (positions, dim, batch, seq, start) in cases {
+            // The [max_positions, dim] table, as the DenseKernel of its transpose.
+            let table = common::gpu::values(positions * dim, 4, 2.0);
+            let transposed: Vec<f32> = (0..dim * positions)
+                .map(|i| table[(i % positions) * dim + i / positions])
+                .collect();
+            let kernel = DenseKernel::float(&transposed, None, (dim, positions)).unwrap();
+            let rows = batch * seq;
+            for format in FORMATS {
+                let uploaded = ctx.upload_embedding(&kernel, format).unwrap();
+                let mut graph = Graph::new();
+                // Only the rows of `like` count: a tensor of another width and format.
+                let like = graph.input(TensorShape::new(rows, 3, StorageFormat::BF16).unwrap());
+                let y = graph
+                    .positions(like, &uploaded, seq, start, format)
+                    .unwrap();
+                graph.output(y).unwrap();
+                let ids = vec![0.0f32; rows * 3];
+                let gpu = run(&mut ctx, graph, &[&ids]);
+                let twin = embedding::positions(&kernel, format, rows, seq, start).unwrap();
+                let label = format!(
+                    "{} {format:?}, {positions} x {dim}, {batch} x {seq} from {start}",
+                    ctx.capabilities().adapter_name
+                );
+                assert_eq!(gpu.len(), rows * dim, "{label}");
+                assert_eq!(gpu.len(), twin.len(), "{label}");
+                // A copy rounded once: the same bits.
+                assert_eq!(gpu, twin, "{label}");
+                // The twin is the table's rows start + r % seq, rounded.
+                let direct: Vec<f32> = (0..rows)
+                    .flat_map(|r| {
+                        let p = start + r % seq;
+                        table[p * dim..(p + 1) * dim]
+                            .iter()
+                            .map(|&v| format.round(f64::from(v)) as f32)
+                    })
+                    .collect();
+                assert_eq!(twin, direct, "{label}");
+                // Planted: positions from 0 rather than start.
+                if start > 0 {
+                    let wrong = embedding::positions(&kernel, format, rows, seq, 0).unwrap();
+                    assert_ne!(gpu, wrong, "{label}: positions from 0 must fail");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn position_embedding_refuses_what_it_cannot_gather() {
+    let ctx = common::gpu::vulkan();
+    let float = DenseKernel::float(&common::gpu::values(8 * 4, 1, 1.0), None, (4, 8)).unwrap();
+    let uploaded = ctx.upload_embedding(&float, StorageFormat::F32).unwrap();
+    let mut graph = Graph::new();
+    let like = graph.input(TensorShape::new(6, 4, StorageFormat::F32).unwrap());
+    let err = |r: dtype_policy::Result<_>| r.unwrap_err().to_string();
+    // 6 rows are no whole number of sequences of 4.
+    let e = err(graph.positions(like, &uploaded, 4, 0, StorageFormat::F32));
+    assert!(e.contains("whole"), "{e}");
+    // Positions 6..9 past the table's 8.
+    let e = err(graph.positions(like, &uploaded, 3, 6, StorageFormat::F32));
+    assert!(e.contains("8 positions"), "{e}");
+    let e = err(graph.positions(like, &uploaded, 0, 0, StorageFormat::F32));
+    assert!(e.contains("sequences of 0"), "{e}");
+    let int8 = float
+        .requantize(WeightFormat::Int8 {
+            quantized_inputs: false,
+        })
+        .unwrap();
+    let quantized = ctx.upload_embedding(&int8, StorageFormat::F32).unwrap();
+    let e = err(graph.positions(like, &quantized, 3, 0, StorageFormat::F32));
+    assert!(e.contains("quantized"), "{e}");
+    let e = embedding::positions(&int8, StorageFormat::F32, 6, 3, 0).unwrap_err();
+    assert!(e.to_string().contains("quantized"), "{e}");
+    assert!(embedding::positions(&float, StorageFormat::F32, 6, 4, 0).is_err());
+    assert!(embedding::positions(&float, StorageFormat::F32, 6, 3, 6).is_err());
 }
 
 /// The GPU's exp may differ from the twin's by an f32 ulp or two; after

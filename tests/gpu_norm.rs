@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! LayerNormalization and the stand-alone activation on both adapters
-//! against their CPU twins, on awkward shapes (one value, odd, not a
-//! multiple of 4, rows longer than a workgroup's 64 chunks).
+//! LayerNormalization, the stand-alone activation and a scaling on both
+//! adapters against their CPU twins, on awkward shapes (one value, odd, not
+//! a multiple of 4, rows longer than a workgroup's 64 chunks).
 
 mod common;
 
@@ -183,5 +183,88 @@ fn activation_matches_its_twin_on_both_adapters() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn scale_matches_its_twin_on_both_adapters() {
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for format in FORMATS {
+            for (rows, cols) in SHAPES {
+                let x = common::gpu::values(rows * cols, 5, 3.0);
+                // Gemma's sqrt(hidden_dim), rounded to the format as Keras casts it.
+                let factor = format.round((cols as f64).sqrt()) as f32;
+                let mut graph = Graph::new();
+                let input = graph.input(TensorShape::new(rows, cols, format).unwrap());
+                let y = graph.scale(input, factor).unwrap();
+                let y2 = graph.add(y, y).unwrap();
+                graph.output(y).unwrap();
+                graph.output(y2).unwrap();
+                let mut out = graph.build(&mut ctx).unwrap().run(&ctx, &[&x]).unwrap();
+                let (gpu, doubled) = (out.remove(0), out.remove(0));
+                let twin = norm::scale(format, &x, factor);
+                let label = format!(
+                    "{} {format:?} {rows} x {cols} times {factor}",
+                    ctx.capabilities().adapter_name
+                );
+                assert_eq!(gpu.len(), twin.len(), "{label}");
+                // One correctly rounded f32 product, rounded once: the same bits.
+                assert_eq!(gpu, twin, "{label}");
+                // The padding stays zero.
+                for (g, d) in gpu.iter().zip(&doubled) {
+                    assert_eq!(*d, f32::from_f64(format.round(2.0 * g.to_f64())), "{label}");
+                }
+                // Planted: a factor 2^-6 larger.
+                let off = norm::scale(format, &x, factor * (1.0 + 2f32.powi(-6)));
+                assert!(
+                    cols == 1 && rows == 1 || gpu != off,
+                    "{label}: another factor must fail"
+                );
+            }
+        }
+    }
+    let mut graph = Graph::new();
+    let x = graph.input(TensorShape::new(1, 2, StorageFormat::F32).unwrap());
+    let e = graph.scale(x, f32::NAN).unwrap_err().to_string();
+    assert!(e.contains("finite"), "{e}");
+}
+
+/// jax's `gelu(x, approximate=True)` in f64 against the kernels' f32 form
+/// `x * sigmoid(2u)` (the same function, tanh from exp): f32 exp and
+/// division, a few f32 ulps of values up to 4, 1e-6 absolute. The exact
+/// gelu, the planted mistake, differs by up to 1.9e-4 on these values.
+const GELU_APPROXIMATE_ABS: f64 = 1e-6;
+
+#[test]
+fn gelu_approximate_is_jaxs_tanh_formula() {
+    use dtype_policy::cpu::dense::activate;
+    assert_eq!(
+        "gelu_approximate".parse::<Activation>().unwrap(),
+        Activation::GeluApproximate
+    );
+    assert_eq!(Activation::GeluApproximate.keras_name(), "gelu_approximate");
+    let jax = |x: f64| {
+        let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+        x * (0.5 * (1.0 + u.tanh()))
+    };
+    let xs: Vec<f32> = (-400..=400).map(|i| i as f32 / 100.0).collect();
+    let off = |activation: Activation| {
+        xs.iter()
+            .map(|&x| (f64::from(activate(activation, x)) - jax(f64::from(x))).abs())
+            .fold(0.0, f64::max)
+    };
+    let error = off(Activation::GeluApproximate);
+    assert!(error <= GELU_APPROXIMATE_ABS, "{error}");
+    assert!(off(Activation::Gelu) > 10.0 * GELU_APPROXIMATE_ABS);
+    // Near 0 relative accuracy too (where tanh's absolute error would show).
+    for x in [1e-4f32, -3e-3, 0.029] {
+        let (got, want) = (
+            f64::from(activate(Activation::GeluApproximate, x)),
+            jax(f64::from(x)),
+        );
+        assert!(
+            (got - want).abs() <= 4.0 * f64::from(f32::EPSILON) * want.abs(),
+            "{x}"
+        );
     }
 }

@@ -3,15 +3,22 @@
 //! translates to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL
 //! (OpenGL): a broken or unportable shader fails here, without an adapter.
 //! Each kernel's declared bindings (`Kernel::spec`) are the ones naga
-//! reflects from its WGSL.
+//! reflects from its WGSL. The override values pipelines set (activations,
+//! embedding modes) translate too.
 
 use dtype_policy::gpu::kernels::{Binding, Kernel};
 use dtype_policy::gpu::shaders::{StorageVariant, XShare, compose};
+use dtype_policy::ops::Activation;
 use naga::back::{glsl, hlsl, msl, spv};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
-fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<(), String> {
-    let label = format!("{kernel:?}/{storage:?}/{x_share:?}");
+fn validate(
+    kernel: Kernel,
+    storage: StorageVariant,
+    x_share: XShare,
+    constants: &naga::back::PipelineConstants,
+) -> Result<(), String> {
+    let label = format!("{kernel:?}/{storage:?}/{x_share:?}/{constants:?}");
     let source = compose(kernel, storage, x_share).map_err(|e| e.to_string())?;
     let subgroups = x_share.uses_subgroups();
     let module = naga::front::wgsl::parse_str(&source)
@@ -42,14 +49,10 @@ fn validate(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<
     let info = validator
         .validate(&module)
         .map_err(|e| format!("{label}: {}", e.emit_to_string(&source)))?;
-    // Overrides take their defaults for translation, as a pipeline without constants would.
-    let (module, info) = naga::back::pipeline_constants::process_overrides(
-        &module,
-        &info,
-        None,
-        &Default::default(),
-    )
-    .map_err(|e| format!("{label}: overrides: {e}"))?;
+    // Overrides take `constants`, the rest their defaults, as a pipeline's would.
+    let (module, info) =
+        naga::back::pipeline_constants::process_overrides(&module, &info, None, constants)
+            .map_err(|e| format!("{label}: overrides: {e}"))?;
     let module = module.into_owned();
     let info = info.into_owned();
 
@@ -119,7 +122,47 @@ fn every_kernel_variant_validates_and_translates_to_every_backend() {
             .filter(|s| kernel.supports(*s))
         {
             for x_share in XShare::ALL {
-                if let Err(e) = validate(kernel, storage, x_share) {
+                if let Err(e) = validate(kernel, storage, x_share, &Default::default()) {
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The override values pipelines set beyond the defaults, per kernel: every
+/// activation of the stand-alone activation and the matrix-vector Dense
+/// kernel, every table mode of the embedding gather, by id and by position.
+fn overrides_in_use(kernel: Kernel) -> Vec<naga::back::PipelineConstants> {
+    let one = |pairs: &[(&str, f64)]| -> naga::back::PipelineConstants {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    match kernel {
+        Kernel::Activate | Kernel::DenseMatVec => Activation::ALL
+            .iter()
+            .map(|a| one(&[("ACTIVATION", f64::from(*a as u32))]))
+            .collect(),
+        Kernel::Embedding => (0..4)
+            .flat_map(|mode| {
+                [0.0, 1.0].map(|p| one(&[("MODE", f64::from(mode)), ("POSITIONS", p)]))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_override_value_in_use_translates_to_every_backend() {
+    let mut failures = Vec::new();
+    for kernel in [Kernel::Activate, Kernel::DenseMatVec, Kernel::Embedding] {
+        // f64 kernels apply linear and relu only.
+        let storages = StorageVariant::ALL
+            .into_iter()
+            .filter(|s| kernel.supports(*s) && *s != StorageVariant::F64);
+        for storage in storages {
+            for constants in overrides_in_use(kernel) {
+                if let Err(e) = validate(kernel, storage, XShare::Plain, &constants) {
                     failures.push(e);
                 }
             }

@@ -6,8 +6,8 @@
 // 6 elu, 7 selu, 8 celu, 9 softplus, 10 softsign, 11 relu6, 12 leaky_relu,
 // 13 hard_sigmoid, 14 hard_silu, 15 hard_tanh, 16 exponential, 17 mish,
 // 18 log_sigmoid, 19 tanh_shrink, 20 squareplus, 21 sparse_plus,
-// 22 hard_shrink, 23 soft_shrink (Keras's default parameters; jax's
-// formulas).
+// 22 hard_shrink, 23 soft_shrink, 24 gelu_approximate (Keras's default
+// parameters; jax's formulas).
 override ACTIVATION: u32 = 0u;
 
 // erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7): WGSL has
@@ -44,6 +44,16 @@ fn softplus(x: f32) -> f32 {
     return max(x, 0.0) + log1p_approx(exp(-abs(x)));
 }
 
+// gelu(x, approximate=True) = x * 0.5 * (1 + tanh(u)), u = sqrt(2 / pi) *
+// (x + 0.044715 x^3), as x * sigmoid(2u) (0.5 * (1 + tanh(u)) is
+// sigmoid(2u)): tanh from exp, which is accurate near 0, where drivers'
+// tanh is loose (lavapipe's is off by ~1.3e-6 absolute). Stays in sync
+// with `gelu_approximate` in src/cpu/dense.rs.
+fn gelu_approximate(x: f32) -> f32 {
+    let u = 0.7978845608028654 * (x + 0.044715 * (x * x * x));
+    return x / (1.0 + exp(-2.0 * u));
+}
+
 fn hard_sigmoid(x: f32) -> f32 {
     return min(max(x + 3.0, 0.0), 6.0) / 6.0;
 }
@@ -73,6 +83,7 @@ fn activate(x: f32) -> f32 {
         case 21u: { return select(select((x + 1.0) * (x + 1.0) * 0.25, x, x >= 1.0), 0.0, x <= -1.0); }
         case 22u: { return select(0.0, x, abs(x) > 0.5); }
         case 23u: { return select(select(0.0, x + 0.5, x < -0.5), x - 0.5, x > 0.5); }
+        case 24u: { return gelu_approximate(x); }
         default: { return x; }
     }
 }

@@ -108,7 +108,17 @@ pub fn activate(activation: Activation, x: f32) -> f32 {
                 0.0
             }
         }
+        Activation::GeluApproximate => gelu_approximate(x),
     }
+}
+
+/// shaders/shared/activation.wgsl's `gelu_approximate`: jax's
+/// `x * 0.5 * (1 + tanh(u))` with `u = sqrt(2 / pi) * (x + 0.044715 x^3)`,
+/// as `x * sigmoid(2u)` (the same function): tanh from exp, accurate near
+/// 0, where drivers' tanh is loose.
+fn gelu_approximate(x: f32) -> f32 {
+    let u = 0.797_884_6 * (x + 0.044_715 * (x * x * x));
+    x / (1.0 + (-2.0 * u).exp())
 }
 
 /// shaders/shared/activation.wgsl's `expm1`: the series near 0.

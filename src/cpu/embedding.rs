@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! CPU twin of shaders/embedding.wgsl: table rows by id, dequantized in
-//! f32 from scales rounded to the compute format, rounded to the format.
+//! CPU twin of shaders/embedding.wgsl: table rows by id (or by position),
+//! dequantized in f32 from scales rounded to the compute format, rounded
+//! to the format.
 
 use crate::error::{Error, Result};
 use crate::format::embedding::embedding_layout;
@@ -46,4 +47,28 @@ pub fn embedding<T: HostFloat>(
         }
     }
     Ok(y)
+}
+
+/// KerasHub's PositionEmbedding as shaders/embedding.wgsl gathers it by
+/// position: `rows` rows (`batch seq`), row r being row `start + r % seq`
+/// of `table` (the [`DenseKernel`] of the `[max_positions, dim]` table's
+/// transpose, float), rounded to `format`: `[rows, dim]`.
+pub fn positions(
+    table: &DenseKernel,
+    format: StorageFormat,
+    rows: usize,
+    seq: usize,
+    start: usize,
+) -> Result<Vec<f32>> {
+    let mode = embedding_layout(table, format)?.mode;
+    crate::ops::check_positions(mode, table.n(), rows, seq, start)?;
+    // The twin gathers through f32 ids, exact up to 2^24.
+    if table.n() > 1 << 24 {
+        return Err(Error::Unsupported(format!(
+            "a position table of {} rows; the twin takes up to 2^24",
+            table.n()
+        )));
+    }
+    let ids: Vec<f32> = (0..rows).map(|r| (start + r % seq) as f32).collect();
+    embedding(table, format, &ids)
 }

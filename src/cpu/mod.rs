@@ -10,6 +10,7 @@ pub mod dense;
 pub mod embedding;
 pub mod norm;
 pub mod probes;
+pub mod rope;
 
 /// Invocations of a reducing workgroup (`REDUCE_THREADS` in
 /// shaders/shared/workgroup_reduce.wgsl).

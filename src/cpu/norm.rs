@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! CPU twins of shaders/layer_norm.wgsl, shaders/softmax.wgsl and
-//! shaders/activate.wgsl: the same sums in the same order, f32 arithmetic,
-//! rounded to the storage format.
+//! shaders/activate.wgsl (an activation, a scaling): the same sums in the
+//! same order, f32 arithmetic, rounded to the storage format.
 
 use crate::cpu::dense::activate as activate_value;
 use crate::cpu::{REDUCE_THREADS, workgroup_reduce};
@@ -121,6 +121,17 @@ pub fn activate<T: HostFloat>(format: StorageFormat, activation: Activation, x: 
         .map(|v| {
             let v = format.round(v.to_f64()) as f32;
             T::from_f64(format.round(f64::from(activate_value(activation, v))))
+        })
+        .collect()
+}
+
+/// `x * factor` for `x` stored in `format`, as shaders/activate.wgsl
+/// computes it for `Graph::scale`: the product in f32, rounded to `format`.
+pub fn scale<T: HostFloat>(format: StorageFormat, x: &[T], factor: f32) -> Vec<T> {
+    x.iter()
+        .map(|v| {
+            let v = format.round(v.to_f64()) as f32;
+            T::from_f64(format.round(f64::from(v * factor)))
         })
         .collect()
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! MultiHeadAttention's core on the GPU (shaders/attention.wgsl): the
 //! masked softmax of the scaled products of queries and keys, times the
-//! values, one workgroup per query row and head.
+//! values, one workgroup per query row and head; grouped-query heads,
+//! padding masks over keys, and Keras's explicit path with its Softmax in
+//! the compute dtype or in float32.
 
 use crate::error::{Error, Result};
 use crate::format::StorageFormat;
@@ -14,9 +16,10 @@ use crate::size;
 
 impl Graph {
     /// `softmax(mask(q . k * scale)) . v` per head: `q` is `[batch tq,
-    /// heads key_dim]` (rows by columns), `k` `[batch tk, heads key_dim]`,
-    /// `v` `[batch tk, heads value_dim]`, all in one format; `mask`, where
-    /// given, an f32 tensor `[batch tq, tk]` of 1 (attend) and 0. Returns
+    /// heads key_dim]` (rows by columns), `k` `[batch tk, kv_heads
+    /// key_dim]`, `v` `[batch tk, kv_heads value_dim]`, all in one format;
+    /// `mask`, where given, an f32 tensor of 1 (attend) and 0, `[batch tq,
+    /// tk]`, or `[batch, tk]` with [`AttentionShape::key_mask`]. Returns
     /// `[batch tq, heads value_dim]` in that format.
     pub fn attention(
         &mut self,
@@ -30,16 +33,17 @@ impl Graph {
             shape.check()?;
             let (qs, ks, vs) = (g.shape(q)?, g.shape(k)?, g.shape(v)?);
             let format = qs.format();
-            let want = |rows: usize, cols: usize| -> Result<(usize, usize)> {
+            let want = |rows: usize, heads: usize, cols: usize| -> Result<(usize, usize)> {
                 Ok((
                     size::mul(shape.batch, rows, &|| "attention rows".to_owned())?,
-                    size::mul(shape.heads, cols, &|| "attention features".to_owned())?,
+                    size::mul(heads, cols, &|| "attention features".to_owned())?,
                 ))
             };
+            let (heads, kv_heads) = (shape.heads, shape.kv_heads);
             let expect = [
-                ("queries", qs, want(shape.tq, shape.key_dim)?),
-                ("keys", ks, want(shape.tk, shape.key_dim)?),
-                ("values", vs, want(shape.tk, shape.value_dim)?),
+                ("queries", qs, want(shape.tq, heads, shape.key_dim)?),
+                ("keys", ks, want(shape.tk, kv_heads, shape.key_dim)?),
+                ("values", vs, want(shape.tk, kv_heads, shape.value_dim)?),
             ];
             for (what, s, (rows, cols)) in expect {
                 if (s.rows(), s.cols()) != (rows, cols) || s.format() != format {
@@ -59,14 +63,18 @@ impl Graph {
             }
             if let Some(m) = mask {
                 let ms = g.shape(m)?;
-                if (ms.rows(), ms.cols(), ms.format()) != (qs.rows(), shape.tk, StorageFormat::F32)
-                {
+                let (rows, what) = if shape.key_mask {
+                    (shape.batch, "a key mask, one row per sequence")
+                } else {
+                    (qs.rows(), "one row per query")
+                };
+                if (ms.rows(), ms.cols(), ms.format()) != (rows, shape.tk, StorageFormat::F32) {
                     return Err(Error::Shape(format!(
-                        "an attention mask of {} x {} in {:?}; it must be f32 {} x {}",
+                        "an attention mask of {} x {} in {:?}; it must be f32 {rows} x {} \
+                         ({what})",
                         ms.rows(),
                         ms.cols(),
                         ms.format(),
-                        qs.rows(),
                         shape.tk
                     )));
                 }
@@ -90,13 +98,16 @@ impl Graph {
                     size::to_u32(workgroups, &what)?,
                     size::to_u32(shape.tq, &what)?,
                     size::to_u32(shape.tk, &what)?,
-                    size::to_u32(shape.heads, &what)?,
+                    // Both below 2^16 (AttentionShape::check).
+                    (heads as u32) | ((kv_heads as u32) << 16),
                     (shape.key_dim as u32) | ((shape.value_dim as u32) << 16),
                     u32::from(shape.causal)
                         | (u32::from(mask.is_some()) << 1)
-                        | (u32::from(shape.explicit) << 2),
+                        | (u32::from(shape.explicit) << 2)
+                        | (u32::from(shape.key_mask) << 3)
+                        | (u32::from(shape.softmax_f32) << 4),
                     shape.scale.to_bits(),
-                    crate::ops::large_negative(format).to_bits(),
+                    shape.masked_score(format).to_bits(),
                 ],
                 bindings: vec![
                     Bind::Tensor(q),

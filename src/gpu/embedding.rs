@@ -7,6 +7,9 @@
 //! scales are a Dense kernel's per-output ones, and the same kernel is the
 //! output head of a model that ties its embeddings). The upload lays it out
 //! by vocabulary row, as the gather reads it.
+//!
+//! The same kernel gathers KerasHub's PositionEmbedding, whose rows are
+//! the tokens' positions rather than ids ([`Graph::positions`]).
 
 use crate::error::{Error, Result};
 use crate::format::embedding::embedding_layout;
@@ -17,6 +20,11 @@ use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::recorder::{Bind, Graph, Step, TensorId};
 use crate::gpu::tensor::{TensorShape, elementwise_variant, groups_2d};
 use crate::size;
+
+/// shaders/embedding.wgsl's `POSITIONS`: rows by the ids tensor.
+const GATHER_BY_ID: u32 = 0;
+/// shaders/embedding.wgsl's `POSITIONS`: rows by position, no ids.
+const GATHER_BY_POSITION: u32 = 1;
 
 /// An Embedding's table on the GPU, by vocabulary row.
 #[derive(Debug, Clone)]
@@ -110,7 +118,7 @@ impl Graph {
                 key: PipelineKey {
                     kernel: Kernel::Embedding,
                     storage: elementwise_variant(format),
-                    specialization: 0,
+                    specialization: GATHER_BY_ID,
                     mode: table.mode,
                 },
                 label: "embedding".to_owned(),
@@ -126,6 +134,60 @@ impl Graph {
                 ],
                 bindings: vec![
                     Bind::Tensor(ids),
+                    Bind::Buffer(table.table.clone()),
+                    Bind::Buffer(table.scales.clone()),
+                    Bind::Buffer(table.zeros.clone()),
+                    Bind::Tensor(y),
+                ],
+                groups: groups_2d(chunks as u64)?,
+            });
+            Ok(y)
+        })
+    }
+
+    /// KerasHub's PositionEmbedding: as many rows as `like` (which gives
+    /// only the row count: `batch seq` rows), row r being the table's row
+    /// `start + r % seq`, rounded to `format` (f32, f16 or bf16; the
+    /// format the table was uploaded for). `table` is a float table
+    /// (`[max_positions, dim]`, uploaded as the [`DenseKernel`] of its
+    /// transpose like an Embedding's; Keras never quantizes it).
+    pub fn positions(
+        &mut self,
+        like: TensorId,
+        table: &EmbeddingWeights,
+        seq: usize,
+        start: usize,
+        format: StorageFormat,
+    ) -> Result<TensorId> {
+        self.op(|g| {
+            let rows = g.shape(like)?.rows();
+            crate::ops::check_positions(table.mode, table.vocab, rows, seq, start)?;
+            let shape = TensorShape::new(rows, table.dim, format)?;
+            let y = g.tensor(shape);
+            let what = || "a position embedding's sizes".to_owned();
+            let chunks = shape.bytes() as usize / 16;
+            g.push(Step {
+                key: PipelineKey {
+                    kernel: Kernel::Embedding,
+                    storage: elementwise_variant(format),
+                    specialization: GATHER_BY_POSITION,
+                    mode: table.mode,
+                },
+                label: "position embedding".to_owned(),
+                uniform: [
+                    size::to_u32(table.dim, &what)?,
+                    size::to_u32(chunks / rows, &what)?,
+                    size::to_u32(chunks, &what)?,
+                    // The ids' fields, by position: seq and start.
+                    size::to_u32(seq, &what)?,
+                    size::to_u32(start, &what)?,
+                    size::to_u32(table.vocab, &what)?,
+                    size::to_u32(table.row_words, &what)?,
+                    0,
+                ],
+                bindings: vec![
+                    // No ids are read: the scales' buffer stands in.
+                    Bind::Buffer(table.scales.clone()),
                     Bind::Buffer(table.table.clone()),
                     Bind::Buffer(table.scales.clone()),
                     Bind::Buffer(table.zeros.clone()),

@@ -30,6 +30,9 @@ pub enum Kernel {
     Embedding,
     /// Keras's Softmax layer over the last axis, with an optional mask.
     Softmax,
+    /// KerasHub's RotaryEmbedding: each head's halves rotated by its
+    /// position's cosines and sines.
+    Rope,
     /// Quantizes activations per row to int8 (Keras's abs-max), packed for `dot4I8Packed`.
     QuantizeRows,
     /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
@@ -76,7 +79,8 @@ pub struct KernelSpec {
     /// Its bindings in order (group 0) and the smallest size each may be bound with.
     pub bindings: &'static [Binding],
     /// The override constant a pipeline's specialization sets (the
-    /// activation of a Dense kernel, the input format of a cast).
+    /// activation of a Dense kernel, the input format of a cast, whether an
+    /// embedding gathers by position).
     pub specialization: Option<&'static str>,
     /// The override constant a pipeline's mode sets
     /// ([`crate::gpu::pipelines::PipelineKey::mode`]).
@@ -177,6 +181,8 @@ const ACTIVATE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
 const EMBEDDING_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(4), ro(4), ro(4), ro(4), rw(4)];
 // shaders/softmax.wgsl: x chunks, the mask's f32 values, y by the word.
 const SOFTMAX_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(4), rw(4)];
+// shaders/rope.wgsl: x chunks, the f32 cos and sin table, y by the word.
+const ROPE_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(4), rw(4)];
 
 /// A row of the table with the defaults of a kernel that is not Dense.
 const fn other(
@@ -223,7 +229,7 @@ const fn dense(
 const GROUPING: Option<&str> = Some("GROUPING");
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 23] = {
+const KERNELS: [KernelSpec; 24] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -268,6 +274,7 @@ const KERNELS: [KernelSpec; 23] = {
         },
         other(Attention, "attention", "attention", ATTENTION_BINDINGS),
         KernelSpec {
+            specialization: Some("POSITIONS"),
             mode: Some("MODE"),
             ..other(Embedding, "embedding", "embedding", EMBEDDING_BINDINGS)
         },
@@ -275,6 +282,7 @@ const KERNELS: [KernelSpec; 23] = {
             mode: Some("MASKED"),
             ..other(Softmax, "softmax", "softmax", SOFTMAX_BINDINGS)
         },
+        other(Rope, "rope", "rope", ROPE_BINDINGS),
         other(
             QuantizeRows,
             "quantize_rows",

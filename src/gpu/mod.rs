@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The GPU runtime: adapters and their capabilities, device tensors,
 //! shader composition, pipelines, recorded forwards, and the kernels' ops
-//! (Dense for every weight format, add, cast, roofline probes). It knows
-//! storage and weight formats, not Keras policies (the policy-to-kernel
-//! bridge is [`crate::routing`]).
+//! (Dense for every weight format, add, cast, norms, attention, the
+//! embeddings, roofline probes). It knows storage and weight formats, not
+//! Keras policies (the policy-to-kernel bridge is [`crate::routing`]).
 //!
 //! A forward is data: a [`recorder::Graph`] of tensors and dispatches is
 //! built into a [`recorder::Forward`] (buffers from a pool sized up front,
@@ -23,6 +23,7 @@ pub mod norm;
 pub mod pipelines;
 pub mod probes;
 pub mod recorder;
+pub mod rope;
 pub mod shaders;
 pub mod tensor;
 

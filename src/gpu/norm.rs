@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Row-wise and element-wise ops of a model that are not Dense: Keras's
 //! LayerNormalization (shaders/layer_norm.wgsl), Softmax layer
-//! (shaders/softmax.wgsl) and a stand-alone activation
-//! (shaders/activate.wgsl, Keras's `Activation` layer).
+//! (shaders/softmax.wgsl), a stand-alone activation
+//! (shaders/activate.wgsl, Keras's `Activation` layer) and a scaling by a
+//! constant (the same kernel).
 
 use crate::error::{Error, Result};
 use crate::format::StorageFormat;
@@ -139,35 +140,66 @@ impl Graph {
 
     /// `activation` applied to every value of `x`, written in `x`'s format.
     pub fn activate(&mut self, x: TensorId, activation: Activation) -> Result<TensorId> {
-        self.op(|g| {
-            let shape = g.shape(x)?;
-            f32_arithmetic(shape.format(), "an activation")?;
-            let y = g.tensor(shape);
-            let what = || "an activation's chunks".to_owned();
-            let chunks = shape.bytes() / 16;
-            g.push(Step {
-                key: PipelineKey {
-                    kernel: Kernel::Activate,
-                    storage: elementwise_variant(shape.format()),
-                    specialization: activation as u32,
-                    mode: 0,
-                },
-                label: format!("activation {}", activation.keras_name()),
-                uniform: [
-                    size::to_u32(chunks as usize, &what)?,
-                    size::to_u32(shape.bytes() as usize / 16 / shape.rows(), &what)?,
-                    size::to_u32(shape.cols(), &what)?,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                ],
-                bindings: vec![Bind::Tensor(x), Bind::Tensor(y)],
-                groups: groups_2d(chunks)?,
-            });
-            Ok(y)
-        })
+        self.op(|g| g.activate_times(x, activation, None))
+    }
+
+    /// `x * factor`, each product rounded to `x`'s format (Gemma's `x *
+    /// ops.cast(sqrt(hidden_dim), x.dtype)`: pass the factor already
+    /// rounded to that format, as Keras casts it).
+    pub fn scale(&mut self, x: TensorId, factor: f32) -> Result<TensorId> {
+        if !factor.is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "a scale by {factor}; the factor must be finite"
+            )));
+        }
+        self.op(|g| g.activate_times(x, Activation::Linear, Some(factor)))
+    }
+
+    /// shaders/activate.wgsl: `activation(x) * factor` (a scaling), or
+    /// `activation(x)` (times 1, exact).
+    fn activate_times(
+        &mut self,
+        x: TensorId,
+        activation: Activation,
+        scaling: Option<f32>,
+    ) -> Result<TensorId> {
+        let shape = self.shape(x)?;
+        let what = if scaling.is_some() {
+            "a scale"
+        } else {
+            "an activation"
+        };
+        f32_arithmetic(shape.format(), what)?;
+        let factor = scaling.unwrap_or(1.0);
+        let y = self.tensor(shape);
+        let what = || "an activation's chunks".to_owned();
+        let chunks = shape.bytes() / 16;
+        let label = match scaling {
+            Some(f) => format!("scale {f}"),
+            None => format!("activation {}", activation.keras_name()),
+        };
+        self.push(Step {
+            key: PipelineKey {
+                kernel: Kernel::Activate,
+                storage: elementwise_variant(shape.format()),
+                specialization: activation as u32,
+                mode: 0,
+            },
+            label,
+            uniform: [
+                size::to_u32(chunks as usize, &what)?,
+                size::to_u32(shape.bytes() as usize / 16 / shape.rows(), &what)?,
+                size::to_u32(shape.cols(), &what)?,
+                factor.to_bits(),
+                0,
+                0,
+                0,
+                0,
+            ],
+            bindings: vec![Bind::Tensor(x), Bind::Tensor(y)],
+            groups: groups_2d(chunks)?,
+        });
+        Ok(y)
     }
 
     /// Keras's Softmax layer over the last axis of `x`, written in `x`'s
