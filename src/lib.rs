@@ -177,8 +177,25 @@
 //! held as the Dense kernel of its transpose, which Keras's Dense
 //! quantizers quantize exactly as its Embedding's do, and which is the
 //! output head of a model that ties its embeddings). The `dtype-policy`
-//! tool's `plan` and `run` take `.keras` files; [`io::npy`] reads and
-//! writes their inputs and outputs.
+//! tool's `plan` and `run` take `.keras` files and KerasHub preset
+//! folders; [`io::npy`] reads and writes their inputs and outputs.
+//!
+//! ## KerasHub backbones
+//! A `.keras` file or preset folder (`backbone.save_to_preset`) of
+//! KerasHub 0.32.0's `GPT2Backbone`, `LlamaBackbone`, `Llama3Backbone` or
+//! `GemmaBackbone` loads through the same [`models::Model::load`]
+//! ([`models::backbones`]): the flat config is assembled into the layers
+//! the Python class builds, each at its Keras path
+//! (`transformer_layer_0/self_attention/query`) with its policy from the
+//! config's DTypePolicyMap or the map given, and its variables from its
+//! group of the weights file. Their inputs (`token_ids`, `padding_mask`)
+//! take any length ([`models::Model::set_sequence_length`]); attention is
+//! causal and masked by the padding mask over keys, as KerasHub combines
+//! them; Llama's attention is grouped-query with its rotary embedding
+//! (Llama 3.1's frequency adjustment included), Gemma's multi-query with
+//! its `(1 + scale)` norms and its embedding scaled by `sqrt(hidden_dim)`.
+//! `tests/keras_backbones.rs` checks every policy KerasHub saves against
+//! its outputs.
 //!
 //! ## Where this differs from Keras, on purpose
 //! - The global policy is process-wide, not per thread ([`policy::global`]).
@@ -232,6 +249,22 @@
 //!   its implicit mask is not carried to later layers here.
 //! - Softmax normalizes the last axis only, and its mask has the inputs'
 //!   shape (Keras broadcasts smaller masks).
+//! - Gemma's int4 query, key and value kernels of more than one head are
+//!   held dequantized, as float in the compute dtype: Keras flattens the
+//!   `[heads, hidden, head_dim]` kernel to `[hidden, heads head_dim]` by a
+//!   plain reshape, which mixes the heads into the rows, so its scales are
+//!   not per output column. The numbers are Keras's (it dequantizes the
+//!   same way before its product); the memory is float's, and the plan
+//!   says so.
+//! - Gemma's rotary embedding interleaves the halves of each head after
+//!   rotating them; both queries and keys are permuted alike, so their dot
+//!   products are the same, and here the permutation is skipped (only the
+//!   order of each q . k sum differs).
+//! - KerasHub backbones are read, not written: [`models::Model::to_keras`]
+//!   and the safetensors export refuse them with an error saying so.
+//! - As in KerasHub 0.32.0, Llama's rope ignores
+//!   `rope_position_scaling_factor` (its `_get_inverse_freq` override
+//!   drops it).
 //!
 //! ## Untrusted input
 //! Every parser and loader returns `Err` on bad input and never panics (a

@@ -43,7 +43,7 @@ enum Command {
     Info,
     /// The plan of a model: each layer's policy, kernel variant, layout, reason and bytes.
     Plan {
-        /// A Keras model (.keras); or give --layers.
+        /// A Keras model (.keras) or a KerasHub preset folder; or give --layers.
         model: Option<PathBuf>,
         /// A DTypePolicyMap as Keras writes it (JSON): every layer's policy
         /// by its path (default for a .keras file: each layer's own).
@@ -54,14 +54,19 @@ enum Command {
         /// false}, ...] (needs --map).
         #[arg(long)]
         layers: Option<PathBuf>,
-        /// Samples per run (for a .keras model).
+        /// Samples per run (for a model).
         #[arg(long, default_value_t = 1)]
         batch: usize,
+        /// Tokens per sample, for a KerasHub backbone (its inputs take any length).
+        #[arg(long, default_value_t = 1)]
+        tokens: usize,
     },
-    /// Runs a Keras model (.keras) on inputs from .npy files (float32, the
-    /// batch first), on the GPU as one recorded forward; writes the outputs.
+    /// Runs a Keras model (.keras, or a KerasHub preset folder) on inputs
+    /// from .npy files (float32, the batch first; a backbone's token_ids and
+    /// padding_mask as [batch, tokens]), on the GPU as one recorded forward;
+    /// writes the outputs.
     Run {
-        /// The model.
+        /// The model (.keras file or preset folder).
         model: PathBuf,
         /// An input (.npy), one per model input in order.
         #[arg(long, required = true)]
@@ -216,13 +221,18 @@ fn plan(
     model: &Option<PathBuf>,
     map: &Option<PathBuf>,
     layers: &Option<PathBuf>,
-    batch: usize,
+    (batch, tokens): (usize, usize),
 ) -> Result<(), String> {
     let map = read_map(map)?;
     let ctx = open(cli)?;
     match (model, layers, map) {
         (Some(model), None, map) => {
-            let model = Model::load(model, map.as_ref()).map_err(|e| e.to_string())?;
+            let mut model = Model::load(model, map.as_ref()).map_err(|e| e.to_string())?;
+            if model.dynamic_sequence {
+                model
+                    .set_sequence_length(tokens)
+                    .map_err(|e| e.to_string())?;
+            }
             let plan = model
                 .plan(ctx.capabilities(), batch)
                 .map_err(|e| e.to_string())?;
@@ -273,7 +283,7 @@ fn run_model(
 ) -> Result<(), String> {
     let map = read_map(map)?;
     let start = Instant::now();
-    let model = Model::load(model, map.as_ref()).map_err(|e| e.to_string())?;
+    let mut model = Model::load(model, map.as_ref()).map_err(|e| e.to_string())?;
     let loaded = start.elapsed();
     let arrays = inputs
         .iter()
@@ -287,6 +297,16 @@ fn run_model(
         .first()
         .and_then(|a| a.shape.first().copied())
         .ok_or("the first input has no batch axis")?;
+    if model.dynamic_sequence {
+        let tokens = arrays[0]
+            .shape
+            .get(1)
+            .copied()
+            .ok_or("a backbone's inputs are [batch, tokens]")?;
+        model
+            .set_sequence_length(tokens)
+            .map_err(|e| e.to_string())?;
+    }
     for (a, &i) in arrays.iter().zip(&model.inputs) {
         let want = &model.layers[i].shape;
         if a.shape.first() != Some(&batch) || a.shape[1..] != want[..] {
@@ -448,7 +468,8 @@ fn main() -> ExitCode {
             map,
             layers,
             batch,
-        } => plan(&cli, model, map, layers, *batch),
+            tokens,
+        } => plan(&cli, model, map, layers, (*batch, *tokens)),
         Command::Run {
             model,
             input,

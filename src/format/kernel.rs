@@ -263,6 +263,28 @@ impl DenseKernel {
         DenseKernel::quantize(format, &w.to_f32(), bias.as_deref(), (self.k, self.n))
     }
 
+    /// This float kernel, read with `axes`, quantized to `format` as Keras
+    /// quantizes that layer ([`DenseKernel::quantize_keras_order`]).
+    pub fn requantize_as(&self, format: WeightFormat, axes: KernelAxes) -> Result<Self> {
+        let (KernelAxes::HeadsFirst { head_dim, .. }, KernelValues::Float(w)) =
+            (axes, &self.values)
+        else {
+            return self.requantize(format);
+        };
+        // Back to Keras's [heads, k, head_dim] order.
+        let (k, n) = (self.k, self.n);
+        let rows = w.to_f32();
+        let keras: Vec<f32> = (0..k * n)
+            .map(|idx| {
+                let (h, rest) = (idx / (k * head_dim), idx % (k * head_dim));
+                let (i, d) = (rest / head_dim, rest % head_dim);
+                rows[i * n + h * head_dim + d]
+            })
+            .collect();
+        let bias = self.bias.as_ref().map(FloatValues::to_f32);
+        DenseKernel::quantize_keras_order(format, &keras, bias.as_deref(), (k, n), axes)
+    }
+
     /// A float8 kernel: float weights `[k, n]`, Keras's `inputs_scale` and
     /// `kernel_scale` (each positive and finite), weights stored in `format`.
     pub fn float8<T: HostFloat>(
@@ -360,7 +382,44 @@ impl DenseKernel {
                 }
             }
         };
+        let values = match axes {
+            KernelAxes::HeadsFirst {
+                heads,
+                head_dim,
+                compute,
+            } => heads_first_to_rows(values, (k, n), heads, head_dim, compute)?,
+            _ => values,
+        };
         Ok(DenseKernel { k, n, values, bias })
+    }
+
+    /// Float weights `w` in Keras's order for `axes` (`[heads, k,
+    /// head_dim]` for [`KernelAxes::HeadsFirst`], else `[k, n]`) quantized
+    /// to `format` as Keras's `EinsumDense.quantize` does: int4 on the
+    /// kernel flattened by a plain reshape, then for more than one head
+    /// first dequantized as [`KernelAxes::HeadsFirst`] says.
+    pub fn quantize_keras_order(
+        format: WeightFormat,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        (k, n): (usize, usize),
+        axes: KernelAxes,
+    ) -> Result<Self> {
+        let KernelAxes::HeadsFirst {
+            heads,
+            head_dim,
+            compute,
+        } = axes
+        else {
+            return DenseKernel::quantize(format, w, bias, (k, n));
+        };
+        if matches!(format, WeightFormat::Int4 { .. }) {
+            let flat = DenseKernel::quantize(format, w, bias, (k, n))?;
+            let values = heads_first_to_rows(flat.values, (k, n), heads, head_dim, compute)?;
+            return Ok(DenseKernel { values, ..flat });
+        }
+        let rows = permute_heads_first(w, (k, n), heads, head_dim);
+        DenseKernel::quantize(format, &rows, bias, (k, n))
     }
 
     /// Inputs (rows of W).
@@ -437,6 +496,21 @@ pub enum KernelAxes {
         /// Values per head.
         head_dim: usize,
     },
+    /// `EinsumDense("btd,ndh->btnh")`, Gemma's query, key and value: kernel
+    /// `[heads, k, head_dim]` (n = heads x head_dim, read into `[k, n]`),
+    /// bias `[heads, head_dim]`. Keras's int4 flattens the kernel by a plain
+    /// reshape to `[k, n]`, which for more than one head mixes the heads
+    /// into the rows; such a kernel is dequantized as Keras's int4 call
+    /// does (`(q - zero) * scale`, the scale read in `compute`) and held as
+    /// float.
+    HeadsFirst {
+        /// Attention heads.
+        heads: usize,
+        /// Values per head.
+        head_dim: usize,
+        /// The layer's compute format.
+        compute: crate::format::StorageFormat,
+    },
     /// An `EinsumDense` over the last axis (`"abc,cd->abd"`): kernel
     /// `[k, n]`, bias `[n]`, int8 scales `[1; lead] + [n]` (the output's
     /// rank, as Keras keeps it).
@@ -459,13 +533,22 @@ impl KernelAxes {
                 self.check_heads(k, "inputs")?;
                 Ok(vec![heads, head_dim, n])
             }
+            KernelAxes::HeadsFirst {
+                heads, head_dim, ..
+            } => {
+                self.check_heads(n, "outputs")?;
+                Ok(vec![heads, k, head_dim])
+            }
         }
     }
 
     /// The bias's shape for `n` outputs.
     pub fn bias_shape(self, n: usize) -> Result<Vec<usize>> {
         match self {
-            KernelAxes::HeadsOut { heads, head_dim } => {
+            KernelAxes::HeadsOut { heads, head_dim }
+            | KernelAxes::HeadsFirst {
+                heads, head_dim, ..
+            } => {
                 self.check_heads(n, "outputs")?;
                 Ok(vec![heads, head_dim])
             }
@@ -480,7 +563,10 @@ impl KernelAxes {
     pub fn scale_shape(self, n: usize) -> Result<Vec<usize>> {
         match self {
             KernelAxes::Dense => Ok(vec![n]),
-            KernelAxes::HeadsOut { heads, head_dim } => {
+            KernelAxes::HeadsOut { heads, head_dim }
+            | KernelAxes::HeadsFirst {
+                heads, head_dim, ..
+            } => {
                 self.check_heads(n, "outputs")?;
                 Ok(vec![1, 1, heads, head_dim])
             }
@@ -494,8 +580,11 @@ impl KernelAxes {
     }
 
     fn check_heads(self, features: usize, what: &str) -> Result<()> {
-        let (KernelAxes::HeadsOut { heads, head_dim } | KernelAxes::HeadsIn { heads, head_dim }) =
-            self
+        let (KernelAxes::HeadsOut { heads, head_dim }
+        | KernelAxes::HeadsIn { heads, head_dim }
+        | KernelAxes::HeadsFirst {
+            heads, head_dim, ..
+        }) = self
         else {
             return Ok(());
         };
@@ -579,6 +668,7 @@ impl Expect {
             KernelAxes::Dense => "Dense",
             KernelAxes::HeadsOut { .. }
             | KernelAxes::HeadsIn { .. }
+            | KernelAxes::HeadsFirst { .. }
             | KernelAxes::Einsum { .. } => "EinsumDense",
         };
         format!(
@@ -756,6 +846,84 @@ impl Expect {
             None => Ok(()),
         }
     }
+}
+
+/// `[heads, k, head_dim]` row-major to `[k, heads head_dim]`.
+fn permute_heads_first<T: Copy>(
+    v: &[T],
+    (k, n): (usize, usize),
+    heads: usize,
+    hd: usize,
+) -> Vec<T> {
+    debug_assert_eq!(heads * hd, n);
+    (0..k * n)
+        .map(|idx| {
+            let (i, j) = (idx / n, idx % n);
+            v[((j / hd) * k + i) * hd + j % hd]
+        })
+        .collect()
+}
+
+/// A [`KernelAxes::HeadsFirst`] kernel's values, read in Keras's order, in
+/// `[k, n]`: float and int8 weights permuted; int4 (flattened by Keras with
+/// a plain reshape) kept for one head, dequantized and permuted for more.
+fn heads_first_to_rows(
+    values: KernelValues,
+    (k, n): (usize, usize),
+    heads: usize,
+    hd: usize,
+    compute: crate::format::StorageFormat,
+) -> Result<KernelValues> {
+    let permute = |v: &[f32]| permute_heads_first(v, (k, n), heads, hd);
+    Ok(match values {
+        KernelValues::Float(FloatValues::F32(w)) => {
+            KernelValues::Float(FloatValues::F32(permute(&w)))
+        }
+        KernelValues::Float(FloatValues::F64(w)) => {
+            KernelValues::Float(FloatValues::F64(permute_heads_first(&w, (k, n), heads, hd)))
+        }
+        KernelValues::Int8 {
+            q,
+            scale,
+            quantized_inputs,
+        } => KernelValues::Int8 {
+            q: permute_heads_first(&q, (k, n), heads, hd),
+            scale,
+            quantized_inputs,
+        },
+        KernelValues::Float8 { w, scales, format } => KernelValues::Float8 {
+            w: permute(&w),
+            scales,
+            format,
+        },
+        int4 @ KernelValues::Int4 { .. } if heads == 1 => int4,
+        KernelValues::Int4 {
+            q,
+            scale,
+            zero: Some(zero),
+            block: Some(block),
+            ..
+        } => {
+            // Keras's `dequantize_with_sz_map` on the flat kernel, its
+            // scale autocast to the compute dtype: (q - zero) * scale,
+            // exact in f32 (a small integer times a rounded scale).
+            let block = block.get() as usize;
+            let flat: Vec<f32> = (0..k * n)
+                .map(|idx| {
+                    let (i, j) = (idx / n, idx % n);
+                    let g = (i / block) * n + j;
+                    let s = compute.round(f64::from(scale[g])) as f32;
+                    f32::from(q[idx] - zero[g]) * s
+                })
+                .collect();
+            KernelValues::Float(FloatValues::F32(permute(&flat)))
+        }
+        KernelValues::Int4 { .. } => {
+            return Err(Error::Unsupported(format!(
+                "a per-channel int4 EinsumDense kernel of {heads} heads first ([heads, inputs,                  head_dim]): Keras's flattened layout mixes the heads into the rows, and only                  grouped int4 is read for it"
+            )));
+        }
+    })
 }
 
 /// Keras before 3.14 packed int4 along the inputs: two adjacent rows per

@@ -48,6 +48,11 @@ fn names(format: WeightFormat) -> &'static [&'static str] {
     }
 }
 
+/// How many variables an Embedding's table stores in `format`.
+pub fn variable_count(format: WeightFormat) -> usize {
+    names(table_format(format)).len()
+}
+
 /// The format of an Embedding's table for a layer policy's weight format:
 /// no activations to quantize, and float for float8 (Keras has no float8
 /// Embedding).

@@ -13,6 +13,7 @@ use crate::ops::Activation;
 
 pub mod einsum_dense;
 pub mod embedding;
+pub mod kerashub;
 
 pub use einsum_dense::EinsumDense;
 pub use embedding::Embedding;
@@ -53,6 +54,12 @@ pub enum LayerKind {
         /// Called with a `mask`.
         masked: bool,
     },
+    /// KerasHub's `PositionEmbedding`: each row of a sequence gets the
+    /// table's row of its position (its input gives only the rows).
+    PositionEmbedding(Box<kerashub::PositionEmbedding>),
+    /// `x * factor` in the compute dtype, the factor cast to it first
+    /// (Gemma's embedding times `sqrt(hidden_dim)`; an op, not a layer).
+    Scale(f32),
     /// `Reshape` to `target_shape` (without the batch axis; a -1 resolved).
     Reshape {
         /// `target_shape` as Keras gives it (-1 for the axis it infers).
@@ -70,13 +77,21 @@ pub struct Projection {
     pub policy: crate::policy::any::Policy,
     /// Its kernel, flattened to `[k, n]`.
     pub kernel: DenseKernel,
+    /// The axes of its kernel as Keras stores it (how Keras quantizes it).
+    pub axes: KernelAxes,
 }
 
-/// Keras's MultiHeadAttention over sequences (attention over axis 1).
+/// Keras's MultiHeadAttention over sequences (attention over axis 1), and
+/// KerasHub's attentions built the same way (Llama's grouped-query
+/// attention with rotary embeddings, Gemma's).
 #[derive(Debug, Clone)]
 pub struct MultiHeadAttention {
-    /// `num_heads`.
+    /// `num_heads` (the queries' heads).
     pub heads: usize,
+    /// The keys' and values' heads (`num_key_value_heads`; `heads` in
+    /// Keras's MultiHeadAttention): query head `n` reads key head `n /
+    /// (heads / kv_heads)`.
+    pub kv_heads: usize,
     /// `key_dim`.
     pub key_dim: usize,
     /// `value_dim` (`key_dim` where not given).
@@ -89,6 +104,16 @@ pub struct MultiHeadAttention {
     /// ([`crate::ops::AttentionShape::explicit`]; dropout itself is the
     /// identity at inference).
     pub explicit: bool,
+    /// The mask (the last input) is a padding mask over the keys, one row
+    /// per sequence (KerasHub's `padding_mask`), not `[queries, keys]`.
+    pub key_mask: bool,
+    /// The explicit path's softmax runs in float32 (KerasHub's
+    /// `Softmax(dtype="float32")`), only its result rounded.
+    pub softmax_f32: bool,
+    /// The logits' scale (`1 / sqrt(key_dim)` for Keras's).
+    pub scale: f32,
+    /// A rotary position embedding of the projected queries and keys.
+    pub rope: Option<kerashub::Rope>,
     /// `query`, `key`, `value` and `attention_output` (Keras's `output`).
     pub projections: [Projection; 4],
 }
@@ -121,13 +146,31 @@ pub struct LayerNormalization {
 }
 
 /// Keras's RMSNormalization over the last axis (`ops.rms_normalization`:
-/// computed in float32, its `scale` read in the compute dtype).
+/// computed in float32, its `scale` read in the compute dtype), and
+/// KerasHub's Llama and Gemma norms, which compute the same.
 #[derive(Debug, Clone)]
 pub struct RmsNormalization {
     /// `epsilon`.
     pub epsilon: f32,
     /// `scale`, as stored.
     pub scale: Vec<f32>,
+    /// Gemma's: the rows are multiplied by `1 + scale` (in float32).
+    pub plus_one: bool,
+}
+
+impl RmsNormalization {
+    /// The factors the normalized rows are multiplied by, in f32, for a
+    /// layer computing in `format`: `scale` read in the compute dtype (Keras
+    /// autocasts it), plus one for Gemma's.
+    pub fn factors(&self, format: crate::format::StorageFormat) -> Vec<f32> {
+        self.scale
+            .iter()
+            .map(|&s| {
+                let s = format.round(f64::from(s)) as f32;
+                if self.plus_one { 1.0 + s } else { s }
+            })
+            .collect()
+    }
 }
 
 impl LayerKind {
@@ -197,7 +240,20 @@ impl LayerKind {
                 }
                 Ok(x.clone())
             }
-            LayerKind::Activation(_) | LayerKind::Dropout => Ok(one()?.clone()),
+            LayerKind::Activation(_) | LayerKind::Dropout | LayerKind::Scale(_) => {
+                Ok(one()?.clone())
+            }
+            LayerKind::PositionEmbedding(p) => {
+                let x = one()?;
+                if x.len() != 2 || x[0] > p.max_positions {
+                    return Err(Error::Shape(format!(
+                        "positions of a sequence of shape {x:?}: the PositionEmbedding holds {} \
+                         positions of {} features",
+                        p.max_positions, p.dim
+                    )));
+                }
+                Ok(vec![x[0], p.dim])
+            }
             LayerKind::Embedding(e) => {
                 let mut y = one()?.clone();
                 if y.is_empty() {
@@ -236,6 +292,7 @@ impl LayerKind {
                 };
                 let [pq, pk, pv, po] = &a.projections;
                 let (qk, v) = (a.heads * a.key_dim, a.heads * a.value_dim);
+                let (kv_k, kv_v) = (a.kv_heads * a.key_dim, a.kv_heads * a.value_dim);
                 let fits = [
                     (pq.kernel.k(), query.last()),
                     (pk.kernel.k(), key.last()),
@@ -245,9 +302,11 @@ impl LayerKind {
                 .all(|(k, f)| Some(k) == *f);
                 if !fits
                     || pq.kernel.n() != qk
-                    || pk.kernel.n() != qk
-                    || pv.kernel.n() != v
+                    || pk.kernel.n() != kv_k
+                    || pv.kernel.n() != kv_v
                     || po.kernel.k() != v
+                    || a.kv_heads == 0
+                    || !a.heads.is_multiple_of(a.kv_heads)
                     || key.first() != value.first()
                 {
                     return Err(Error::Shape(format!(
@@ -262,7 +321,12 @@ impl LayerKind {
                          [length, features] are supported"
                     )));
                 }
-                if a.masked && inputs.last() != Some(&vec![query[0], value[0]]) {
+                let mask = if a.key_mask {
+                    vec![value[0]]
+                } else {
+                    vec![query[0], value[0]]
+                };
+                if a.masked && inputs.last() != Some(&mask) {
                     return Err(Error::Shape(format!(
                         "an attention mask of shape {:?} for {} queries and {} keys",
                         inputs.last(),
@@ -453,7 +517,7 @@ fn dense_variable_names(format: WeightFormat, use_bias: bool) -> Vec<&'static st
 /// format, or, where a quantized policy meets float variables (a map given
 /// for a float model), quantized from them by Keras's quantizers, as
 /// `Model.quantize` would (float8 with a fresh layer's scales, 1.0).
-fn stored_or_quantized(
+pub(crate) fn stored_or_quantized(
     vars: &LayerVariables,
     use_bias: bool,
     format: WeightFormat,
@@ -471,7 +535,7 @@ fn stored_or_quantized(
     if !stored_float {
         return kernel_from(&names, vars, format, (k, n), axes);
     }
-    kernel_from(&float_names, vars, WeightFormat::Float, (k, n), axes)?.requantize(format)
+    kernel_from(&float_names, vars, WeightFormat::Float, (k, n), axes)?.requantize_as(format, axes)
 }
 
 /// A kernel from a layer's variables named `names` in Keras's order.
@@ -686,6 +750,7 @@ pub fn multi_head_attention(
                 path: sub,
                 policy,
                 kernel,
+                axes,
             })
         };
     let qk = heads * key_dim;
@@ -733,11 +798,17 @@ pub fn multi_head_attention(
     ];
     Ok(MultiHeadAttention {
         heads,
+        kv_heads: heads,
         key_dim,
         value_dim,
         causal,
         masked,
         explicit: dropout > 0.0,
+        key_mask: false,
+        softmax_f32: false,
+        // Keras: 1 / sqrt(key_dim) in Python floats, then float32.
+        scale: (1.0 / (key_dim as f64).sqrt()) as f32,
+        rope: None,
         projections,
     })
 }
@@ -765,6 +836,7 @@ pub fn rms_normalization(
     Ok(RmsNormalization {
         epsilon,
         scale: rms_scale(features, vars)?,
+        plus_one: false,
     })
 }
 

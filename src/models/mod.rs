@@ -28,6 +28,8 @@ use crate::policy::dtype::DType;
 use crate::policy::map::DTypePolicyMap;
 use crate::routing::{self, DenseChoice};
 
+pub mod backbones;
+
 /// One layer of a model, with its Keras path and policy.
 #[derive(Debug, Clone)]
 pub struct Layer {
@@ -81,6 +83,10 @@ pub struct Model {
     /// The `config.json` it was read from, which [`Model::to_keras`]
     /// writes back with the policies [`Model::quantize`] changed.
     pub config: Value,
+    /// Its inputs are sequences of any length (a KerasHub backbone's
+    /// `(None,)` inputs): [`Model::set_sequence_length`] sets it (1 when
+    /// loaded).
+    pub dynamic_sequence: bool,
 }
 
 /// The snake_case name Keras gives a class in a weights file
@@ -302,11 +308,124 @@ impl Model {
     /// policy by its path (else each layer's config does).
     pub fn load(path: impl AsRef<std::path::Path>, map: Option<&DTypePolicyMap>) -> Result<Model> {
         let path = path.as_ref();
+        if path.is_dir() {
+            return Self::load_preset(path, map);
+        }
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })?;
         Self::from_bytes(&bytes, &path.display().to_string(), map)
+    }
+
+    /// Loads a KerasHub preset folder (`backbone.save_to_preset(dir)`):
+    /// its `config.json`, `model.weights.h5` and, where there,
+    /// `metadata.json` (which must be JSON); `map`, where given, decides
+    /// every layer's policy by its path.
+    pub fn load_preset(
+        dir: impl AsRef<std::path::Path>,
+        map: Option<&DTypePolicyMap>,
+    ) -> Result<Model> {
+        let dir = dir.as_ref();
+        let limits = ArchiveLimits::default();
+        let read = |member: &str, limit: u64| -> Result<Option<Vec<u8>>> {
+            let path = dir.join(member);
+            let io = |source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            };
+            match std::fs::metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io(e)),
+                Ok(m) if m.len() > limit => {
+                    return Err(Error::file(
+                        path.display().to_string(),
+                        format!("{} bytes, over the limit of {limit}", m.len()),
+                    ));
+                }
+                Ok(_) => {}
+            }
+            std::fs::read(&path).map(Some).map_err(io)
+        };
+        let name = dir.display().to_string();
+        let json = |member: &str| -> Result<Option<Value>> {
+            read(member, limits.max_json_bytes)?
+                .map(|bytes| {
+                    serde_json::from_slice(&bytes).map_err(|e| {
+                        Error::file(format!("{name}/{member}"), format!("not JSON: {e}"))
+                    })
+                })
+                .transpose()
+        };
+        let config = json("config.json")?.ok_or_else(|| {
+            Error::file(
+                &name,
+                "no config.json: not a KerasHub preset folder".to_owned(),
+            )
+        })?;
+        json("metadata.json")?;
+        let Some(bytes) = read("model.weights.h5", limits.max_member_bytes)? else {
+            let sharded = dir.join("model.weights.json").exists();
+            return Err(Error::file(
+                &name,
+                if sharded {
+                    "sharded weights (model.weights.json) are not read yet; save the preset with \
+                     one model.weights.h5"
+                        .to_owned()
+                } else {
+                    "no model.weights.h5".to_owned()
+                },
+            ));
+        };
+        let weights = WeightsFile::from_bytes(bytes, &format!("{name}/model.weights.h5"))?;
+        Self::from_config(&config, &weights, map).map_err(|e| Error::file(&name, e.to_string()))
+    }
+
+    /// `Err` for a KerasHub backbone, whose variables are not yet written
+    /// back in KerasHub's layout.
+    fn not_a_backbone(&self, what: &str) -> Result<()> {
+        if backbones::is_kerashub(&self.config) {
+            return Err(Error::Unsupported(format!(
+                "{what} for the KerasHub {} '{}' (this version reads KerasHub backbones; it does \
+                 not write them yet)",
+                self.class_name, self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// This model for inputs of `n` positions per sample: a model whose
+    /// inputs are sequences of any length ([`Model::dynamic_sequence`],
+    /// a KerasHub backbone) gets every shape anew; `Err` for a model of
+    /// fixed shapes, or for more positions than a layer holds.
+    pub fn set_sequence_length(&mut self, n: usize) -> Result<()> {
+        if !self.dynamic_sequence {
+            return Err(Error::InvalidArgument(format!(
+                "'{}' takes inputs of the fixed shapes it was saved with",
+                self.name
+            )));
+        }
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "a sequence of 0 positions".to_owned(),
+            ));
+        }
+        for i in 0..self.layers.len() {
+            let shapes: Vec<Vec<usize>> = self.layers[i]
+                .inputs
+                .iter()
+                .map(|&j| self.layers[j].shape.clone())
+                .collect();
+            let layer = &mut self.layers[i];
+            if let LayerKind::Input { shape } = &mut layer.kind {
+                shape[0] = n;
+            }
+            layer.shape = layer
+                .kind
+                .output_shape(&shapes)
+                .map_err(|e| e.in_layer(&layer.path))?;
+        }
+        Ok(())
     }
 
     /// Loads a `.keras` file from its bytes; `name` names it in messages.
@@ -324,6 +443,9 @@ impl Model {
         weights: &WeightsFile,
         map: Option<&DTypePolicyMap>,
     ) -> Result<Model> {
+        if backbones::is_kerashub(config) {
+            return backbones::backbone(config, weights, map);
+        }
         let class_name = config
             .get("class_name")
             .and_then(Value::as_str)
@@ -339,8 +461,9 @@ impl Model {
             "Functional" | "Model" => false,
             other => {
                 return Err(Error::Unsupported(format!(
-                    "a model of class '{other}'; Sequential and Functional models are read \
-                     (KerasHub backbones come in a later version)"
+                    "a model of class '{other}'; Sequential and Functional models are read, and \
+                     the KerasHub backbones {}",
+                    backbones::SUPPORTED.join(", ")
                 )));
             }
         };
@@ -358,6 +481,7 @@ impl Model {
             inputs: Vec::new(),
             outputs: Vec::new(),
             config: config.clone(),
+            dynamic_sequence: false,
         };
         let mut index_of: HashMap<String, usize> = HashMap::new();
         let mut used_names: HashMap<String, usize> = HashMap::new();
@@ -639,24 +763,29 @@ impl Model {
                 return Err(Error::InvalidQuantizationMode(other.to_owned()));
             }
         };
-        let quantize_one =
-            |path: &str, policy: &Policy, kernel: &crate::format::DenseKernel, table: bool| {
-                let quantized = || -> Result<(Policy, crate::format::DenseKernel)> {
-                    if policy.quantization_mode().is_some() {
-                        return Err(Error::InvalidArgument(format!(
-                            "the layer is already quantized ({})",
-                            policy.name()
-                        )));
-                    }
-                    let target: Policy = format!("{mode_name}_from_{}", policy.name()).parse()?;
-                    let mut format = routing::weight_format(&target, false)?;
-                    if table {
-                        format = layers::embedding::table_format(format);
-                    }
-                    Ok((target, kernel.requantize(format)?))
-                };
-                quantized().map_err(|e| e.in_layer(path))
+        let quantize_one = |path: &str,
+                            policy: &Policy,
+                            kernel: &crate::format::DenseKernel,
+                            axes,
+                            table: bool| {
+            let quantized = || -> Result<(Policy, crate::format::DenseKernel)> {
+                if policy.quantization_mode().is_some() {
+                    return Err(Error::InvalidArgument(format!(
+                        "the layer is already quantized ({})",
+                        policy.name()
+                    )));
+                }
+                let target: Policy = format!("{mode_name}_from_{}", policy.name()).parse()?;
+                let mut format = routing::weight_format(&target, false)?;
+                if table {
+                    format = layers::embedding::table_format(format);
+                }
+                Ok((target, kernel.requantize_as(format, axes)?))
             };
+            quantized().map_err(|e| e.in_layer(path))
+        };
+        // Only a heads-first kernel quantizes otherwise than its [k, n].
+        use crate::format::KernelAxes::Dense;
         let mut skipped = Vec::new();
         // (layer, projection or None for a Dense layer, policy, kernel)
         let mut quantized = Vec::new();
@@ -667,18 +796,18 @@ impl Model {
             match &layer.kind {
                 LayerKind::Dense(_) | LayerKind::EinsumDense(_) if !wanted(&layer.name) => {}
                 LayerKind::Dense(d) => {
-                    let (p, k) = quantize_one(&layer.path, &layer.policy, &d.kernel, false)?;
+                    let (p, k) = quantize_one(&layer.path, &layer.policy, &d.kernel, Dense, false)?;
                     quantized.push((i, None, p, k));
                 }
                 LayerKind::EinsumDense(e) => {
-                    let (p, k) = quantize_one(&layer.path, &layer.policy, &e.kernel, false)?;
+                    let (p, k) = quantize_one(&layer.path, &layer.policy, &e.kernel, Dense, false)?;
                     quantized.push((i, None, p, k));
                 }
                 // Keras has no float8 Embedding: it warns and skips it.
                 LayerKind::Embedding(_) if !wanted(&layer.name) => {}
                 LayerKind::Embedding(_) if mode == "float8" => skipped.push(layer.path.clone()),
                 LayerKind::Embedding(e) => {
-                    let (p, k) = quantize_one(&layer.path, &layer.policy, &e.table, true)?;
+                    let (p, k) = quantize_one(&layer.path, &layer.policy, &e.table, Dense, true)?;
                     quantized.push((i, None, p, k));
                 }
                 // Keras quantizes the attention's EinsumDense sublayers.
@@ -688,7 +817,8 @@ impl Model {
                         if !wanted(name) {
                             continue;
                         }
-                        let (p, k) = quantize_one(&proj.path, &proj.policy, &proj.kernel, false)?;
+                        let (p, k) =
+                            quantize_one(&proj.path, &proj.policy, &proj.kernel, proj.axes, false)?;
                         quantized.push((i, Some(j), p, k));
                     }
                 }
@@ -822,6 +952,7 @@ impl Model {
     /// `quantization_config` for the mode), and its variables as Keras
     /// stores them ([`Model::variables`]).
     pub fn to_keras(&self) -> Result<Vec<u8>> {
+        self.not_a_backbone("saving it as a .keras file")?;
         let mut config = self.config.clone();
         let list = config
             .get_mut("config")
@@ -876,6 +1007,7 @@ impl Model {
 
     /// The variables as a safetensors file ([`Model::variables`]).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        self.not_a_backbone("saving its variables")?;
         crate::io::safetensors::write(&self.variables()?)
     }
 
@@ -884,6 +1016,7 @@ impl Model {
     /// in the layer's format and shape; the file may hold more. Nothing
     /// changes unless every layer reads.
     pub fn load_safetensors(&mut self, bytes: &[u8], name: &str) -> Result<()> {
+        self.not_a_backbone("reading its variables from safetensors")?;
         let tensors = crate::io::safetensors::read(bytes, name)?;
         let ours = self.variables()?;
         let mut by_path: HashMap<&str, LayerVariables> = HashMap::new();
@@ -1092,6 +1225,7 @@ impl Model {
         let (step, weight_bytes) = match &layer.kind {
             LayerKind::Input { .. } => (Step::Input, 0),
             LayerKind::Dense(d) => {
+                let policy = kernel_policy(&policy, &d.kernel, &mut why);
                 let choice = routing::select_dense_with(&policy, rows, caps, d.int8_weight_only)?;
                 let bytes = choice.layout(d.kernel.k(), d.kernel.n())?.weight_bytes();
                 why.push_str(&format!("; {}", choice.reason));
@@ -1108,6 +1242,7 @@ impl Model {
                 // The kernel runs on rows of its k inputs.
                 let out = *layer.shape.last().expect("checked when loaded");
                 let dense_rows = rows * out / e.kernel.n();
+                let policy = kernel_policy(&policy, &e.kernel, &mut why);
                 let choice =
                     routing::select_dense_with(&policy, dense_rows, caps, e.int8_weight_only)?;
                 let bytes = choice.layout(e.kernel.k(), e.kernel.n())?.weight_bytes();
@@ -1119,6 +1254,11 @@ impl Model {
                 crate::format::embedding::table_bytes(&e.table)?,
             ),
             LayerKind::Softmax { .. } => (Step::Softmax, 0),
+            LayerKind::PositionEmbedding(p) => (
+                Step::Positions,
+                crate::format::embedding::table_bytes(&p.table)?,
+            ),
+            LayerKind::Scale(f) => (Step::Scale(*f), 0),
             LayerKind::Reshape { .. } => {
                 let from = self.layers[layer.inputs[0]].shape.last();
                 if from == layer.shape.last() {
@@ -1137,8 +1277,9 @@ impl Model {
                 let mut choices = Vec::with_capacity(4);
                 for (i, p) in a.projections.iter().enumerate() {
                     let r = if i == 1 || i == 2 { key_rows } else { rows };
-                    let c = routing::select_dense(&p.policy, r, caps)
-                        .map_err(|e| e.in_layer(&p.path))?;
+                    let policy = kernel_policy(&p.policy, &p.kernel, &mut why);
+                    let c =
+                        routing::select_dense(&policy, r, caps).map_err(|e| e.in_layer(&p.path))?;
                     bytes += c.layout(p.kernel.k(), p.kernel.n())?.weight_bytes();
                     why.push_str(&format!("; {}: {}, {}", p.path, p.policy.name(), c.reason));
                     choices.push(c);
@@ -1252,7 +1393,7 @@ impl Model {
                 graph.layer_norm(x.expect("one input"), &weights)?
             }
             (LayerKind::RmsNormalization(n), _) => {
-                let weights = ctx.upload_rms_norm(&autocast(&n.scale, row.format), n.epsilon)?;
+                let weights = ctx.upload_rms_norm(&n.factors(row.format), n.epsilon)?;
                 graph.layer_norm(x.expect("one input"), &weights)?
             }
             (LayerKind::Activation(a), _) => graph.activate(x.expect("one input"), *a)?,
@@ -1270,6 +1411,20 @@ impl Model {
             (LayerKind::Softmax { .. }, _) => {
                 graph.softmax(x.expect("one input"), inputs.get(1).copied())?
             }
+            (LayerKind::PositionEmbedding(p), _) => {
+                let weights = ctx.upload_embedding(&p.table, row.format)?;
+                graph.positions(
+                    x.expect("one input"),
+                    &weights,
+                    layer.shape[0],
+                    0,
+                    row.format,
+                )?
+            }
+            (LayerKind::Scale(f), _) => graph.scale(
+                x.expect("one input"),
+                row.format.round(f64::from(*f)) as f32,
+            )?,
             (LayerKind::Reshape { .. }, _) => {
                 let cols = *layer.shape.last().expect("checked when loaded");
                 graph.reshape(x.expect("one input"), cols)?
@@ -1291,17 +1446,21 @@ impl Model {
                     // The core runs in the query's format.
                     projected.push(to_format(graph, y, c[0].storage.format())?);
                 }
+                let shape =
+                    attention_shape(a, &layer.shape, row.rows, graph.shape(inputs[2])?.rows())?;
+                if let Some(rope) = &a.rope {
+                    let table = ctx.upload_rope(&rope.inv_freq, shape.tq.max(shape.tk))?;
+                    for (j, heads) in [(0, a.heads), (1, a.kv_heads)] {
+                        let rope_shape = rope_shape(&shape, shape.tq, heads);
+                        projected[j] = graph.rope(projected[j], &table, rope_shape)?;
+                    }
+                }
                 let core = graph.attention(
                     projected[0],
                     projected[1],
                     projected[2],
                     a.masked.then(|| inputs[3]),
-                    self::attention_shape(
-                        a,
-                        &layer.shape,
-                        row.rows,
-                        graph.shape(inputs[2])?.rows(),
-                    )?,
+                    shape,
                 )?;
                 let w = ctx.upload_dense(c[3].storage, &a.projections[3].kernel)?;
                 let x = to_format(graph, core, c[3].storage.format())?;
@@ -1395,9 +1554,21 @@ impl Model {
                 (LayerKind::RmsNormalization(n), _) => crate::cpu::norm::rms_norm(
                     row.format,
                     &ins[0],
-                    &autocast(&n.scale, row.format),
+                    &n.factors(row.format),
                     n.epsilon,
                 )?,
+                (LayerKind::PositionEmbedding(p), _) => crate::cpu::embedding::positions(
+                    &p.table,
+                    row.format,
+                    row.rows,
+                    layer.shape[0],
+                    0,
+                )?,
+                (LayerKind::Scale(f), _) => crate::cpu::norm::scale(
+                    row.format,
+                    &ins[0],
+                    row.format.round(f64::from(*f)) as f32,
+                ),
                 (LayerKind::Activation(a), _) => {
                     crate::cpu::norm::activate(row.format, *a, &ins[0])
                 }
@@ -1454,9 +1625,20 @@ impl Model {
                         );
                     }
                     let mask = a.masked.then(|| values[layer.inputs[3]].clone());
+                    let shape = attention_shape(a, &layer.shape, row.rows, key_rows)?;
+                    if let Some(rope) = &a.rope {
+                        for (j, heads) in [(0, a.heads), (1, a.kv_heads)] {
+                            projected[j] = crate::cpu::rope::rope(
+                                c[0].storage.format(),
+                                rope_shape(&shape, shape.tq, heads),
+                                &rope.inv_freq,
+                                &projected[j],
+                            )?;
+                        }
+                    }
                     let core = crate::cpu::attention::attention(
                         c[0].storage.format(),
-                        attention_shape(a, &layer.shape, row.rows, key_rows)?,
+                        shape,
                         &projected[0],
                         &projected[1],
                         &projected[2],
@@ -1521,14 +1703,6 @@ fn quantization_config(policy: &Policy) -> Option<Value> {
     Some(config)
 }
 
-/// A variable as a layer reads it under Keras's autocast: rounded to the
-/// compute dtype.
-fn autocast(v: &[f32], format: StorageFormat) -> Vec<f32> {
-    v.iter()
-        .map(|&x| format.round(f64::from(x)) as f32)
-        .collect()
-}
-
 /// Whether input `n` of a layer keeps its format (ids, masks) rather than
 /// being cast to the layer's compute dtype, as Keras autocasts only float
 /// inputs and passes masks as they are.
@@ -1572,13 +1746,43 @@ fn attention_shape(
         tq,
         tk: key_rows / batch.max(1),
         heads: a.heads,
+        kv_heads: a.kv_heads,
         key_dim: a.key_dim,
         value_dim: a.value_dim,
-        // Keras: 1 / sqrt(key_dim) in Python floats, then float32.
-        scale: (1.0 / (a.key_dim as f64).sqrt()) as f32,
+        scale: a.scale,
         causal: a.causal,
         explicit: a.explicit,
+        key_mask: a.key_mask,
+        softmax_f32: a.softmax_f32,
     })
+}
+
+/// The shape of the rotary embedding of an attention's queries or keys
+/// (`heads` of them), from position 0.
+fn rope_shape(a: &crate::ops::AttentionShape, seq: usize, heads: usize) -> crate::ops::RopeShape {
+    crate::ops::RopeShape {
+        batch: a.batch,
+        seq,
+        heads,
+        head_dim: a.key_dim,
+        start: 0,
+    }
+}
+
+/// The policy a kernel runs under: a quantized policy's float source where
+/// its kernel is held as float (Keras's int4 flattening of a `[heads,
+/// inputs, head_dim]` kernel, dequantized when loaded), else `policy`.
+fn kernel_policy(policy: &Policy, kernel: &crate::format::DenseKernel, why: &mut String) -> Policy {
+    if policy.quantization_mode().is_some() && kernel.format() == crate::format::WeightFormat::Float
+    {
+        why.push_str(
+            "; its int4 kernel is held dequantized, as float (Keras flattens a [heads, inputs, \
+             head_dim] kernel by a plain reshape, which mixes the heads into the rows)",
+        );
+        Policy::Float(policy.float_source().clone())
+    } else {
+        policy.clone()
+    }
 }
 
 /// The storage format of a compute dtype.
@@ -1623,6 +1827,11 @@ pub enum Step {
     /// Reshape: the cast kernel moving values to their new rows (nothing
     /// where the last axis stays).
     Reshape,
+    /// A position embedding: the embedding kernel gathering the rows of
+    /// the positions.
+    Positions,
+    /// `x * factor` (the activation kernel).
+    Scale(f32),
 }
 
 /// One layer's row of a [`ModelPlan`].
@@ -1665,6 +1874,8 @@ impl LayerPlan {
             Step::Embedding(format) => format!("embedding {}", format.name()),
             Step::Softmax => "softmax".to_owned(),
             Step::Reshape => "reshape".to_owned(),
+            Step::Positions => "positions".to_owned(),
+            Step::Scale(f) => format!("scale by {f}"),
         }
     }
 }
