@@ -5,8 +5,10 @@
 // output format is the variant's storage helper; the input format is the
 // IN_FORMAT override; RESHAPE = 0 reads each value where it is written (a
 // plain cast, no index arithmetic). One invocation per pair of output
-// values, padding written 0. CPU twin: `cast` in src/cpu/cast.rs (a
-// reshape moves no value on the host).
+// values, padding written 0. A plain cast may read from value `in_offset`
+// of x and write from value `out_offset` of y (whole rows: a row taken
+// from a tensor, rows written into a KV cache). CPU twin: `cast` in
+// src/cpu/cast.rs (a reshape moves no value on the host).
 
 #import storage
 
@@ -21,9 +23,9 @@ struct CastDims {
     in_stride: u32,
     out_cols: u32,
     out_stride: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    in_offset: u32,  // values (whole padded rows), plain casts only
+    out_offset: u32, // values (whole padded rows), plain casts only
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: CastDims;
@@ -44,7 +46,7 @@ fn load_value(i: u32) -> f32 {
 // Output value o: the input value at the same place in row-major order.
 fn output_value(o: u32) -> f32 {
     if (RESHAPE == 0u) {
-        return load_value(o);
+        return load_value(dims.in_offset + o);
     }
     let col = o % dims.out_stride;
     if (col >= dims.out_cols) {
@@ -65,7 +67,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     let has_b = i0 + 1u < dims.count;
     let b = select(0.0, output_value(min(i0 + 1u, dims.count - 1u)), has_b);
     let words = pack_out_pair(output_value(i0), b);
-    let base = i0 / 2u * OUT_WORDS_PER_PAIR;
+    let base = (dims.out_offset + i0) / 2u * OUT_WORDS_PER_PAIR;
     out_buf[base] = words.x;
     if (OUT_WORDS_PER_PAIR == 2u && has_b) {
         out_buf[base + 1u] = words.y;

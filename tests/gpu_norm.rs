@@ -268,3 +268,91 @@ fn gelu_approximate_is_jaxs_tanh_formula() {
         );
     }
 }
+
+/// Argmax (greedy decoding's next token) against its twin: the first of
+/// equal largest values, NaN skipped, a row of NaN giving 0; values
+/// rounded to the storage format first, so ties appear in 16-bit formats.
+#[test]
+fn argmax_matches_its_twin_on_both_adapters() {
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for format in FORMATS {
+            for (rows, cols) in SHAPES {
+                let mut x = common::gpu::values(rows * cols, 11, 4.0);
+                // A tie for the largest value late in row 0, a NaN early.
+                if cols > 3 {
+                    let top = x[..cols].iter().fold(f32::MIN, |m, &v| m.max(v)) + 1.0;
+                    x[cols - 1] = top;
+                    x[cols / 2] = top;
+                    x[0] = f32::NAN;
+                }
+                if rows > 1 {
+                    x[cols..2 * cols].fill(f32::NAN);
+                }
+                let x: Vec<f32> = x
+                    .iter()
+                    .map(|&v| format.round(f64::from(v)) as f32)
+                    .collect();
+                let mut graph = Graph::new();
+                let input = graph.input(TensorShape::new(rows, cols, format).unwrap());
+                let y = graph.argmax(input).unwrap();
+                graph.output(y).unwrap();
+                let gpu = run(&mut ctx, graph, &x);
+                let twin: Vec<f32> = norm::argmax(&x, cols)
+                    .unwrap()
+                    .into_iter()
+                    .map(|i| i as f32)
+                    .collect();
+                assert_eq!(gpu.len(), twin.len(), "{format:?} {rows}x{cols}: lengths");
+                assert_eq!(gpu, twin, "{format:?} {rows}x{cols}");
+                if cols > 3 {
+                    assert_eq!(twin[0], (cols / 2) as f32, "the first of two equal largest");
+                }
+                if rows > 1 {
+                    assert_eq!(twin[1], 0.0, "a row of NaN");
+                }
+            }
+        }
+    }
+}
+
+/// Rows copied out of a tensor and written into another at a recorded row
+/// and at the run's position (a KV cache's write), on both adapters.
+#[test]
+fn rows_and_positional_writes_land_where_asked() {
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for format in FORMATS {
+            let (rows, cols, cache_rows) = (3, 37, 9);
+            let x: Vec<f32> = common::gpu::values(rows * cols, 5, 2.0)
+                .iter()
+                .map(|&v| format.round(f64::from(v)) as f32)
+                .collect();
+            let cache = ctx
+                .zeros(TensorShape::new(cache_rows, cols, format).unwrap())
+                .unwrap();
+            let mut graph = Graph::new();
+            let input = graph.input(TensorShape::new(rows, cols, format).unwrap());
+            let last = graph.rows(input, rows - 1, 1).unwrap();
+            let into = graph.external(&cache);
+            graph.write_rows(input, into, 1).unwrap();
+            graph.write_rows_at_position(last, into).unwrap();
+            graph.output(last).unwrap();
+            let forward = graph.build(&mut ctx).unwrap();
+            assert!(forward.is_positional());
+            let out = forward.run_at(&ctx, &[&x[..]], 6).unwrap().remove(0);
+            assert_eq!(
+                out,
+                x[(rows - 1) * cols..].to_vec(),
+                "{format:?}: the last row"
+            );
+            let got: Vec<f32> = ctx.read_tensor(&cache).unwrap();
+            let mut want = vec![0f32; cache_rows * cols];
+            want[cols..(1 + rows) * cols].copy_from_slice(&x);
+            want[6 * cols..7 * cols].copy_from_slice(&x[(rows - 1) * cols..]);
+            assert_eq!(got.len(), want.len(), "{format:?}: lengths");
+            assert_eq!(got, want, "{format:?}: the cache");
+            // A position past the rows is the caller's to refuse; one that
+            // overflows the kernel's u32 words is refused here.
+            assert!(forward.run_at(&ctx, &[&x[..]], usize::MAX).is_err());
+        }
+    }
+}

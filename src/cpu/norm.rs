@@ -136,6 +136,30 @@ pub fn scale<T: HostFloat>(format: StorageFormat, x: &[T], factor: f32) -> Vec<T
         .collect()
 }
 
+/// The index of the largest value of each row of `cols` values (the first
+/// of equal ones, NaN skipped; 0 for a row of NaN): the twin of
+/// `Graph::argmax`.
+pub fn argmax<T: HostFloat>(x: &[T], cols: usize) -> Result<Vec<usize>> {
+    if cols == 0 || !x.len().is_multiple_of(cols) {
+        return Err(Error::Shape(format!(
+            "an argmax over rows of {cols} values of {} values",
+            x.len()
+        )));
+    }
+    Ok(x.chunks_exact(cols)
+        .map(|row| {
+            let mut best: Option<(f64, usize)> = None;
+            for (i, v) in row.iter().enumerate() {
+                let v = v.to_f64();
+                if !v.is_nan() && best.is_none_or(|(b, _)| v > b) {
+                    best = Some((v, i));
+                }
+            }
+            best.map_or(0, |(_, i)| i)
+        })
+        .collect())
+}
+
 /// Keras's Softmax layer over rows of `cols` values stored in `format`, as
 /// shaders/softmax.wgsl computes it: masked values (`mask` > 0.5 keeps)
 /// replaced by [`crate::ops::large_negative`], m = max, e =

@@ -122,4 +122,32 @@ impl Graph {
             Ok(y)
         })
     }
+
+    /// The attention of one new query row over a KV cache that holds the
+    /// keys and values of positions 0 to the run's position
+    /// ([`Forward::run_at`](crate::gpu::recorder::Forward::run_at)): a
+    /// decode step of one sequence. `shape` has `batch` 1, `tq` 1 and `tk`
+    /// the rows of the caches (their capacity), no causal flag and no mask;
+    /// each run attends to keys 0..=position.
+    pub fn attention_over_cache(
+        &mut self,
+        q: TensorId,
+        k_cache: TensorId,
+        v_cache: TensorId,
+        shape: AttentionShape,
+    ) -> Result<TensorId> {
+        self.op(|g| {
+            if (shape.batch, shape.tq, shape.causal, shape.key_mask) != (1, 1, false, false) {
+                return Err(Error::InvalidArgument(format!(
+                    "a decode step's attention is over one query row of one sequence, without \
+                     a causal flag or a key mask; got {shape:?}"
+                )));
+            }
+            let y = g.attention(q, k_cache, v_cache, None, shape)?;
+            // Word 2, tk: position + 1 keys.
+            g.set_last_uniform(2, 1)?;
+            g.follow_position(2, 1)?;
+            Ok(y)
+        })
+    }
 }

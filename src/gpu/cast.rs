@@ -55,6 +55,101 @@ impl Graph {
         })
     }
 
+    /// Rows `start..start + count` of `x`, in its format (the last
+    /// position's hidden state, for a language model's head).
+    pub fn rows(&mut self, x: TensorId, start: usize, count: usize) -> Result<TensorId> {
+        self.op(|g| {
+            let from = g.shape(x)?;
+            let end = size::add(start, count, &|| "a row range".to_owned())?;
+            if count == 0 || end > from.rows() {
+                return Err(Error::Shape(format!(
+                    "rows {start}..{end} of a tensor of {} rows",
+                    from.rows()
+                )));
+            }
+            let y = g.tensor(TensorShape::new(count, from.cols(), from.format())?);
+            g.copy_rows(x, y, start, 0, count)?;
+            Ok(y)
+        })
+    }
+
+    /// Writes the rows of `x` into `into` (a tensor of the same columns
+    /// and format, such as a KV cache), from row `row` on.
+    pub fn write_rows(&mut self, x: TensorId, into: TensorId, row: usize) -> Result<()> {
+        self.op(|g| {
+            let (xs, is) = (g.shape(x)?, g.shape(into)?);
+            let end = size::add(row, xs.rows(), &|| "a row range".to_owned())?;
+            if (xs.cols(), xs.format()) != (is.cols(), is.format()) || end > is.rows() {
+                return Err(Error::Shape(format!(
+                    "{} rows of {} {:?} values written from row {row} into a tensor of {} rows \
+                     of {} {:?}",
+                    xs.rows(),
+                    xs.cols(),
+                    xs.format(),
+                    is.rows(),
+                    is.cols(),
+                    is.format()
+                )));
+            }
+            g.copy_rows(x, into, 0, row, xs.rows())
+        })
+    }
+
+    /// [`Graph::write_rows`] from row `position` of each run on
+    /// ([`Forward::run_at`](crate::gpu::recorder::Forward::run_at)): a
+    /// decode step's keys and values into their cache. Checked for
+    /// position 0 here; the caller keeps the position below the rows of
+    /// `into` minus the rows of `x`.
+    pub fn write_rows_at_position(&mut self, x: TensorId, into: TensorId) -> Result<()> {
+        self.op(|g| {
+            g.write_rows(x, into, 0)?;
+            let stride = size::to_u32(g.shape(into)?.stride(), &|| "a row".to_owned())?;
+            // Word 6: out_offset, in values.
+            g.follow_position(6, stride)
+        })
+    }
+
+    /// The plain cast kernel copying `count` rows of `x` from row `from`
+    /// into `y` from row `to` (same columns and format).
+    fn copy_rows(
+        &mut self,
+        x: TensorId,
+        y: TensorId,
+        from: usize,
+        to: usize,
+        count: usize,
+    ) -> Result<()> {
+        let shape = self.shape(x)?;
+        let code = in_format_code(shape.format()).ok_or_else(|| {
+            Error::Unsupported("copying rows of float64 tensors (the cast kernel)".to_owned())
+        })?;
+        let what = || "a row copy's values".to_owned();
+        let stride = shape.stride();
+        let values = size::mul(count, stride, &what)?;
+        self.push(Step {
+            key: PipelineKey {
+                kernel: Kernel::Cast,
+                storage: elementwise_variant(shape.format()),
+                specialization: code,
+                mode: 0,
+            },
+            label: format!("copy {count} rows"),
+            uniform: [
+                size::to_u32(values, &what)?,
+                size::to_u32(shape.cols(), &what)?,
+                size::to_u32(stride, &what)?,
+                size::to_u32(shape.cols(), &what)?,
+                size::to_u32(stride, &what)?,
+                size::to_u32(size::mul(from, stride, &what)?, &what)?,
+                size::to_u32(size::mul(to, stride, &what)?, &what)?,
+                0,
+            ],
+            bindings: vec![Bind::Tensor(x), Bind::Tensor(y)],
+            groups: groups_2d(values.div_ceil(2) as u64)?,
+        });
+        Ok(())
+    }
+
     fn record_cast(&mut self, x: TensorId, to: StorageFormat, cols: usize) -> Result<TensorId> {
         let from = self.shape(x)?;
         let (Some(code), Some(_)) = (in_format_code(from.format()), in_format_code(to)) else {

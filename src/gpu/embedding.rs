@@ -198,4 +198,23 @@ impl Graph {
             Ok(y)
         })
     }
+
+    /// [`Graph::positions`] with each run's position added to `start`
+    /// ([`Forward::run_at`](crate::gpu::recorder::Forward::run_at)): a
+    /// decode step's position embedding. Checked for position 0 here; the
+    /// caller keeps the positions within the table.
+    pub fn positions_at_position(
+        &mut self,
+        like: TensorId,
+        table: &EmbeddingWeights,
+        seq: usize,
+        format: StorageFormat,
+    ) -> Result<TensorId> {
+        self.op(|g| {
+            let y = g.positions(like, table, seq, 0, format)?;
+            // Word 4: start.
+            g.follow_position(4, 1)?;
+            Ok(y)
+        })
+    }
 }

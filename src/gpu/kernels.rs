@@ -33,6 +33,8 @@ pub enum Kernel {
     /// KerasHub's RotaryEmbedding: each head's halves rotated by its
     /// position's cosines and sines.
     Rope,
+    /// The index of each row's largest value (greedy decoding's next token).
+    Argmax,
     /// Quantizes activations per row to int8 (Keras's abs-max), packed for `dot4I8Packed`.
     QuantizeRows,
     /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
@@ -183,6 +185,8 @@ const EMBEDDING_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(4), ro(4), ro(
 const SOFTMAX_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(4), rw(4)];
 // shaders/rope.wgsl: x chunks, the f32 cos and sin table, y by the word.
 const ROPE_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(4), rw(4)];
+// shaders/argmax.wgsl: x chunks in, one f32 index per row out.
+const ARGMAX_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
 
 /// A row of the table with the defaults of a kernel that is not Dense.
 const fn other(
@@ -229,7 +233,7 @@ const fn dense(
 const GROUPING: Option<&str> = Some("GROUPING");
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 24] = {
+const KERNELS: [KernelSpec; 25] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -283,6 +287,7 @@ const KERNELS: [KernelSpec; 24] = {
             ..other(Softmax, "softmax", "softmax", SOFTMAX_BINDINGS)
         },
         other(Rope, "rope", "rope", ROPE_BINDINGS),
+        other(Argmax, "argmax", "argmax", ARGMAX_BINDINGS),
         other(
             QuantizeRows,
             "quantize_rows",

@@ -261,4 +261,51 @@ impl Graph {
             Ok(y)
         })
     }
+
+    /// The index of the largest value of each row of `x` (the first of
+    /// equal ones; NaN skipped), as an f32 tensor of one column: greedy
+    /// decoding's next token, read back as one value instead of the row.
+    pub fn argmax(&mut self, x: TensorId) -> Result<TensorId> {
+        self.op(|g| {
+            let shape = g.shape(x)?;
+            f32_arithmetic(shape.format(), "an argmax")?;
+            if shape.cols() >= 1 << 24 {
+                return Err(Error::Shape(format!(
+                    "an argmax over rows of {} values; the index is written as an f32, exact \
+                     below 2^24",
+                    shape.cols()
+                )));
+            }
+            let y = g.tensor(crate::gpu::tensor::TensorShape::new(
+                shape.rows(),
+                1,
+                StorageFormat::F32,
+            )?);
+            let what = || "an argmax's rows".to_owned();
+            let rows = size::to_u32(shape.rows(), &what)?;
+            g.push(Step {
+                key: PipelineKey {
+                    kernel: Kernel::Argmax,
+                    storage: elementwise_variant(shape.format()),
+                    specialization: 0,
+                    mode: 0,
+                },
+                label: "argmax".to_owned(),
+                uniform: [
+                    size::to_u32(shape.cols(), &what)?,
+                    size::to_u32(shape.bytes() as usize / 16 / shape.rows(), &what)?,
+                    rows,
+                    size::to_u32(g.shape(y)?.stride(), &what)?,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                bindings: vec![Bind::Tensor(x), Bind::Tensor(y)],
+                // One workgroup of 64 per row.
+                groups: groups_2d(u64::from(rows) * 64)?,
+            });
+            Ok(y)
+        })
+    }
 }

@@ -82,6 +82,10 @@ pub struct Graph {
     steps: Vec<Step>,
     inputs: Vec<TensorId>,
     outputs: Vec<TensorId>,
+    /// Uniform words that follow the forward's position
+    /// ([`Forward::run_at`]): (dispatch, word, per position); the word
+    /// holds its recorded value plus `per_position * position`.
+    positional: Vec<(usize, usize, u32)>,
 }
 
 impl Default for Graph {
@@ -100,6 +104,7 @@ impl Graph {
             steps: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            positional: Vec::new(),
         }
     }
 
@@ -156,10 +161,12 @@ impl Graph {
     /// tensor), so that the caller may try again.
     pub(crate) fn op<T>(&mut self, op: impl FnOnce(&mut Graph) -> Result<T>) -> Result<T> {
         let (slots, steps) = (self.slots.len(), self.steps.len());
+        let positional = self.positional.len();
         let result = op(self);
         if result.is_err() {
             self.slots.truncate(slots);
             self.steps.truncate(steps);
+            self.positional.truncate(positional);
         }
         result
     }
@@ -182,6 +189,36 @@ impl Graph {
     /// Appends a dispatch.
     pub(crate) fn push(&mut self, step: Step) {
         self.steps.push(step);
+    }
+
+    /// Sets uniform word `word` of the last dispatch (what a positional
+    /// word holds at position 0).
+    pub(crate) fn set_last_uniform(&mut self, word: usize, value: u32) -> Result<()> {
+        let step = self
+            .steps
+            .last_mut()
+            .ok_or_else(|| Error::InvalidArgument("no dispatch to set a uniform of".to_owned()))?;
+        let slot = step
+            .uniform
+            .get_mut(word)
+            .ok_or_else(|| Error::InvalidArgument(format!("uniform word {word} of 8")))?;
+        *slot = value;
+        Ok(())
+    }
+
+    /// Makes uniform word `word` of the last dispatch follow the position
+    /// of each run: `recorded + per_position * position`
+    /// ([`Forward::run_at`]).
+    pub(crate) fn follow_position(&mut self, word: usize, per_position: u32) -> Result<()> {
+        let step =
+            self.steps.len().checked_sub(1).ok_or_else(|| {
+                Error::InvalidArgument("no dispatch to make positional".to_owned())
+            })?;
+        if word >= 8 {
+            return Err(Error::InvalidArgument(format!("uniform word {word} of 8")));
+        }
+        self.positional.push((step, word, per_position));
+        Ok(())
     }
 
     fn slot(&mut self, slot: Slot) -> TensorId {
@@ -211,7 +248,20 @@ impl Graph {
             uniforms[at..at + UNIFORM_BYTES as usize]
                 .copy_from_slice(bytemuck::cast_slice(&step.uniform));
         }
-        let uniform = ctx.upload("forward uniforms", &uniforms, wgpu::BufferUsages::UNIFORM)?;
+        let uniform = ctx.upload(
+            "forward uniforms",
+            &uniforms,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        )?;
+        let positional = self
+            .positional
+            .iter()
+            .map(|&(i, word, per_position)| PositionalWord {
+                byte: i as u64 * stride + 4 * word as u64,
+                recorded: self.steps[i].uniform[word],
+                per_position,
+            })
+            .collect();
         let mut passes = Vec::with_capacity(self.steps.len());
         for (i, step) in self.steps.iter().enumerate() {
             let pipeline = ctx.compile(step.key)?;
@@ -269,7 +319,9 @@ impl Graph {
             inputs,
             outputs,
             staging,
-            _uniform: uniform,
+            uniform,
+            uniforms: std::sync::Mutex::new(uniforms),
+            positional,
             timing: OnceLock::new(),
             tensor_bytes,
         })
@@ -399,8 +451,12 @@ pub struct Forward {
     /// Each output's buffer, shape and offset in `staging`.
     outputs: Vec<(wgpu::Buffer, TensorShape, u64)>,
     staging: Option<wgpu::Buffer>,
-    /// Kept alive for the bind groups.
-    _uniform: wgpu::Buffer,
+    /// Every dispatch's uniform (bound by the bind groups).
+    uniform: wgpu::Buffer,
+    /// The host's copy of `uniform`, patched for each position.
+    uniforms: std::sync::Mutex<Vec<u8>>,
+    /// The words that follow the position ([`Forward::run_at`]).
+    positional: Vec<PositionalWord>,
     /// Timestamp queries and their buffers, made at the first timed run.
     timing: OnceLock<Timing>,
     /// Bytes of the buffers made for its tensors.
@@ -417,6 +473,17 @@ pub struct ForwardTiming {
     pub gpu: Option<Duration>,
     /// Each dispatch's GPU time (label, duration), where it has them.
     pub dispatches: Vec<(String, Duration)>,
+}
+
+/// A uniform word that follows the position of a run.
+#[derive(Debug, Clone, Copy)]
+struct PositionalWord {
+    /// Its byte in the uniform buffer.
+    byte: u64,
+    /// Its value as recorded (at position 0).
+    recorded: u32,
+    /// What one position adds.
+    per_position: u32,
 }
 
 struct Timing {
@@ -460,6 +527,50 @@ impl Forward {
             .zip(out)
             .map(|((_, shape, _), w)| shape.decode(&w))
             .collect())
+    }
+
+    /// Whether some dispatch follows the position ([`Forward::run_at`]).
+    pub fn is_positional(&self) -> bool {
+        !self.positional.is_empty()
+    }
+
+    /// [`Forward::run`] at `position`: the dispatches that follow the
+    /// position (a decode step's rotary offset, the cache row it writes,
+    /// the keys it attends to) run as recorded plus `position` steps. One
+    /// write of the uniform buffer; no buffer or bind group is made.
+    pub fn run_at<T: HostFloat>(
+        &self,
+        ctx: &GpuContext,
+        inputs: &[&[T]],
+        position: usize,
+    ) -> Result<Vec<Vec<T>>> {
+        self.set_position(ctx, position)?;
+        self.run(ctx, inputs)
+    }
+
+    /// Writes the uniform words that follow the position for `position`.
+    pub fn set_position(&self, ctx: &GpuContext, position: usize) -> Result<()> {
+        if self.positional.is_empty() {
+            return Ok(());
+        }
+        let position = u32::try_from(position)
+            .map_err(|_| Error::InvalidArgument(format!("position {position} is past u32")))?;
+        let mut uniforms = self
+            .uniforms
+            .lock()
+            .map_err(|_| Error::InvalidArgument("a forward poisoned by a panic".to_owned()))?;
+        for w in &self.positional {
+            let value = position
+                .checked_mul(w.per_position)
+                .and_then(|v| v.checked_add(w.recorded))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("position {position} overflows a kernel's u32"))
+                })?;
+            let at = w.byte as usize;
+            uniforms[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        }
+        ctx.queue.write_buffer(&self.uniform, 0, &uniforms);
+        Ok(())
     }
 
     /// [`Forward::run`] with inputs and outputs as the tensors' words,

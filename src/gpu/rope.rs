@@ -148,4 +148,22 @@ impl Graph {
             Ok(y)
         })
     }
+
+    /// [`Graph::rope`] with each run's position added to `shape.start`
+    /// ([`Forward::run_at`](crate::gpu::recorder::Forward::run_at)): a
+    /// decode step's rotary offset. Checked for position 0 here; the
+    /// caller keeps the positions within the table.
+    pub fn rope_at_position(
+        &mut self,
+        x: TensorId,
+        table: &RopeTable,
+        shape: RopeShape,
+    ) -> Result<TensorId> {
+        self.op(|g| {
+            let y = g.rope(x, table, shape)?;
+            // Word 4: start.
+            g.follow_position(4, 1)?;
+            Ok(y)
+        })
+    }
 }
