@@ -101,6 +101,10 @@
 //!   add, cast, roofline probes). It knows storage formats, not Keras.
 //! - [`cpu`]: the CPU twin of every kernel, same summation order and rounding.
 //! - `shaders/`: one WGSL file per kernel, helpers in `shaders/shared/`.
+//! - [`models`]: Keras models and KerasHub backbones and causal LMs on top
+//!   of the runtime; [`mod@bench`]: kernel and generation benchmarks.
+//! - [`tokenizer`]: KerasHub's tokenizers (byte-level BPE, SentencePiece BPE),
+//!   text to token ids and back; no GPU types.
 //!
 //! ## Keras's quantized variables
 //! A quantized layer's kernel loads as Keras stores it, without a float
@@ -197,6 +201,19 @@
 //! `tests/keras_backbones.rs` checks every policy KerasHub saves against
 //! its outputs.
 //!
+//! ## Generating text
+//! [`models::causal_lm::CausalLm::load`] reads KerasHub's `GPT2CausalLM`,
+//! `LlamaCausalLM`, `Llama3CausalLM` and `GemmaCausalLM` (a `.keras` file
+//! or a preset folder, with the preset's tokenizer, [`tokenizer`]): the
+//! backbone and the reverse projection of its `ReversibleEmbedding` as the
+//! head. [`models::causal_lm::CausalLm::upload`] puts the weights and a KV
+//! cache per attention layer on the GPU and records the decode step once;
+//! [`models::causal_lm::GpuCausalLm::generate`] prefills the prompt (tiled
+//! kernels, causal mask, the head on the last position) and then runs one
+//! submission per token, reading back only the token (greedy, chosen on
+//! the GPU) or the logits (top-k, top-p). `tests/keras_generate.rs`
+//! checks KerasHub's greedy tokens and every step's logits.
+//!
 //! ## Where this differs from Keras, on purpose
 //! - The global policy is process-wide, not per thread ([`policy::global`]).
 //! - A map key that is not a valid regular expression is rejected when
@@ -262,6 +279,16 @@
 //!   order of each q . k sum differs).
 //! - KerasHub backbones are read, not written: [`models::Model::to_keras`]
 //!   and the safetensors export refuse them with an error saying so.
+//! - Generation: a decode step attends to the positions written so far
+//!   only, where KerasHub's `call_with_cache` attends over the whole cache
+//!   with the later rows masked (the same numbers); its prefill covers the
+//!   prompt, where KerasHub's `_build_cache` runs over the padded sequence.
+//!   The top-k and top-p samplers draw from their own seeded generator
+//!   (SplitMix64), so their tokens for a seed are not jax's.
+//! - A grouped int4 head (`int4/128`): Keras quantizes the head's inputs to
+//!   int8 and multiplies them by the dequantized weights; the grouped
+//!   kernel multiplies the unquantized inputs (measured on the fixtures:
+//!   within 4e-7 of Keras's logits).
 //! - As in KerasHub 0.32.0, Llama's rope ignores
 //!   `rope_position_scaling_factor` (its `_get_inverse_freq` override
 //!   drops it).
@@ -292,6 +319,7 @@ pub mod policy;
 pub mod quant;
 pub mod routing;
 mod size;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use policy::any::{IntoPolicy, Policy};

@@ -285,6 +285,26 @@ impl DenseKernel {
         DenseKernel::quantize_keras_order(format, &keras, bias.as_deref(), (k, n), axes)
     }
 
+    /// This kernel with its activations quantized per row or not (an int8
+    /// or per-channel int4 kernel; a Keras Embedding's table read as the
+    /// Dense kernel of a ReversibleEmbedding's reverse projection, whose
+    /// inputs Keras quantizes). Other formats are returned as they are.
+    pub fn with_quantized_inputs(&self, quantized: bool) -> Self {
+        let mut out = self.clone();
+        match &mut out.values {
+            KernelValues::Int8 {
+                quantized_inputs, ..
+            }
+            | KernelValues::Int4 {
+                block: None,
+                quantized_inputs,
+                ..
+            } => *quantized_inputs = quantized,
+            _ => {}
+        }
+        out
+    }
+
     /// A float8 kernel: float weights `[k, n]`, Keras's `inputs_scale` and
     /// `kernel_scale` (each positive and finite), weights stored in `format`.
     pub fn float8<T: HostFloat>(

@@ -117,6 +117,22 @@ fn reverse_variables(format: WeightFormat) -> usize {
     }
 }
 
+/// The format a `ReversibleEmbedding`'s table is stored in: `quantized`
+/// (the table's format under its policy) where its first variable is
+/// int8, else float (a float table, quantized on load where the policy
+/// says so).
+fn stored_table_format(vars: &LayerVariables, quantized: WeightFormat) -> WeightFormat {
+    let stored_float = vars
+        .vars
+        .first()
+        .is_some_and(|a| !matches!(a.values, ArrayValues::I8(_)));
+    if stored_float {
+        WeightFormat::Float
+    } else {
+        quantized
+    }
+}
+
 /// Keras's `ReversibleEmbedding` of `vocab` ids of `dim` features, in the
 /// weight format of its policy: its table read as an Embedding's (the
 /// forward direction); an untied one's reverse projection (the output head
@@ -127,16 +143,7 @@ pub fn reversible_embedding(
     format: WeightFormat,
     vars: &LayerVariables,
 ) -> Result<Embedding> {
-    let table_format = super::embedding::table_format(format);
-    let stored_float = vars
-        .vars
-        .first()
-        .is_some_and(|a| !matches!(a.values, ArrayValues::I8(_)));
-    let stored = if stored_float {
-        WeightFormat::Float
-    } else {
-        table_format
-    };
+    let stored = stored_table_format(vars, super::embedding::table_format(format));
     let table_vars = super::embedding::variable_count(stored);
     let want = table_vars + if tied { 0 } else { reverse_variables(stored) };
     if vars.vars.len() != want {
@@ -157,6 +164,73 @@ pub fn reversible_embedding(
         format,
         &table,
     )
+}
+
+/// The reverse projection of a `ReversibleEmbedding` of `vocab` ids of
+/// `dim` features (a causal LM's output head), as the Dense kernel `[dim,
+/// vocab]` it multiplies by, in the weight format of its policy (`format`,
+/// the table's): for a tied one, the table itself; for an untied one, its
+/// `reverse_embeddings` variables after the table's (float ones quantized
+/// where the format is int8 or int4, as `Model.quantize` would). Keras
+/// quantizes the head's inputs per row for int8 and int4 (its
+/// `inputs_quantizer`); the grouped int4 head multiplies those by the
+/// dequantized weights, which the grouped kernel does with unquantized
+/// inputs (the one difference, within the int4 tolerance).
+pub fn reverse_projection(
+    (vocab, dim): (usize, usize),
+    tied: bool,
+    format: WeightFormat,
+    table: &Embedding,
+    vars: &LayerVariables,
+) -> Result<DenseKernel> {
+    if tied {
+        return Ok(table.table.with_quantized_inputs(true));
+    }
+    // As stored (float variables quantized on load: one table variable).
+    let stored = stored_table_format(vars, table.table.format());
+    let table_vars = super::embedding::variable_count(stored);
+    let mut reverse = LayerVariables {
+        name: vars.name.clone(),
+        vars: vars.vars.get(table_vars..).unwrap_or_default().to_vec(),
+    };
+    // The grouped int4 head shares the table's g_idx (its last variable),
+    // and Keras keeps its zero point in float32 (a Dense's is int8): whole
+    // numbers in int8's range, taken exactly or refused.
+    if matches!(stored, WeightFormat::Int4 { block: Some(_), .. }) && reverse.vars.len() == 3 {
+        let zero = &mut reverse.vars[2];
+        if let Some(values) = zero.values.to_f32() {
+            let whole = values
+                .iter()
+                .map(|&v| (v.fract() == 0.0 && (-128.0..=127.0).contains(&v)).then_some(v as i8))
+                .collect::<Option<Vec<i8>>>()
+                .ok_or_else(|| {
+                    Error::Shape(
+                        "reverse_embeddings_zero holds values that are not int8 zero points"
+                            .to_owned(),
+                    )
+                })?;
+            zero.values = ArrayValues::I8(whole);
+        }
+        reverse.vars.push(vars.vars[table_vars - 1].clone());
+    }
+    let head_format = match super::embedding::table_format(format) {
+        WeightFormat::Int8 { .. } => WeightFormat::Int8 {
+            quantized_inputs: true,
+        },
+        WeightFormat::Int4 { block, .. } => WeightFormat::Int4 {
+            block,
+            quantized_inputs: block.is_none(),
+        },
+        other => other,
+    };
+    Ok(stored_or_quantized(
+        &reverse,
+        false,
+        head_format,
+        (dim, vocab),
+        KernelAxes::Dense,
+    )?
+    .with_quantized_inputs(!matches!(head_format, WeightFormat::Float)))
 }
 
 /// KerasHub's `PositionEmbedding` of `max_positions` positions of `dim`

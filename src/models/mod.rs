@@ -29,6 +29,7 @@ use crate::policy::map::DTypePolicyMap;
 use crate::routing::{self, DenseChoice};
 
 pub mod backbones;
+pub mod causal_lm;
 
 /// One layer of a model, with its Keras path and policy.
 #[derive(Debug, Clone)]
@@ -303,6 +304,76 @@ fn input_shape(config: &Value, name: &str) -> Result<Vec<usize>> {
     }
 }
 
+/// What a KerasHub preset folder holds: its backbone's `config.json`, its
+/// `task.json` where there, and `model.weights.h5`.
+pub(crate) struct Preset {
+    pub(crate) config: Value,
+    pub(crate) task: Option<Value>,
+    pub(crate) weights: WeightsFile,
+}
+
+/// Reads a preset folder's `config.json`, `task.json` (where there),
+/// `metadata.json` (which must be JSON where there) and
+/// `model.weights.h5`, each within the archive limits.
+pub(crate) fn read_preset(dir: &std::path::Path) -> Result<Preset> {
+    let limits = ArchiveLimits::default();
+    let read = |member: &str, limit: u64| -> Result<Option<Vec<u8>>> {
+        let path = dir.join(member);
+        let io = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+            Ok(m) if m.len() > limit => {
+                return Err(Error::file(
+                    path.display().to_string(),
+                    format!("{} bytes, over the limit of {limit}", m.len()),
+                ));
+            }
+            Ok(_) => {}
+        }
+        std::fs::read(&path).map(Some).map_err(io)
+    };
+    let name = dir.display().to_string();
+    let json = |member: &str| -> Result<Option<Value>> {
+        read(member, limits.max_json_bytes)?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::file(format!("{name}/{member}"), format!("not JSON: {e}")))
+            })
+            .transpose()
+    };
+    let config = json("config.json")?.ok_or_else(|| {
+        Error::file(
+            &name,
+            "no config.json: not a KerasHub preset folder".to_owned(),
+        )
+    })?;
+    json("metadata.json")?;
+    let task = json("task.json")?;
+    let Some(bytes) = read("model.weights.h5", limits.max_member_bytes)? else {
+        let sharded = dir.join("model.weights.json").exists();
+        return Err(Error::file(
+            &name,
+            if sharded {
+                "sharded weights (model.weights.json) are not read yet; save the preset with one \
+                 model.weights.h5"
+                    .to_owned()
+            } else {
+                "no model.weights.h5".to_owned()
+            },
+        ));
+    };
+    let weights = WeightsFile::from_bytes(bytes, &format!("{name}/model.weights.h5"))?;
+    Ok(Preset {
+        config,
+        task,
+        weights,
+    })
+}
+
 impl Model {
     /// Loads a `.keras` file; `map`, where given, decides every layer's
     /// policy by its path (else each layer's config does).
@@ -327,58 +398,9 @@ impl Model {
         map: Option<&DTypePolicyMap>,
     ) -> Result<Model> {
         let dir = dir.as_ref();
-        let limits = ArchiveLimits::default();
-        let read = |member: &str, limit: u64| -> Result<Option<Vec<u8>>> {
-            let path = dir.join(member);
-            let io = |source| Error::Io {
-                path: path.display().to_string(),
-                source,
-            };
-            match std::fs::metadata(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(io(e)),
-                Ok(m) if m.len() > limit => {
-                    return Err(Error::file(
-                        path.display().to_string(),
-                        format!("{} bytes, over the limit of {limit}", m.len()),
-                    ));
-                }
-                Ok(_) => {}
-            }
-            std::fs::read(&path).map(Some).map_err(io)
-        };
-        let name = dir.display().to_string();
-        let json = |member: &str| -> Result<Option<Value>> {
-            read(member, limits.max_json_bytes)?
-                .map(|bytes| {
-                    serde_json::from_slice(&bytes).map_err(|e| {
-                        Error::file(format!("{name}/{member}"), format!("not JSON: {e}"))
-                    })
-                })
-                .transpose()
-        };
-        let config = json("config.json")?.ok_or_else(|| {
-            Error::file(
-                &name,
-                "no config.json: not a KerasHub preset folder".to_owned(),
-            )
-        })?;
-        json("metadata.json")?;
-        let Some(bytes) = read("model.weights.h5", limits.max_member_bytes)? else {
-            let sharded = dir.join("model.weights.json").exists();
-            return Err(Error::file(
-                &name,
-                if sharded {
-                    "sharded weights (model.weights.json) are not read yet; save the preset with \
-                     one model.weights.h5"
-                        .to_owned()
-                } else {
-                    "no model.weights.h5".to_owned()
-                },
-            ));
-        };
-        let weights = WeightsFile::from_bytes(bytes, &format!("{name}/model.weights.h5"))?;
-        Self::from_config(&config, &weights, map).map_err(|e| Error::file(&name, e.to_string()))
+        let read = read_preset(dir)?;
+        Self::from_config(&read.config, &read.weights, map)
+            .map_err(|e| Error::file(dir.display().to_string(), e.to_string()))
     }
 
     /// `Err` for a KerasHub backbone, whose variables are not yet written
@@ -1312,16 +1334,10 @@ impl Model {
     pub fn upload(&self, ctx: &mut GpuContext, batch: usize) -> Result<GpuModel> {
         let plan = self.plan(ctx.capabilities(), batch)?;
         let mut graph = Graph::new();
-        let mut tensors: Vec<Option<TensorId>> = vec![None; self.layers.len()];
-        for (i, (layer, row)) in self.layers.iter().zip(&plan.rows).enumerate() {
-            let id = Self::record(ctx, &mut graph, layer, row, &tensors)
-                .map_err(|e| e.in_layer(&layer.path))?;
-            tensors[i] = Some(id);
-        }
+        let tensors = self.record_layers(ctx, &mut graph, &plan, &mut Uploads::default(), None)?;
         let mut outputs = Vec::new();
         for &o in &self.outputs {
-            let id = tensors[o].expect("every layer recorded");
-            graph.output(id)?;
+            graph.output(tensors[o])?;
             outputs.push(self.layers[o].shape.clone());
         }
         let dispatches = graph.dispatches();
@@ -1332,6 +1348,32 @@ impl Model {
             dispatches,
             ids: self.id_inputs(),
         })
+    }
+
+    /// Records every layer of `plan` into `graph`, uploading weights
+    /// through `uploads` (each once, however many forwards share it);
+    /// with `generation`, a prefill or decode step over a KV cache. The
+    /// tensor of each layer.
+    pub(crate) fn record_layers(
+        &self,
+        ctx: &GpuContext,
+        graph: &mut Graph,
+        plan: &ModelPlan,
+        uploads: &mut Uploads,
+        generation: Option<&Generation>,
+    ) -> Result<Vec<TensorId>> {
+        let mut tensors: Vec<TensorId> = Vec::with_capacity(self.layers.len());
+        for (i, (layer, row)) in self.layers.iter().zip(&plan.rows).enumerate() {
+            let at = Recording {
+                index: i,
+                uploads: &mut *uploads,
+                generation,
+            };
+            let id = Self::record(ctx, graph, at, layer, row, &tensors)
+                .map_err(|e| e.in_layer(&layer.path))?;
+            tensors.push(id);
+        }
+        Ok(tensors)
     }
 
     /// The model inputs that are an Embedding's ids, with the vocabulary
@@ -1357,16 +1399,26 @@ impl Model {
     fn record(
         ctx: &GpuContext,
         graph: &mut Graph,
+        at: Recording,
         layer: &Layer,
         row: &LayerPlan,
-        tensors: &[Option<TensorId>],
+        tensors: &[TensorId],
     ) -> Result<TensorId> {
+        let Recording {
+            index,
+            uploads: up,
+            generation: gen_step,
+        } = at;
         // The forward holds the weights' buffers (wgpu handles) it binds.
         // Keras's autocast: float inputs cast to the layer's compute dtype
         // (an attention mask stays as it is).
         let mut inputs = Vec::with_capacity(layer.inputs.len());
         for (n, &i) in layer.inputs.iter().enumerate() {
-            let id = tensors[i].expect("inputs come first");
+            let mut id = tensors[i];
+            // A prefill's head reads the last position only.
+            if let Some(g) = gen_step.filter(|g| !g.decode && g.head == index) {
+                id = graph.rows(id, g.prompt - 1, 1)?;
+            }
             inputs.push(if keeps_format(&layer.kind, n) {
                 id
             } else {
@@ -1380,7 +1432,7 @@ impl Model {
                 graph.input(TensorShape::new(row.rows, cols, StorageFormat::F32)?)
             }
             (LayerKind::Dense(d), Step::Dense(choice)) => {
-                let weights = ctx.upload_dense(choice.storage, &d.kernel)?;
+                let weights = up.dense(ctx, (index, 0), choice.storage, &d.kernel)?;
                 let y = graph.dense(&weights, choice.shape, d.activation, x.expect("one input"))?;
                 if d.softmax {
                     graph.softmax(y, None)?
@@ -1389,37 +1441,46 @@ impl Model {
                 }
             }
             (LayerKind::LayerNormalization(n), _) => {
-                let weights = ctx.upload_layer_norm(&n.gamma, &n.beta, n.epsilon)?;
+                let weights = up.norm(index, || {
+                    ctx.upload_layer_norm(&n.gamma, &n.beta, n.epsilon)
+                })?;
                 graph.layer_norm(x.expect("one input"), &weights)?
             }
             (LayerKind::RmsNormalization(n), _) => {
-                let weights = ctx.upload_rms_norm(&n.factors(row.format), n.epsilon)?;
+                let weights = up.norm(index, || {
+                    ctx.upload_rms_norm(&n.factors(row.format), n.epsilon)
+                })?;
                 graph.layer_norm(x.expect("one input"), &weights)?
             }
             (LayerKind::Activation(a), _) => graph.activate(x.expect("one input"), *a)?,
             (LayerKind::Dropout, _) => x.expect("one input"),
             (LayerKind::EinsumDense(e), Step::Dense(choice)) => {
-                let weights = ctx.upload_dense(choice.storage, &e.kernel)?;
+                let weights = up.dense(ctx, (index, 0), choice.storage, &e.kernel)?;
                 let x = graph.reshape(x.expect("one input"), e.kernel.k())?;
                 let y = graph.dense(&weights, choice.shape, e.activation, x)?;
                 graph.reshape(y, *layer.shape.last().expect("checked when loaded"))?
             }
             (LayerKind::Embedding(e), _) => {
-                let weights = ctx.upload_embedding(&e.table, row.format)?;
+                let weights = up.embedding(index, || ctx.upload_embedding(&e.table, row.format))?;
                 graph.embedding(x.expect("one input"), &weights, row.format)?
             }
             (LayerKind::Softmax { .. }, _) => {
                 graph.softmax(x.expect("one input"), inputs.get(1).copied())?
             }
             (LayerKind::PositionEmbedding(p), _) => {
-                let weights = ctx.upload_embedding(&p.table, row.format)?;
-                graph.positions(
-                    x.expect("one input"),
-                    &weights,
-                    layer.shape[0],
-                    0,
-                    row.format,
-                )?
+                let weights = up.embedding(index, || ctx.upload_embedding(&p.table, row.format))?;
+                let x = x.expect("one input");
+                if let Some(g) = gen_step.filter(|g| g.decode) {
+                    if g.capacity > p.max_positions {
+                        return Err(Error::InvalidArgument(format!(
+                            "a cache of {} positions; the position embedding holds {}",
+                            g.capacity, p.max_positions
+                        )));
+                    }
+                    graph.positions_at_position(x, &weights, layer.shape[0], row.format)?
+                } else {
+                    graph.positions(x, &weights, layer.shape[0], 0, row.format)?
+                }
             }
             (LayerKind::Scale(f), _) => graph.scale(
                 x.expect("one input"),
@@ -1440,29 +1501,61 @@ impl Model {
                 let mut projected = Vec::with_capacity(3);
                 // The query, key and value projections read inputs 0, 2, 1.
                 for (i, input) in [0, 2, 1].into_iter().enumerate() {
-                    let w = ctx.upload_dense(c[i].storage, &a.projections[i].kernel)?;
+                    let w = up.dense(ctx, (index, i), c[i].storage, &a.projections[i].kernel)?;
                     let x = to_format(graph, inputs[input], c[i].storage.format())?;
                     let y = graph.dense(&w, c[i].shape, crate::ops::Activation::Linear, x)?;
                     // The core runs in the query's format.
                     projected.push(to_format(graph, y, c[0].storage.format())?);
                 }
-                let shape =
+                let mut shape =
                     attention_shape(a, &layer.shape, row.rows, graph.shape(inputs[2])?.rows())?;
+                let cache = gen_step.map(|g| g.cache_of(index)).transpose()?;
                 if let Some(rope) = &a.rope {
-                    let table = ctx.upload_rope(&rope.inv_freq, shape.tq.max(shape.tk))?;
+                    let positions = gen_step.map_or(shape.tq.max(shape.tk), |g| g.capacity);
+                    let table = up.rope(index, positions, || {
+                        ctx.upload_rope(&rope.inv_freq, positions)
+                    })?;
                     for (j, heads) in [(0, a.heads), (1, a.kv_heads)] {
                         let rope_shape = rope_shape(&shape, shape.tq, heads);
-                        projected[j] = graph.rope(projected[j], &table, rope_shape)?;
+                        projected[j] = if gen_step.is_some_and(|g| g.decode) {
+                            graph.rope_at_position(projected[j], &table, rope_shape)?
+                        } else {
+                            graph.rope(projected[j], &table, rope_shape)?
+                        };
                     }
                 }
-                let core = graph.attention(
-                    projected[0],
-                    projected[1],
-                    projected[2],
-                    a.masked.then(|| inputs[3]),
-                    shape,
-                )?;
-                let w = ctx.upload_dense(c[3].storage, &a.projections[3].kernel)?;
+                let core = match (gen_step, cache) {
+                    (Some(g), Some((keys, values))) => {
+                        // Keras's call_with_cache: no padding mask, causal.
+                        shape.key_mask = false;
+                        if g.decode {
+                            graph.write_rows_at_position(projected[1], keys)?;
+                            graph.write_rows_at_position(projected[2], values)?;
+                            shape.tk = g.capacity;
+                            shape.causal = false;
+                            graph.attention_over_cache(projected[0], keys, values, shape)?
+                        } else {
+                            graph.write_rows(projected[1], keys, 0)?;
+                            graph.write_rows(projected[2], values, 0)?;
+                            shape.causal = true;
+                            graph.attention(
+                                projected[0],
+                                projected[1],
+                                projected[2],
+                                None,
+                                shape,
+                            )?
+                        }
+                    }
+                    _ => graph.attention(
+                        projected[0],
+                        projected[1],
+                        projected[2],
+                        a.masked.then(|| inputs[3]),
+                        shape,
+                    )?,
+                };
+                let w = up.dense(ctx, (index, 3), c[3].storage, &a.projections[3].kernel)?;
                 let x = to_format(graph, core, c[3].storage.format())?;
                 graph.dense(&w, c[3].shape, crate::ops::Activation::Linear, x)?
             }
@@ -1668,6 +1761,112 @@ impl Model {
         }
         Ok(self.outputs.iter().map(|&o| values[o].clone()).collect())
     }
+}
+
+/// What [`Model::record`] needs besides the layer: its index, the uploads
+/// shared between forwards, and the generation step it records, if any.
+struct Recording<'a> {
+    index: usize,
+    uploads: &'a mut Uploads,
+    generation: Option<&'a Generation>,
+}
+
+/// A forward recorded for generation over a KV cache ([`causal_lm`]).
+pub(crate) struct Generation {
+    /// A decode step (one position, at the run's position), else a
+    /// prefill of `prompt` positions from position 0.
+    pub(crate) decode: bool,
+    /// Positions of the prompt (a prefill).
+    pub(crate) prompt: usize,
+    /// Positions the caches hold.
+    pub(crate) capacity: usize,
+    /// The index of the head layer, which a prefill runs on the last
+    /// position only.
+    pub(crate) head: usize,
+    /// Each attention layer's (index, keys cache, values cache) in this
+    /// graph.
+    pub(crate) caches: Vec<(usize, TensorId, TensorId)>,
+}
+
+impl Generation {
+    /// The caches of the attention layer `index`.
+    fn cache_of(&self, index: usize) -> Result<(TensorId, TensorId)> {
+        self.caches
+            .iter()
+            .find(|(i, _, _)| *i == index)
+            .map(|&(_, k, v)| (k, v))
+            .ok_or_else(|| Error::InvalidArgument(format!("no KV cache for layer {index}")))
+    }
+}
+
+/// Weights uploaded once per layer (and storage), shared by the forwards
+/// that bind them (a prefill and a decode step).
+#[derive(Default)]
+pub(crate) struct Uploads {
+    dense: HashMap<
+        (usize, usize, crate::gpu::shaders::StorageVariant),
+        crate::gpu::dense::DenseWeights,
+    >,
+    norms: HashMap<usize, crate::gpu::norm::NormWeights>,
+    embeddings: HashMap<usize, crate::gpu::embedding::EmbeddingWeights>,
+    ropes: HashMap<(usize, usize), crate::gpu::rope::RopeTable>,
+}
+
+impl Uploads {
+    /// Part `part` of layer `layer`'s Dense weights in `storage`.
+    fn dense(
+        &mut self,
+        ctx: &GpuContext,
+        (layer, part): (usize, usize),
+        storage: crate::gpu::shaders::StorageVariant,
+        kernel: &crate::format::DenseKernel,
+    ) -> Result<crate::gpu::dense::DenseWeights> {
+        if let Some(w) = self.dense.get(&(layer, part, storage)) {
+            return Ok(w.clone());
+        }
+        let w = ctx.upload_dense(storage, kernel)?;
+        self.dense.insert((layer, part, storage), w.clone());
+        Ok(w)
+    }
+
+    fn norm(
+        &mut self,
+        layer: usize,
+        upload: impl FnOnce() -> Result<crate::gpu::norm::NormWeights>,
+    ) -> Result<crate::gpu::norm::NormWeights> {
+        memo(&mut self.norms, layer, upload)
+    }
+
+    fn embedding(
+        &mut self,
+        layer: usize,
+        upload: impl FnOnce() -> Result<crate::gpu::embedding::EmbeddingWeights>,
+    ) -> Result<crate::gpu::embedding::EmbeddingWeights> {
+        memo(&mut self.embeddings, layer, upload)
+    }
+
+    fn rope(
+        &mut self,
+        layer: usize,
+        positions: usize,
+        upload: impl FnOnce() -> Result<crate::gpu::rope::RopeTable>,
+    ) -> Result<crate::gpu::rope::RopeTable> {
+        memo(&mut self.ropes, (layer, positions), upload)
+    }
+}
+
+/// `map[key]`, made by `make` the first time.
+fn memo<K: std::hash::Hash + Eq, V: Clone>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    make: impl FnOnce() -> Result<V>,
+) -> Result<V> {
+    if let Some(v) = map.get(&key) {
+        return Ok(v.clone());
+    }
+    let v = make()?;
+    map.insert(key, v.clone());
+    Ok(v)
 }
 
 /// One layer's variables by Keras's names: the weights file's group that
