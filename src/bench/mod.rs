@@ -12,6 +12,7 @@
 //! `docs/bench-schema.md`.
 
 pub mod decoder;
+pub mod generation;
 pub mod svg;
 
 use std::collections::BTreeMap;
