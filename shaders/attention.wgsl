@@ -53,6 +53,11 @@ const PAIRS: u32 = 4u;
 const MASKED: f32 = -0.7 * 3.4028234663852886e38;
 
 var<workgroup> probs: array<f32, 64>;
+// The logits of the first SCORES keys, computed once: each invocation
+// writes and reads back only its own keys (s = lid, lid + 64, ...), so no
+// barrier guards them; later keys are computed again in each pass.
+const SCORES: u32 = 1024u;
+var<workgroup> scores: array<f32, SCORES>;
 
 // Chunks in a row of `cols` values (rows padded to 32 values).
 fn row_chunks(cols: u32) -> u32 {
@@ -118,17 +123,43 @@ fn logit(qr: u32, t: u32, b: u32, n: u32, s: u32) -> f32 {
     var dot = 0.0;
     let scale = select(dims.scale, round_compute(dims.scale), explicit_path());
     let g = kv_head(n);
-    for (var h = 0u; h < key_dim(); h++) {
-        var q = q_at(qr, n * key_dim() + h);
-        if (explicit_path()) {
-            q = round_compute(q * scale);
+    if (key_dim() % VALUES_PER_VEC == 0u) {
+        // Heads start on a chunk: whole chunks of q and k, h still in order.
+        let q_row = qr * row_chunks(heads() * key_dim()) + n * key_dim() / VALUES_PER_VEC;
+        let k_row = (b * dims.tk + s) * row_chunks(kv_heads() * key_dim())
+            + g * key_dim() / VALUES_PER_VEC;
+        for (var c = 0u; c < key_dim() / VALUES_PER_VEC; c++) {
+            let qc = q_buf[q_row + c];
+            let kc = k_buf[k_row + c];
+            for (var j = 0u; j < VALUES_PER_VEC; j++) {
+                var q = f32(chunk_value(qc, j));
+                if (explicit_path()) {
+                    q = round_compute(q * scale);
+                }
+                dot = dot + q * f32(chunk_value(kc, j));
+            }
         }
-        dot = dot + q * k_at(b * dims.tk + s, g * key_dim() + h);
+    } else {
+        for (var h = 0u; h < key_dim(); h++) {
+            var q = q_at(qr, n * key_dim() + h);
+            if (explicit_path()) {
+                q = round_compute(q * scale);
+            }
+            dot = dot + q * k_at(b * dims.tk + s, g * key_dim() + h);
+        }
     }
     if (explicit_path()) {
         return select(dims.large_negative, round_compute(dot), kept(qr, t, b, s));
     }
     return select(MASKED, dot * scale, kept(qr, t, b, s));
+}
+
+// The logit of key s: as the first pass stored it, or computed again.
+fn cached_logit(qr: u32, t: u32, b: u32, n: u32, s: u32) -> f32 {
+    if (s < SCORES) {
+        return scores[s];
+    }
+    return logit(qr, t, b, n, s);
 }
 
 // exp(l - m), rounded as the explicit path's Softmax layer rounds it.
@@ -153,12 +184,16 @@ fn main(@builtin(local_invocation_index) lid: u32,
     let b = qr / dims.tq;
     var top = -bitcast<f32>(0x7f800000u);
     for (var s = lid; s < dims.tk; s += THREADS) {
-        top = max(top, logit(qr, t, b, n, s));
+        let l = logit(qr, t, b, n, s);
+        if (s < SCORES) {
+            scores[s] = l;
+        }
+        top = max(top, l);
     }
     let m = workgroup_reduce(lid, top, true);
     var sum = 0.0;
     for (var s = lid; s < dims.tk; s += THREADS) {
-        sum = sum + weight(logit(qr, t, b, n, s), m);
+        sum = sum + weight(cached_logit(qr, t, b, n, s), m);
     }
     var total = workgroup_reduce(lid, sum, false);
     if (rounded_softmax()) {
@@ -172,7 +207,7 @@ fn main(@builtin(local_invocation_index) lid: u32,
         let s = tile + lid;
         var prob = 0.0;
         if (s < dims.tk && (!explicit_path() || kept(qr, t, b, s))) {
-            prob = round_compute(weight(logit(qr, t, b, n, s), m) / total);
+            prob = round_compute(weight(cached_logit(qr, t, b, n, s), m) / total);
         }
         probs[lid] = prob;
         workgroupBarrier();
