@@ -36,6 +36,8 @@ fn ids(v: &Value) -> Vec<u32> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { dtype_policy::gpu::quiet_mesa() };
     let mut args = std::env::args().skip(1);
     let map_path = args.next().unwrap_or_else(|| {
         concat!(

@@ -47,6 +47,8 @@ fn time_ms(ctx: &GpuContext, gpu: &GpuModel) -> Result<f64, Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { dtype_policy::gpu::quiet_mesa() };
     let map_path = std::env::args().nth(1).unwrap_or_else(|| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -39,6 +39,8 @@ fn layer_paths() -> Vec<String> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { dtype_policy::gpu::quiet_mesa() };
     let json = match std::env::args().nth(1) {
         Some(path) => std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read the policy map {path}: {e}"))?,

@@ -33,6 +33,8 @@ fn ulp(format: StorageFormat, v: f32) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { dtype_policy::gpu::quiet_mesa() };
     let mut args = std::env::args().skip(1);
     let json = match args.next() {
         Some(path) => std::fs::read_to_string(&path)

@@ -526,36 +526,6 @@ fn write_report(
     Ok(())
 }
 
-/// Mesa's OpenGL driver, probing for a Wayland display while wgpu lists
-/// adapters, prints `error: XDG_RUNTIME_DIR is invalid or not set in the
-/// environment` where that variable is unset or names no private folder
-/// (a container, a CI machine, ssh without a login session), which reads
-/// as a failure of this tool. A private folder of our own quiets it; a
-/// valid one is left as it is.
-#[cfg(target_os = "linux")]
-fn quiet_mesa() {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let valid = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .and_then(|dir| std::fs::metadata(dir).ok())
-        .is_some_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0);
-    if valid {
-        return;
-    }
-    let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
-    let dir = std::env::temp_dir().join(format!("dtype-policy-runtime-{uid}"));
-    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
-    let private = std::fs::metadata(&dir)
-        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
-    if private {
-        // SAFETY: called first thing in main, before any thread exists.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn quiet_mesa() {}
-
 /// `dtype-policy generate`: the prompt's tokens, then each new token's
 /// text on stdout as it comes.
 fn generate(
@@ -721,7 +691,8 @@ fn bench_model(
 }
 
 fn main() -> ExitCode {
-    quiet_mesa();
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { dtype_policy::gpu::quiet_mesa() };
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info => info(&cli),

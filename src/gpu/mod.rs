@@ -111,3 +111,36 @@ pub enum GpuError {
     #[error("The GPU device was lost: {0}. Create a new GpuContext.")]
     DeviceLost(String),
 }
+
+/// Gives Mesa a private `XDG_RUNTIME_DIR` where the one set is missing or
+/// not a private folder (a container, a CI machine, ssh without a login
+/// session): Mesa's drivers, probed while wgpu lists adapters, print
+/// `error: XDG_RUNTIME_DIR is invalid or not set in the environment` two
+/// to four times otherwise, which reads as a failure. The folder is
+/// `<temp dir>/dtype-policy-runtime-<uid>`, mode 0700; a valid variable is
+/// left as it is. Does nothing on other systems than Linux.
+///
+/// # Safety
+///
+/// It sets an environment variable: call it before any other thread is
+/// started (first thing in `main`), as [`std::env::set_var`] requires.
+pub unsafe fn quiet_mesa() {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let private = |m: &std::fs::Metadata| m.is_dir() && m.permissions().mode() & 0o077 == 0;
+        let valid = std::env::var_os("XDG_RUNTIME_DIR")
+            .and_then(|dir| std::fs::metadata(dir).ok())
+            .is_some_and(|m| private(&m));
+        if valid {
+            return;
+        }
+        let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+        let dir = std::env::temp_dir().join(format!("dtype-policy-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        if std::fs::metadata(&dir).is_ok_and(|m| private(&m) && m.uid() == uid) {
+            // SAFETY: the caller runs this before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
+}
