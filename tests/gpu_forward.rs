@@ -306,3 +306,64 @@ fn a_failed_op_leaves_the_graph_whole_and_foreign_tensors_are_refused() {
     let out = forward.run(&ctx, &inputs).unwrap();
     assert_eq!(out[0].len(), 8);
 }
+
+/// Two int8 Dense layers reading the same tensor (a query and a key
+/// projection) share one activation quantizer, and each gives what it
+/// gives alone; a tensor written in place (an external one) is quantized
+/// again for each.
+#[test]
+fn int8_layers_on_one_input_share_its_quantizer() {
+    use dtype_policy::format::{DenseKernel, WeightFormat};
+    use dtype_policy::gpu::shaders::StorageVariant;
+    use dtype_policy::ops::{Activation, DenseShape};
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        let (m, k, n) = (3, 37, 21);
+        let int8 = WeightFormat::Int8 {
+            quantized_inputs: true,
+        };
+        let kernels: Vec<DenseKernel> = (0..2)
+            .map(|seed| {
+                let w = common::gpu::values(k * n, 40 + seed, 1.0);
+                DenseKernel::quantize(int8, &w, None, (k, n)).unwrap()
+            })
+            .collect();
+        let weights: Vec<_> = kernels
+            .iter()
+            .map(|kernel| ctx.upload_dense(StorageVariant::F32, kernel).unwrap())
+            .collect();
+        let x = common::gpu::values(m * k, 7, 2.0);
+        let alone: Vec<Vec<f32>> = weights
+            .iter()
+            .map(|w| {
+                ctx.dense(w, DenseShape::MatVec, Activation::Linear, &x, m)
+                    .unwrap()
+            })
+            .collect();
+        let mut graph = Graph::new();
+        let input = graph.input(TensorShape::new(m, k, StorageFormat::F32).unwrap());
+        for w in &weights {
+            let y = graph
+                .dense(w, DenseShape::MatVec, Activation::Linear, input)
+                .unwrap();
+            graph.output(y).unwrap();
+        }
+        assert_eq!(graph.dispatches(), 3, "one quantizer and two products");
+        let forward = graph.build(&mut ctx).unwrap();
+        assert_eq!(forward.run(&ctx, &[&x[..]]).unwrap(), alone);
+        // An external tensor is quantized for each reader.
+        let external = ctx
+            .tensor(&x, TensorShape::new(m, k, StorageFormat::F32).unwrap())
+            .unwrap();
+        let mut graph = Graph::new();
+        let input = graph.external(&external);
+        for w in &weights {
+            let y = graph
+                .dense(w, DenseShape::MatVec, Activation::Linear, input)
+                .unwrap();
+            graph.output(y).unwrap();
+        }
+        assert_eq!(graph.dispatches(), 4, "a quantizer per product");
+        let forward = graph.build(&mut ctx).unwrap();
+        assert_eq!(forward.run::<f32>(&ctx, &[]).unwrap(), alone);
+    }
+}

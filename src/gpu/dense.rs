@@ -776,7 +776,16 @@ impl Graph {
         // int8 activations: quantized per row into scratch first.
         let mut x_bind = Bind::Tensor(x);
         let mut extra: Vec<Bind> = Vec::new();
-        if family == Family::Int8 {
+        // A tensor another int8 Dense quantized already is not quantized again.
+        let known = self
+            .quantized_rows
+            .iter()
+            .find(|(of, storage, _, _)| *of == x && *storage == weights.storage)
+            .map(|&(_, _, q, scale)| (q, scale));
+        if let (Family::Int8, Some((q, x_scale))) = (family, known) {
+            x_bind = Bind::Tensor(q);
+            extra.push(Bind::Tensor(x_scale));
+        } else if family == Family::Int8 {
             // The activation quantizer runs a workgroup per row.
             if m > 65_535 {
                 return Err(Error::Shape(format!(
@@ -809,6 +818,9 @@ impl Graph {
             });
             x_bind = Bind::Tensor(q);
             extra.push(Bind::Tensor(x_scale));
+            if self.written_once(x) {
+                self.quantized_rows.push((x, weights.storage, q, x_scale));
+            }
         }
         for part in &weights.parts {
             let outputs = part.outputs(n);

@@ -86,6 +86,15 @@ pub struct Graph {
     /// ([`Forward::run_at`]): (dispatch, word, per position); the word
     /// holds its recorded value plus `per_position * position`.
     positional: Vec<(usize, usize, u32)>,
+    /// int8 activations quantized so far, for Dense layers that read the
+    /// same tensor (a query, key and value projection): (x, the weights'
+    /// storage, the quantized rows, their scales).
+    pub(crate) quantized_rows: Vec<(
+        TensorId,
+        crate::gpu::shaders::StorageVariant,
+        TensorId,
+        TensorId,
+    )>,
 }
 
 impl Default for Graph {
@@ -105,6 +114,7 @@ impl Graph {
             inputs: Vec::new(),
             outputs: Vec::new(),
             positional: Vec::new(),
+            quantized_rows: Vec::new(),
         }
     }
 
@@ -161,12 +171,13 @@ impl Graph {
     /// tensor), so that the caller may try again.
     pub(crate) fn op<T>(&mut self, op: impl FnOnce(&mut Graph) -> Result<T>) -> Result<T> {
         let (slots, steps) = (self.slots.len(), self.steps.len());
-        let positional = self.positional.len();
+        let (positional, quantized) = (self.positional.len(), self.quantized_rows.len());
         let result = op(self);
         if result.is_err() {
             self.slots.truncate(slots);
             self.steps.truncate(steps);
             self.positional.truncate(positional);
+            self.quantized_rows.truncate(quantized);
         }
         result
     }
@@ -219,6 +230,14 @@ impl Graph {
         }
         self.positional.push((step, word, per_position));
         Ok(())
+    }
+
+    /// Whether `id` is written once per run before any dispatch reads it
+    /// (an input, or an intermediate by the dispatch that makes it), not an
+    /// external tensor that a dispatch may write in place.
+    pub(crate) fn written_once(&self, id: TensorId) -> bool {
+        self.slot_of(id)
+            .is_ok_and(|s| matches!(s, Slot::Input(_) | Slot::Intermediate(_)))
     }
 
     fn slot(&mut self, slot: Slot) -> TensorId {
