@@ -402,6 +402,9 @@ fn head_layer(model: &Model, tied: bool, weights: &WeightsFile) -> Result<Layer>
     })
 }
 
+/// Prefill forwards kept (by prompt length) before they are dropped.
+const MAX_PREFILLS: usize = 8;
+
 /// What a step reads back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Read {
@@ -422,7 +425,7 @@ pub struct StepOutput {
 
 /// A causal LM on one adapter: its weights, a KV cache per attention
 /// layer, and the forwards of its prefill (one per prompt length, made on
-/// first use) and decode step.
+/// first use, the last few kept) and decode step.
 pub struct GpuCausalLm {
     lm: CausalLm,
     uploads: Uploads,
@@ -529,6 +532,11 @@ impl GpuCausalLm {
         let key = (prompt, read);
         if !self.prefill.contains_key(&key) {
             let forward = self.record(ctx, Some(prompt), read)?;
+            // Each prompt length has its forward (and its activations'
+            // buffers): a few are kept, not one per length ever seen.
+            if self.prefill.len() >= MAX_PREFILLS {
+                self.prefill.clear();
+            }
             self.prefill.insert(key, forward);
         }
         self.decode_forward(ctx, read)?;
