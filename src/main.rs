@@ -142,7 +142,8 @@ enum Command {
         /// tiny, quick (CI, CPU adapters) or llm (7B-class decode and prefill).
         #[arg(long, default_value = "quick")]
         preset: String,
-        /// Timed repetitions per result, after two warm-up runs.
+        /// Timed repetitions per result, after two warm-up runs (with
+        /// --model: after one, and at most 5).
         #[arg(long, default_value_t = 9)]
         reps: usize,
         /// Only the policies whose label contains one of these (comma separated).
@@ -556,12 +557,36 @@ fn generate(
         (None, [], _) => return Err("give a --prompt or --ids".to_owned()),
         (None, ids, _) => ids.to_vec(),
     };
-    // KerasHub's stop_token_ids="auto": the tokenizer's end token.
+    // KerasHub's stop_token_ids="auto": the tokenizer's end token. Its
+    // special tokens are not printed, as KerasHub's detokenized output
+    // strips them.
+    let special: Vec<u32> = tokenizer
+        .as_ref()
+        .map(|t| [t.start_token_id(), t.end_token_id(), t.pad_token_id()])
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
     if let Some(end) = tokenizer.as_ref().and_then(|t| t.end_token_id()) {
         options.stop_tokens.push(end);
     }
+    let capacity = prompt_ids
+        .len()
+        .checked_add(options.max_tokens)
+        .ok_or("--max-tokens is too large")?;
+    if let Some(max) = lm.max_positions()
+        && capacity > max
+    {
+        return Err(format!(
+            "a prompt of {} tokens and --max-tokens {} need {capacity} positions; the model holds \
+             {max}: give --max-tokens {} at most",
+            prompt_ids.len(),
+            options.max_tokens,
+            max.saturating_sub(prompt_ids.len())
+        ));
+    }
+    options.sampler.check().map_err(|e| e.to_string())?;
     let mut ctx = open(cli)?;
-    let capacity = prompt_ids.len() + options.max_tokens;
     let mut gpu = lm.upload(&mut ctx, capacity).map_err(|e| e.to_string())?;
     let caps = ctx.capabilities();
     eprintln!(
@@ -584,6 +609,7 @@ fn generate(
         .generate(&mut ctx, &prompt_ids, &options, |token| {
             count += 1;
             let text = match &mut stream {
+                Some(_) if special.contains(&token) => Ok(String::new()),
                 Some(s) => s.step(token).map(Option::unwrap_or_default),
                 None => Ok(format!("{token} ")),
             };
@@ -611,6 +637,10 @@ fn generate(
     }
     let _ = writeln!(stdout);
     let n = generated.tokens.len();
+    if n == 0 {
+        eprintln!("no tokens asked for (--max-tokens 0)");
+        return Ok(());
+    }
     eprintln!(
         "{}prompt: {} tokens in {:.0} ms ({:.1} tokens/s); decode: {} tokens in {:.0} ms ({:.1} \
          tokens/s)",

@@ -170,7 +170,7 @@ fn bad_input_is_an_error_with_a_message() {
                 "--max-tokens",
                 "100",
             ],
-            "positions",
+            "give --max-tokens 63 at most",
         ),
         (
             vec![
@@ -183,6 +183,40 @@ fn bad_input_is_an_error_with_a_message() {
             ],
             "sampler 'beam'",
         ),
+        (
+            vec![
+                "generate",
+                &data("gpt2__float32.keras"),
+                "--ids",
+                "1",
+                "--max-tokens",
+                "18446744073709551615",
+            ],
+            "--max-tokens",
+        ),
+        (
+            vec![
+                "generate",
+                &data("gpt2__float32.keras"),
+                "--ids",
+                "1",
+                "--sampler",
+                "top-p",
+                "--top-p",
+                "nan",
+            ],
+            "top-p's p is NaN",
+        ),
+        (
+            vec![
+                "bench",
+                "--model",
+                &data("gpt2__float32.keras"),
+                "--decode-tokens",
+                "1",
+            ],
+            "2 decode tokens",
+        ),
     ] {
         let out = tool().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -190,4 +224,34 @@ fn bad_input_is_an_error_with_a_message() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// The end token stops generation and is not printed (KerasHub's
+/// detokenized output strips special tokens): a hot sampler that draws
+/// GPT-2's `<|endoftext|>` early.
+#[test]
+fn the_end_token_stops_and_is_not_printed() {
+    drop(common::gpu::vulkan());
+    let out = tool()
+        .args([
+            "generate",
+            &data("gpt2__float32_preset"),
+            "--ids",
+            "556,293",
+        ])
+        .args(["--max-tokens", "60", "--sampler", "top-p", "--top-p", "1.0"])
+        .args(["--temperature", "100", "--seed", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("<|endoftext|>"), "{stdout}");
+    let decoded: usize = stderr
+        .split("decode: ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(decoded < 59, "the end token was never drawn: {stderr}");
 }

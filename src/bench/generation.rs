@@ -19,7 +19,8 @@ use crate::models::causal_lm::{CausalLm, GpuCausalLm, Read};
 pub struct GenerationConfig {
     /// Tokens of the prompt.
     pub prompt_tokens: usize,
-    /// Tokens decoded after it.
+    /// Tokens made after it (at least 2: the prefill makes the first,
+    /// each later one is a decode step).
     pub decode_tokens: usize,
     /// Timed repetitions of the whole (prefill and decode), after one
     /// warm-up; the median is reported.
@@ -96,10 +97,13 @@ pub fn measure(
     policy: &str,
     config: &GenerationConfig,
 ) -> Result<GenerationResult> {
-    if config.prompt_tokens == 0 || config.decode_tokens == 0 || config.repetitions == 0 {
-        return Err(Error::InvalidArgument(
-            "a generation benchmark of 0 prompt tokens, decode tokens or repetitions".to_owned(),
-        ));
+    if config.prompt_tokens == 0 || config.decode_tokens < 2 || config.repetitions == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "a generation benchmark of {} prompt tokens, {} decode tokens and {} repetitions: \
+             it takes a prompt, 2 decode tokens (the prefill makes the first) and a repetition \
+             at least",
+            config.prompt_tokens, config.decode_tokens, config.repetitions
+        )));
     }
     let capacity = config.prompt_tokens + config.decode_tokens;
     let mut gpu = lm.upload(ctx, capacity)?;

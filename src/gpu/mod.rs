@@ -138,7 +138,8 @@ pub unsafe fn quiet_mesa() {
         let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
         let dir = std::env::temp_dir().join(format!("dtype-policy-runtime-{uid}"));
         let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
-        if std::fs::metadata(&dir).is_ok_and(|m| private(&m) && m.uid() == uid) {
+        // Not followed through a link: the folder itself must be ours.
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| private(&m) && m.uid() == uid) {
             // SAFETY: the caller runs this before any other thread exists.
             unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
         }

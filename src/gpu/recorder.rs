@@ -556,28 +556,40 @@ impl Forward {
     /// [`Forward::run`] at `position`: the dispatches that follow the
     /// position (a decode step's rotary offset, the cache row it writes,
     /// the keys it attends to) run as recorded plus `position` steps. One
-    /// write of the uniform buffer; no buffer or bind group is made.
+    /// write of the uniform buffer; no buffer or bind group is made. The
+    /// caller keeps `position` within what the graph's tensors hold (a
+    /// KV cache's rows): the kernels clamp what lies past them. Runs of one
+    /// forward from several threads take turns.
     pub fn run_at<T: HostFloat>(
         &self,
         ctx: &GpuContext,
         inputs: &[&[T]],
         position: usize,
     ) -> Result<Vec<Vec<T>>> {
-        self.set_position(ctx, position)?;
+        let mut uniforms = self.lock_uniforms()?;
+        self.write_position(ctx, &mut uniforms, position)?;
         self.run(ctx, inputs)
     }
 
-    /// Writes the uniform words that follow the position for `position`.
+    /// Writes the uniform words that follow the position for `position`
+    /// (for a later [`Forward::time`] or [`Forward::submit`]).
     pub fn set_position(&self, ctx: &GpuContext, position: usize) -> Result<()> {
+        let mut uniforms = self.lock_uniforms()?;
+        self.write_position(ctx, &mut uniforms, position)
+    }
+
+    fn lock_uniforms(&self) -> Result<std::sync::MutexGuard<'_, Vec<u8>>> {
+        self.uniforms
+            .lock()
+            .map_err(|_| Error::InvalidArgument("a forward poisoned by a panic".to_owned()))
+    }
+
+    fn write_position(&self, ctx: &GpuContext, uniforms: &mut [u8], position: usize) -> Result<()> {
         if self.positional.is_empty() {
             return Ok(());
         }
         let position = u32::try_from(position)
             .map_err(|_| Error::InvalidArgument(format!("position {position} is past u32")))?;
-        let mut uniforms = self
-            .uniforms
-            .lock()
-            .map_err(|_| Error::InvalidArgument("a forward poisoned by a panic".to_owned()))?;
         for w in &self.positional {
             let value = position
                 .checked_mul(w.per_position)
@@ -588,7 +600,7 @@ impl Forward {
             let at = w.byte as usize;
             uniforms[at..at + 4].copy_from_slice(&value.to_le_bytes());
         }
-        ctx.queue.write_buffer(&self.uniform, 0, &uniforms);
+        ctx.queue.write_buffer(&self.uniform, 0, uniforms);
         Ok(())
     }
 

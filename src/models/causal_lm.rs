@@ -9,7 +9,7 @@
 //! Generation ([`GpuCausalLm`]): a prefill of the prompt (the tiled
 //! kernels, a causal mask, the head on the last position only) writes
 //! every attention layer's keys and values into a cache on the device, in
-//! the layer's compute dtype; each later token is one decode step, a
+//! the format of its query projection (the layer's compute dtype); each later token is one decode step, a
 //! forward recorded once for one position whose rotary offset, position
 //! embedding row, cache row and attended keys follow the position it runs
 //! at (a uniform write), read back as the next token (the argmax on the
@@ -209,6 +209,16 @@ impl CausalLm {
             .sum()
     }
 
+    /// The positions its position embedding holds (GPT-2's
+    /// `max_sequence_length`); `None` for a model with a rotary embedding
+    /// only, whose cache is bounded by memory alone.
+    pub fn max_positions(&self) -> Option<usize> {
+        self.model.layers.iter().find_map(|l| match &l.kind {
+            LayerKind::PositionEmbedding(p) => Some(p.max_positions),
+            _ => None,
+        })
+    }
+
     /// The index of the token embedding.
     fn embedding(&self) -> usize {
         self.model
@@ -289,9 +299,37 @@ impl CausalLm {
                 "a KV cache of 0 positions".to_owned(),
             ));
         }
+        if let Some(max) = self.max_positions()
+            && capacity > max
+        {
+            return Err(Error::InvalidArgument(format!(
+                "a KV cache of {capacity} positions; the model's position embedding holds {max} \
+                 (prompt and new tokens together)"
+            )));
+        }
         let mut decode_model = self.model.clone();
         decode_model.set_sequence_length(1)?;
         let plan = decode_model.plan(ctx.capabilities(), 1)?;
+        // Every cache checked against the adapter's bindings before the
+        // first is made.
+        let limit = ctx.capabilities().max_storage_buffer_binding_size;
+        for (layer, row) in decode_model.layers.iter().zip(&plan.rows) {
+            if let (LayerKind::MultiHeadAttention(a), Step::Attention(c)) = (&layer.kind, &row.step)
+            {
+                let format = c[0].storage.format();
+                for cols in [a.kv_heads * a.key_dim, a.kv_heads * a.value_dim] {
+                    let bytes = TensorShape::new(capacity, cols, format)?.bytes();
+                    if bytes > limit {
+                        return Err(Error::InvalidArgument(format!(
+                            "a KV cache of {capacity} positions: '{}' needs {bytes} bytes per \
+                             cache, more than this adapter binds ({limit}); ask for fewer \
+                             positions",
+                            layer.path
+                        )));
+                    }
+                }
+            }
+        }
         let mut caches = Vec::new();
         for (i, (layer, row)) in decode_model.layers.iter().zip(&plan.rows).enumerate() {
             let (LayerKind::MultiHeadAttention(a), Step::Attention(c)) = (&layer.kind, &row.step)
@@ -469,8 +507,8 @@ impl GpuCausalLm {
     }
 
     /// The decode step's forward reading back `read` (for timing and
-    /// counting).
-    pub fn decode_forward(&mut self, ctx: &mut GpuContext, read: Read) -> Result<&Forward> {
+    /// counting; it runs at the position last set).
+    pub(crate) fn decode_forward(&mut self, ctx: &mut GpuContext, read: Read) -> Result<&Forward> {
         if !self.decode.contains_key(&read) {
             let forward = self.record(ctx, None, read)?;
             self.decode.insert(read, forward);
@@ -603,6 +641,7 @@ impl GpuCausalLm {
         options: &GenerateOptions,
         mut on_token: impl FnMut(u32) -> bool,
     ) -> Result<Generated> {
+        options.sampler.check()?;
         let total = prompt.len().checked_add(options.max_tokens);
         if total.is_none_or(|t| t > self.capacity) {
             return Err(Error::InvalidArgument(format!(
@@ -682,6 +721,29 @@ pub enum Sampler {
 }
 
 impl Sampler {
+    /// `Err` naming a parameter KerasHub's sampler would not take: k of 0,
+    /// p outside (0, 1], a temperature that is not positive and finite.
+    pub fn check(&self) -> Result<()> {
+        let (temperature, bad) = match *self {
+            Sampler::Greedy => return Ok(()),
+            Sampler::TopK { k, temperature } => {
+                (temperature, (k == 0).then(|| "top-k's k is 0".to_owned()))
+            }
+            Sampler::TopP { p, temperature } => (
+                temperature,
+                (!(p > 0.0 && p <= 1.0)).then(|| format!("top-p's p is {p}, not in (0, 1]")),
+            ),
+        };
+        let bad = bad.or_else(|| {
+            (!(temperature > 0.0 && temperature.is_finite()))
+                .then(|| format!("the temperature is {temperature}, not positive and finite"))
+        });
+        match bad {
+            Some(what) => Err(Error::InvalidArgument(format!("a sampler whose {what}"))),
+            None => Ok(()),
+        }
+    }
+
     /// The next token after `step`.
     fn choose(&self, step: &StepOutput, rng: &mut SplitMix64) -> Result<u32> {
         if *self == Sampler::Greedy {
@@ -709,9 +771,19 @@ impl Sampler {
             return 0;
         };
         let t = f64::from(temperature).max(f64::MIN_POSITIVE);
+        let largest = f64::from(logits[top]);
+        // An infinite largest logit (a 16-bit overflow) holds all the mass:
+        // the draw is among the infinite ones.
         let weights: Vec<f64> = order
             .iter()
-            .map(|&i| ((f64::from(logits[i]) - f64::from(logits[top])) / t).exp())
+            .map(|&i| {
+                let l = f64::from(logits[i]);
+                if largest.is_infinite() {
+                    f64::from(u8::from(l == largest))
+                } else {
+                    ((l - largest) / t).exp()
+                }
+            })
             .collect();
         let sum: f64 = weights.iter().sum();
         // Top-p keeps the smallest head whose mass reaches p.
