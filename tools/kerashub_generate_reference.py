@@ -29,6 +29,9 @@ import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kerashub_reference import randomize  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "tests", "data", "generate")
 TOKENIZERS = os.path.join(HERE, "..", "tests", "data", "tokenizers")
@@ -68,22 +71,6 @@ CAUSAL_LM = {
     "llama": keras_hub.models.LlamaCausalLM,
     "gemma": keras_hub.models.GemmaCausalLM,
 }
-
-
-def randomize(model, seed):
-    """Biases, norm scales and embeddings away from their initial values
-    (a dropped one changes the outputs), and logits spread wide enough for
-    greedy steps with clear winners."""
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        name = v.path.split("/")[-1]
-        noise = rng.standard_normal(v.shape).astype(np.float32)
-        if name in ("bias", "beta"):
-            v.assign(0.2 * noise)
-        elif name in ("gamma", "scale"):
-            v.assign(1.0 + 0.3 * noise)
-        elif name in ("embeddings", "reverse_embeddings"):
-            v.assign(0.5 * noise)
 
 
 def build(name, seed, vocab, tok):

@@ -65,8 +65,10 @@ BACKBONES = {
 
 
 def randomize(model, seed):
-    """Biases, gammas, betas and norm scales away from their initial
-    values, so that a dropped one changes the outputs."""
+    """Biases, gammas, betas, norm scales and embeddings (an untied head's
+    too) away from their initial values, so that a dropped one changes the
+    outputs. Every variable draws its noise, so the values of the others do
+    not depend on which are assigned."""
     rng = np.random.default_rng(seed)
     for v in model.weights:
         name = v.path.split("/")[-1]
@@ -75,7 +77,7 @@ def randomize(model, seed):
             v.assign(0.2 * noise)
         elif name in ("gamma", "scale"):
             v.assign(1.0 + 0.3 * noise)
-        elif name == "embeddings":
+        elif name in ("embeddings", "reverse_embeddings"):
             v.assign(0.5 * noise)
 
 

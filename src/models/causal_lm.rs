@@ -274,8 +274,7 @@ impl CausalLm {
         let mut model = self.model.clone();
         model.set_sequence_length(ids.len())?;
         let plan = model.plan(caps, 1)?;
-        let ids: Vec<f32> = ids.iter().map(|&i| i as f32).collect();
-        let mask = vec![1.0f32; ids.len()];
+        let (ids, mask) = model_inputs(ids);
         let mut out = model.run_cpu(&plan, &[&ids, &mask])?;
         Ok(out.remove(0))
     }
@@ -360,6 +359,15 @@ impl CausalLm {
     }
 }
 
+/// A backbone's inputs for `ids`: the ids as f32 and a padding mask of
+/// ones.
+fn model_inputs(ids: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    (
+        ids.iter().map(|&i| i as f32).collect(),
+        vec![1.0; ids.len()],
+    )
+}
+
 /// The task class and the serialized backbone of a task's config.
 fn task_parts<'a>(config: &'a Value, name: &str) -> Result<(&'a str, &'a Value)> {
     let class = config
@@ -391,11 +399,10 @@ fn no_head(name: &str, class: &str) -> Error {
 /// The head as a Dense layer after the backbone's output: the reverse
 /// projection of the token embedding, under its policy.
 fn head_layer(model: &Model, tied: bool, weights: &WeightsFile) -> Result<Layer> {
-    let (index, embedding) = model
+    let embedding = model
         .layers
         .iter()
-        .enumerate()
-        .find(|(_, l)| l.path == "token_embedding")
+        .find(|l| l.path == "token_embedding")
         .ok_or_else(|| Error::Shape("the backbone has no token_embedding".to_owned()))?;
     let LayerKind::Embedding(table) = &embedding.kind else {
         return Err(Error::Shape(
@@ -426,7 +433,6 @@ fn head_layer(model: &Model, tied: bool, weights: &WeightsFile) -> Result<Layer>
         kernel,
     });
     let shape = kind.output_shape(&[model.layers[output].shape.clone()])?;
-    let _ = index;
     Ok(Layer {
         name: "token_embedding".to_owned(),
         class_name: "ReversibleEmbedding".to_owned(),
@@ -550,11 +556,7 @@ impl GpuCausalLm {
         let tensors =
             model.record_layers(ctx, &mut graph, &plan, &mut self.uploads, Some(&generation))?;
         let logits = tensors[self.lm.head()];
-        let logits = if graph.shape(logits)?.format() == StorageFormat::F32 {
-            logits
-        } else {
-            graph.cast(logits, StorageFormat::F32)?
-        };
+        let logits = super::to_format(&mut graph, logits, StorageFormat::F32)?;
         let token = graph.argmax(logits)?;
         graph.output(token)?;
         if read == Read::Logits {
@@ -602,8 +604,7 @@ impl GpuCausalLm {
         self.lm.check_ids(prompt)?;
         let key = (prompt.len(), read);
         self.prepare(ctx, prompt.len(), read)?;
-        let ids: Vec<f32> = prompt.iter().map(|&i| i as f32).collect();
-        let mask = vec![1.0f32; prompt.len()];
+        let (ids, mask) = model_inputs(prompt);
         let out = self.prefill[&key].run(ctx, &[&ids, &mask])?;
         self.position = prompt.len();
         Ok(step_output(out))
@@ -656,7 +657,8 @@ impl GpuCausalLm {
         } else {
             Read::Logits
         };
-        if !prompt.is_empty() && prompt.len() <= self.capacity {
+        // Recorded before the clock starts (the capacity is checked above).
+        if !prompt.is_empty() {
             self.prepare(ctx, prompt.len(), read)?;
         }
         let mut rng = SplitMix64(options.seed);
