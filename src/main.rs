@@ -134,6 +134,19 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Times the tiled Dense kernel candidates on this adapter for each
+    /// storage format and shape class, records the fastest with the reason,
+    /// and caches the table on disk, keyed by adapter, driver and kernel
+    /// version (later runs route by it and pay nothing).
+    Tune {
+        /// Timed repetitions per candidate, after a warm-up run.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// The cache file (default: $DTYPE_POLICY_TUNING_CACHE, else
+        /// $XDG_CACHE_HOME/dtype-policy/tuning.json, else ~/.cache/...).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
     /// Times Dense kernels for every policy and shape of a preset, checks each
     /// against its CPU twin, and sets it against roofline probes; with
     /// --model, times a causal LM's prompt processing and decoding per
@@ -720,12 +733,41 @@ fn bench_model(
     write_report(json, || report.to_json(), svg, || report.to_svg())
 }
 
+fn tune(cli: &Cli, reps: usize, cache: &Option<PathBuf>) -> Result<(), String> {
+    let mut ctx = open(cli)?;
+    for warning in ctx.tuning_warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let path = cache
+        .clone()
+        .or_else(dtype_policy::gpu::tuning::default_cache_path)
+        .ok_or(
+            "no cache path: set DTYPE_POLICY_TUNING_CACHE, XDG_CACHE_HOME or HOME, or pass --cache",
+        )?;
+    println!("{}\n", ctx.capabilities());
+    eprintln!("timing the tiled Dense candidates ({reps} runs each)...");
+    let table = ctx.tune_tiled(reps).map_err(|e| e.to_string())?;
+    for (storage, class, choice) in table.entries() {
+        let (m, k, n) = class.tuning_shape();
+        println!(
+            "{:<12} {:<6} ({m}x{k}x{n})  {}",
+            storage.name(),
+            class.name(),
+            choice.reason
+        );
+    }
+    table.save(&path).map_err(|e| e.to_string())?;
+    println!("\nwritten to {}", path.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // SAFETY: first thing in main, before any thread exists.
     unsafe { dtype_policy::gpu::quiet_mesa() };
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info => info(&cli),
+        Command::Tune { reps, cache } => tune(&cli, *reps, cache),
         Command::Plan {
             model,
             map,

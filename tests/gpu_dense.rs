@@ -19,6 +19,7 @@ use dtype_policy::format::{DenseKernel, HostFloat, StorageFormat, WeightFormat};
 use dtype_policy::gpu::GpuError;
 use dtype_policy::gpu::context::GpuContext;
 use dtype_policy::gpu::dense::check_activation;
+use dtype_policy::gpu::kernels::Kernel;
 use dtype_policy::gpu::shaders::StorageVariant;
 use dtype_policy::ops::{Activation, DenseShape};
 use dtype_policy::quant::float8::{Float8, Float8Scales};
@@ -181,6 +182,95 @@ fn every_float_variant_matches_its_twin_on_llvmpipe_gl_without_shader_f16() {
             ),
         }
     }
+}
+
+/// Every tiled candidate of gpu::tuning (the register tiles over chunk
+/// textures) against the tiled twin: f32 over the whole grid, the packed
+/// 16-bit formats on its awkward corners, and activations.
+fn tiled_candidates(ctx: &mut GpuContext) {
+    let adapter = ctx.capabilities().adapter_name.clone();
+    for storage in QUANTIZED_STORAGE {
+        let candidates = dtype_policy::gpu::tuning::candidates(storage);
+        assert_eq!(candidates.len(), 4, "{storage:?}: {candidates:?}");
+        for kernel in candidates {
+            // f32 over the grid (its largest product once), the packed
+            // formats on its corners: 1, odd, and more than one
+            // workgroup's rows (32) and outputs (32).
+            let mut dims = Vec::new();
+            for m in MS {
+                for k in KS {
+                    for n in NS {
+                        let largest = (m, k, n) == (257, 1000, 1024);
+                        if storage == StorageVariant::F32 && !largest {
+                            dims.push((m, k, n));
+                        }
+                    }
+                }
+            }
+            if storage == StorageVariant::F32 && kernel == Kernel::DenseTexTile32x4 {
+                dims.push((257, 1000, 1024));
+            }
+            if storage != StorageVariant::F32 {
+                dims.extend([(1, 1, 1), (3, 37, 13), (257, 1000, 96), (64, 37, 1024)]);
+            }
+            let runs = dims
+                .into_iter()
+                .map(|d| (d, Activation::Linear))
+                .chain([((40, 256, 97), Activation::Gelu)]);
+            for ((m, k, n), activation) in runs {
+                let x = values(m * k, (m * 31 + k) as u64, 1.0);
+                let w = values(k * n, (k * 17 + n) as u64, 1.0);
+                let bias = values(n, n as u64 + 5, 1.0);
+                let dense = DenseKernel::float(&w, Some(&bias), (k, n)).unwrap();
+                let label =
+                    format!("{kernel:?} {storage:?} {m}x{k}x{n} {activation:?} on {adapter}");
+                let weights = ctx
+                    .upload_dense(storage, &dense)
+                    .and_then(|w| w.with_tiled_kernel(kernel))
+                    .unwrap_or_else(|e| panic!("{label}: upload: {e}"));
+                assert_eq!(weights.tiled_kernel(m).0, kernel);
+                let gpu = ctx
+                    .dense(&weights, DenseShape::Tiled, activation, &x, m)
+                    .unwrap_or_else(|e| panic!("{label}: run: {e}"));
+                let case = Case {
+                    label,
+                    kernel: &dense,
+                    format: storage.format(),
+                    shape: DenseShape::Tiled,
+                    activation,
+                    x: &x,
+                    m,
+                };
+                case.compare(&gpu, &case.twin())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_tiled_candidate_matches_its_twin_on_lavapipe_vulkan() {
+    tiled_candidates(&mut common::gpu::vulkan());
+}
+
+#[test]
+fn every_tiled_candidate_matches_its_twin_on_llvmpipe_gl_without_subgroups() {
+    tiled_candidates(&mut common::gpu::gl());
+}
+
+#[test]
+fn a_tiled_kernel_that_is_no_candidate_is_refused() {
+    let ctx = common::gpu::vulkan();
+    let kernel = DenseKernel::float(&[1.0f32], None, (1, 1)).unwrap();
+    let weights = ctx.upload_dense(StorageVariant::F32, &kernel).unwrap();
+    let err = weights
+        .with_tiled_kernel(Kernel::DenseInt8Tiled)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a tiled kernel of float weights in f32"),
+        "{err}"
+    );
 }
 
 #[test]

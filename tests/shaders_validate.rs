@@ -194,6 +194,18 @@ fn reflected_bindings(kernel: Kernel, storage: StorageVariant) -> Vec<(u32, Bind
                     read_only: !access.contains(naga::StorageAccess::STORE),
                     min_bytes: bytes,
                 },
+                naga::AddressSpace::Handle => match &module.types[var.ty].inner {
+                    naga::TypeInner::Image {
+                        dim: naga::ImageDimension::D2,
+                        arrayed: false,
+                        class:
+                            naga::ImageClass::Sampled {
+                                kind: naga::ScalarKind::Uint,
+                                multi: false,
+                            },
+                    } => Binding::ChunkTexture,
+                    other => panic!("{kernel:?}: binding {} is {other:?}", binding.binding),
+                },
                 other => panic!("{kernel:?}: binding {} in {other:?}", binding.binding),
             };
             Some((binding.binding, reflected))

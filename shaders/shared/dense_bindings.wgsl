@@ -3,14 +3,7 @@
 // `Kernel::bindings` in src/gpu/, and with the argument order of
 // src/cpu/dense.rs.
 
-struct DenseDims {
-    m: u32,          // rows of x and y
-    n: u32,          // outputs (units)
-    k_vecs: u32,     // 16-byte chunks per padded row of x and of W^T
-    y_row_words: u32 // OutWords per row of y
-}
-
-@group(0) @binding(0) var<uniform> dims: DenseDims;
+#import dense_dims
 // x: [m, k_padded] in the storage format.
 @group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
 // W^T: [n rounded up to even, k_padded] in the storage format (row j = output j).

@@ -65,7 +65,8 @@ impl GpuContext {
         self.upload(
             label,
             bytemuck::cast_slice(words),
-            wgpu::BufferUsages::STORAGE,
+            // COPY_SRC: weights are copied into chunk textures (gpu::mirror).
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         )
     }
 
@@ -93,7 +94,7 @@ impl GpuContext {
         &self,
         label: &str,
         layout: &wgpu::BindGroupLayout,
-        bindings: &[wgpu::BufferBinding],
+        bindings: &[wgpu::BindingResource],
     ) -> Result<wgpu::BindGroup> {
         let group = self.scoped(&format!("binding of {label}"), || {
             let entries: Vec<wgpu::BindGroupEntry> = bindings
@@ -101,7 +102,7 @@ impl GpuContext {
                 .enumerate()
                 .map(|(i, b)| wgpu::BindGroupEntry {
                     binding: i as u32,
-                    resource: wgpu::BindingResource::Buffer(b.clone()),
+                    resource: b.clone(),
                 })
                 .collect();
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::gpu::GpuError;
 use crate::gpu::buffers::GpuCounters;
 use crate::gpu::pipelines::PipelineCache;
+use crate::gpu::tuning::{TuningKey, TuningTable, default_cache_path};
 
 /// What an adapter can do, as far as the kernels care. Plain data, so that
 /// kernel selection is testable without a GPU.
@@ -127,6 +128,11 @@ pub struct GpuContext {
     /// Buffers, bind groups, submissions, read-backs (pipelines: the cache
     /// counts them), by [`Counter`].
     counters: [AtomicU64; 4],
+    /// The tiled kernels measured fastest here (gpu::tuning), from the
+    /// cache when it was made for this adapter.
+    tuning: TuningTable,
+    /// Why a cache found was not used.
+    tuning_warnings: Vec<String>,
 }
 
 /// What [`GpuContext`] counts besides pipelines.
@@ -227,6 +233,11 @@ impl GpuContext {
             eprintln!("dtype-policy: uncaptured wgpu error: {error}");
         }));
         let pipelines = PipelineCache::new(&device, &capabilities);
+        let key = TuningKey::of(&capabilities);
+        let (tuning, tuning_warnings) = match default_cache_path() {
+            Some(path) => TuningTable::load(&path, &key),
+            None => (TuningTable::new(key), Vec::new()),
+        };
         Ok(GpuContext {
             device,
             queue,
@@ -234,6 +245,8 @@ impl GpuContext {
             pipelines,
             lost,
             counters: Default::default(),
+            tuning,
+            tuning_warnings,
         })
     }
 
@@ -250,6 +263,25 @@ impl GpuContext {
     /// What this adapter can do.
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+
+    /// The tiled kernels measured fastest on this adapter (empty until
+    /// tuned, or when no cache for it was found).
+    pub fn tuning(&self) -> &TuningTable {
+        &self.tuning
+    }
+
+    /// Why a tuning cache that was found was not used (corrupt, another
+    /// schema, another adapter, driver or kernel version): for the caller
+    /// to show.
+    pub fn tuning_warnings(&self) -> &[String] {
+        &self.tuning_warnings
+    }
+
+    /// Replaces the tuning table (a fresh measurement, or an empty one to
+    /// route by the fixed rule); later uploads use it.
+    pub fn set_tuning(&mut self, table: TuningTable) {
+        self.tuning = table;
     }
 
     /// The wgpu device, for callers that add their own work.

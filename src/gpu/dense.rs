@@ -15,7 +15,9 @@
 //! split by outputs across bindings, a dispatch each writing its columns of
 //! y through a binding offset (parts of multiples of [`SPLIT_OUTPUTS`]).
 
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::format::packing::{
@@ -25,10 +27,12 @@ use crate::format::{DenseKernel, HostFloat, KernelValues, StorageFormat, WeightF
 use crate::gpu::GpuError;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::{Kernel, MATVEC_OUTPUTS};
+use crate::gpu::mirror::ChunkTexture;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::recorder::{Bind, Graph, Step, TensorId};
 use crate::gpu::shaders::StorageVariant;
 use crate::gpu::tensor::TensorShape;
+use crate::gpu::tuning::{ShapeClass, TunedChoice};
 use crate::ops::{Activation, DenseShape};
 use crate::quant::float8::{Float8, dense_bias as float8_bias};
 use crate::size;
@@ -335,6 +339,8 @@ struct WeightPart {
     scale: Option<wgpu::Buffer>,
     /// Per-group zero points of grouped int4 weights.
     zero: Option<wgpu::Buffer>,
+    /// `w` as a chunk texture, made by the first forward that needs it.
+    mirror: Arc<Mutex<Option<ChunkTexture>>>,
 }
 
 impl WeightPart {
@@ -375,6 +381,8 @@ pub struct DenseWeights {
     groups: usize,
     float8: Option<Float8Facts>,
     parts: Vec<WeightPart>,
+    /// The tiled kernel by shape class, where measured (gpu::tuning) or set.
+    tuned: BTreeMap<ShapeClass, TunedChoice>,
 }
 
 impl DenseWeights {
@@ -402,6 +410,41 @@ impl DenseWeights {
     /// Inputs and outputs: `(k, n)`.
     pub fn dims(&self) -> (usize, usize) {
         (self.k, self.n)
+    }
+
+    /// The tiled kernel for `rows` rows and why: the tuned choice of their
+    /// shape class where there is one, else the family's fixed rule.
+    pub fn tiled_kernel(&self, rows: usize) -> (Kernel, Option<&str>) {
+        let fixed = Family::of(self.format).kernel(DenseShape::Tiled);
+        match self.tuned.get(&ShapeClass::of(rows, self.k, self.n)) {
+            Some(t) => (t.kernel, Some(&t.reason)),
+            None => (fixed, None),
+        }
+    }
+
+    /// These weights with `kernel` as their tiled kernel for every shape
+    /// class (a candidate of gpu::tuning for float weights in their
+    /// storage): for timing candidates and testing each against its twin.
+    pub fn with_tiled_kernel(mut self, kernel: Kernel) -> Result<Self> {
+        if Family::of(self.format) != Family::Float
+            || !crate::gpu::tuning::candidates(self.storage).contains(&kernel)
+        {
+            return Err(Error::Unsupported(format!(
+                "{kernel:?} is not a tiled kernel of {} weights in {}",
+                self.format.name(),
+                self.storage.name()
+            )));
+        }
+        let choice = TunedChoice {
+            kernel,
+            reason: format!("{}: set by the caller", kernel.short_name()),
+            times_ms: Vec::new(),
+        };
+        self.tuned = ShapeClass::ALL
+            .into_iter()
+            .map(|c| (c, choice.clone()))
+            .collect();
+        Ok(self)
     }
 
     /// Bytes one call of `rows` rows reads plus writes, for GB/s: x (once
@@ -548,6 +591,14 @@ impl GpuContext {
             groups: kernel.groups(),
             float8,
             parts,
+            tuned: if family == Family::Float {
+                ShapeClass::ALL
+                    .into_iter()
+                    .filter_map(|c| Some((c, self.tuning().choice(storage, c)?.clone())))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
         })
     }
 
@@ -609,6 +660,7 @@ impl GpuContext {
                     )?,
                     scale: scale.map(|t| buffer("scales", &t)).transpose()?,
                     zero: zero.map(|t| buffer("zero points", &t)).transpose()?,
+                    mirror: Arc::default(),
                 })
             })
             .collect()
@@ -639,11 +691,12 @@ fn exact_in_any_format(format8: Float8, s: f32) -> bool {
 }
 
 /// The workgroups of a Dense dispatch of `m` rows and `n` outputs: tiled,
-/// 64 rows x 32 outputs per workgroup; matrix-vector, 64 invocations of
+/// the kernel's workgroup tile; matrix-vector, 64 invocations of
 /// [`MATVEC_OUTPUTS`] outputs per workgroup and a row of workgroups per row.
 fn dense_groups(kernel: Kernel, m: usize, n: usize) -> Result<(u32, u32)> {
     let groups = if kernel.is_tiled() {
-        (n.div_ceil(32), m.div_ceil(64))
+        let (rows, outputs) = kernel.workgroup_tile();
+        (n.div_ceil(outputs as usize), m.div_ceil(rows as usize))
     } else {
         (n.div_ceil(MATVEC_OUTPUTS).div_ceil(64), m)
     };
@@ -760,6 +813,10 @@ impl Graph {
         if write_accumulators {
             key.mode = 1;
         }
+        if shape == DenseShape::Tiled {
+            key.kernel = weights.tiled_kernel(m).0;
+        }
+        let textures = key.kernel.reads_textures();
         let label = format!(
             "dense {} {}",
             weights.format.name(),
@@ -879,12 +936,21 @@ impl Graph {
                 }
             };
             let y_offset = (part.start * format.bytes_per_value()) as u64;
-            let mut bindings = vec![
-                x_bind.clone(),
-                Bind::Buffer(part.w.clone()),
+            let mut bindings = if textures {
+                vec![
+                    Bind::TensorTexture(x),
+                    Bind::BufferTexture {
+                        buffer: part.w.clone(),
+                        mirror: Arc::clone(&part.mirror),
+                    },
+                ]
+            } else {
+                vec![x_bind.clone(), Bind::Buffer(part.w.clone())]
+            };
+            bindings.extend([
                 Bind::Buffer(part.bias.clone()),
                 Bind::TensorFrom(y, y_offset),
-            ];
+            ]);
             bindings.extend(extra.iter().cloned());
             match family {
                 Family::Int8 => bindings.push(Bind::Buffer(

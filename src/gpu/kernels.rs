@@ -56,6 +56,13 @@ pub enum Kernel {
     DenseInt8WeightOnlyTiled,
     /// Keras's float8 Dense, tiled for many rows.
     DenseFloat8Tiled,
+    /// Float Dense for many rows: 16 rows x 4 outputs per invocation in
+    /// registers, x and W^T fetched from texture mirrors (CPU drivers).
+    DenseTexTile16x4,
+    /// [`Kernel::DenseTexTile16x4`] with 32 rows x 4 outputs.
+    DenseTexTile32x4,
+    /// [`Kernel::DenseTexTile16x4`] with 32 rows x 2 outputs.
+    DenseTexTile32x2,
     /// Roofline probe: streaming read of a buffer, 16-byte loads.
     ProbeRead,
     /// Roofline probe: streaming read of a buffer, 32-byte loads (`vec4<u64>`,
@@ -103,6 +110,9 @@ pub struct KernelSpec {
     pub needs_int64: bool,
     /// Bytes per vector a streaming probe reads (0 for other kernels).
     pub probe_vector_bytes: u64,
+    /// A register-tile kernel's tile: rows and outputs per invocation
+    /// (its body is generated, `#import register_tile`).
+    pub register_tile: Option<(u32, u32)>,
 }
 
 /// One binding of a kernel.
@@ -110,6 +120,9 @@ pub struct KernelSpec {
 pub enum Binding {
     /// A uniform buffer of at least this many bytes.
     Uniform(u64),
+    /// A 2D `texture_2d<u32>` of rgba32uint texels: a buffer's 16-byte
+    /// chunks in rows of [`crate::gpu::mirror::MIRROR_WIDTH`].
+    ChunkTexture,
     /// A storage buffer.
     Storage {
         /// Read-only or read-write.
@@ -209,6 +222,7 @@ const fn other(
         f64: false,
         needs_int64: false,
         probe_vector_bytes: 0,
+        register_tile: None,
     }
 }
 
@@ -232,8 +246,32 @@ const fn dense(
 
 const GROUPING: Option<&str> = Some("GROUPING");
 
+// shaders/dense_tex_tile.wgsl: x and W^T as chunk textures, bias and y as buffers.
+const TEX_TILE_BINDINGS: &[Binding] = &[
+    Binding::Uniform(16),
+    Binding::ChunkTexture,
+    Binding::ChunkTexture,
+    ro(4),
+    rw(4),
+];
+
+/// A register-tile Dense kernel of `rows` x `outputs` per invocation.
+const fn tex_tile(kernel: Kernel, short_name: &'static str, rows: u32, outputs: u32) -> KernelSpec {
+    KernelSpec {
+        register_tile: Some((rows, outputs)),
+        ..dense(
+            kernel,
+            "dense_tex_tile",
+            short_name,
+            TEX_TILE_BINDINGS,
+            kernel,
+            None,
+        )
+    }
+}
+
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 25] = {
+const KERNELS: [KernelSpec; 28] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -371,6 +409,9 @@ const KERNELS: [KernelSpec; 25] = {
             DenseFloat8Tiled,
             Some("WEIGHTS_E5M2"),
         ),
+        tex_tile(DenseTexTile16x4, "tex-tile-16x4", 16, 4),
+        tex_tile(DenseTexTile32x4, "tex-tile-32x4", 32, 4),
+        tex_tile(DenseTexTile32x2, "tex-tile-32x2", 32, 2),
         KernelSpec {
             probe_vector_bytes: 16,
             ..other(ProbeRead, "probe_read", "probe-read", PROBE_BINDINGS)
@@ -419,9 +460,24 @@ impl Kernel {
         self.spec().tiled
     }
 
-    /// Whether this is a tiled Dense kernel (64 rows x 32 outputs per workgroup).
+    /// Whether this is a tiled Dense kernel (many rows per workgroup).
     pub const fn is_tiled(self) -> bool {
         self.spec().is_tiled
+    }
+
+    /// Rows and outputs of y one workgroup of a tiled Dense kernel computes:
+    /// 64 x 32 for the workgroup-memory tiles, rows x 8 lanes' outputs for
+    /// the register tiles.
+    pub const fn workgroup_tile(self) -> (u32, u32) {
+        match self.spec().register_tile {
+            Some((rows, outputs)) => (rows, outputs * crate::gpu::mirror::TILE_LANES),
+            None => (64, 32),
+        }
+    }
+
+    /// Whether the kernel reads x and W^T from chunk textures.
+    pub const fn reads_textures(self) -> bool {
+        self.spec().register_tile.is_some()
     }
 
     /// The file stem in `shaders/`.
@@ -448,8 +504,15 @@ impl Kernel {
     /// Whether the kernel has a variant for this storage: f64 only where
     /// the table says so (the quantized kernels compute in f32, f16 or
     /// bf16; the cast converts between the 32- and 16-bit formats).
+    /// The register tiles read chunks as u32 words with f32 arithmetic, so
+    /// not native f16.
     pub const fn supports(self, storage: crate::gpu::shaders::StorageVariant) -> bool {
-        !matches!(storage, crate::gpu::shaders::StorageVariant::F64) || self.spec().f64
+        use crate::gpu::shaders::StorageVariant::{F16Native, F64};
+        match storage {
+            F64 => self.spec().f64,
+            F16Native => self.spec().register_tile.is_none(),
+            _ => true,
+        }
     }
 }
 

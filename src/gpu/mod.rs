@@ -19,6 +19,7 @@ pub mod context;
 pub mod dense;
 pub mod embedding;
 pub mod kernels;
+pub mod mirror;
 pub mod norm;
 pub mod pipelines;
 pub mod probes;
@@ -26,6 +27,7 @@ pub mod recorder;
 pub mod rope;
 pub mod shaders;
 pub mod tensor;
+pub mod tuning;
 
 /// What can go wrong on the GPU side (a kind of [`crate::Error`]).
 #[derive(Debug, thiserror::Error)]

@@ -139,21 +139,27 @@ fn layouts_of(
         .iter()
         .enumerate()
         .map(|(i, binding)| {
-            let (ty, min) = match *binding {
-                Binding::Uniform(min) => (wgpu::BufferBindingType::Uniform, min),
+            let buffer = |ty, min| wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: wgpu::BufferSize::new(min),
+            };
+            let ty = match *binding {
+                Binding::Uniform(min) => buffer(wgpu::BufferBindingType::Uniform, min),
                 Binding::Storage {
                     read_only,
                     min_bytes,
-                } => (wgpu::BufferBindingType::Storage { read_only }, min_bytes),
+                } => buffer(wgpu::BufferBindingType::Storage { read_only }, min_bytes),
+                Binding::ChunkTexture => wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Uint,
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
             };
             wgpu::BindGroupLayoutEntry {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty,
-                    has_dynamic_offset: false,
-                    min_binding_size: wgpu::BufferSize::new(min),
-                },
+                ty,
                 count: None,
             }
         })

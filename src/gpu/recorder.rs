@@ -13,12 +13,13 @@
 //! no buffer, bind group or pipeline. [`Forward::time`] runs it with GPU
 //! timestamps around each dispatch.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::format::HostFloat;
 use crate::gpu::context::GpuContext;
+use crate::gpu::mirror::ChunkTexture;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::tensor::{TENSOR_USAGE, Tensor, TensorShape};
 
@@ -53,6 +54,17 @@ pub(crate) enum Bind {
     TensorFrom(TensorId, u64),
     /// A buffer the graph does not manage (weights, probe data).
     Buffer(wgpu::Buffer),
+    /// A tensor's chunks as a texture (gpu::mirror), copied from the tensor
+    /// just before the dispatch.
+    TensorTexture(TensorId),
+    /// A buffer's chunks as a texture made once, on the first build that
+    /// binds it, and kept in `mirror` for every later one (weights).
+    BufferTexture {
+        /// The buffer mirrored.
+        buffer: wgpu::Buffer,
+        /// Its texture, once made.
+        mirror: Arc<Mutex<Option<ChunkTexture>>>,
+    },
 }
 
 /// One dispatch of a graph.
@@ -282,25 +294,62 @@ impl Graph {
             })
             .collect();
         let mut passes = Vec::with_capacity(self.steps.len());
+        // One texture per tensor read as one, refilled before each dispatch that reads it.
+        let mut tensor_textures: std::collections::HashMap<usize, ChunkTexture> =
+            Default::default();
         for (i, step) in self.steps.iter().enumerate() {
             let pipeline = ctx.compile(step.key)?;
-            let mut bindings = vec![wgpu::BufferBinding {
+            let mut copies = Vec::new();
+            let mut views = Vec::new();
+            for bind in &step.bindings {
+                match bind {
+                    Bind::TensorTexture(id) => {
+                        let bytes = self.shape(*id)?.bytes();
+                        let texture = match tensor_textures.entry(id.index) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+                            std::collections::hash_map::Entry::Vacant(e) => e
+                                .insert(ctx.chunk_texture("tensor texture", bytes)?)
+                                .clone(),
+                        };
+                        copies.push((buffers[id.index].clone(), texture.clone()));
+                        views.push(texture.view);
+                    }
+                    Bind::BufferTexture { buffer, mirror } => {
+                        let mut slot = mirror.lock().unwrap_or_else(|e| e.into_inner());
+                        let texture = match &*slot {
+                            Some(t) => t.clone(),
+                            None => slot
+                                .insert(ctx.mirror_of("weights texture", buffer)?)
+                                .clone(),
+                        };
+                        views.push(texture.view);
+                    }
+                    _ => {}
+                }
+            }
+            let mut views = views.iter();
+            let mut bindings = vec![wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                 buffer: &uniform,
                 offset: i as u64 * stride,
                 size: std::num::NonZeroU64::new(UNIFORM_BYTES),
-            }];
+            })];
             for bind in &step.bindings {
                 bindings.push(match bind {
-                    Bind::Tensor(id) => buffers[id.index].as_entire_buffer_binding(),
+                    Bind::Tensor(id) => buffers[id.index].as_entire_binding(),
                     Bind::TensorFrom(id, offset) => {
                         let b = &buffers[id.index];
-                        wgpu::BufferBinding {
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                             buffer: b,
                             offset: *offset,
                             size: std::num::NonZeroU64::new(b.size().saturating_sub(*offset)),
-                        }
+                        })
                     }
-                    Bind::Buffer(b) => b.as_entire_buffer_binding(),
+                    Bind::Buffer(b) => b.as_entire_binding(),
+                    Bind::TensorTexture(_) | Bind::BufferTexture { .. } => {
+                        wgpu::BindingResource::TextureView(views.next().unwrap_or_else(|| {
+                            unreachable!("a view was made for every texture binding")
+                        }))
+                    }
                 });
             }
             let layout = ctx.pipelines.bind_group_layout(step.key.kernel).clone();
@@ -310,6 +359,7 @@ impl Graph {
                 bind_group,
                 groups: step.groups,
                 label: step.label.clone(),
+                copies,
             });
         }
         let mut outputs = Vec::with_capacity(self.outputs.len());
@@ -355,7 +405,7 @@ impl Graph {
         let mut last_use = vec![None; self.slots.len()];
         for (i, step) in self.steps.iter().enumerate() {
             for bind in &step.bindings {
-                if let Bind::Tensor(id) | Bind::TensorFrom(id, _) = bind {
+                if let Bind::Tensor(id) | Bind::TensorFrom(id, _) | Bind::TensorTexture(id) = bind {
                     last_use[id.index] = Some(i);
                 }
             }
@@ -383,8 +433,8 @@ impl Graph {
         let mut free: Vec<(PoolKey, wgpu::Buffer)> = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
             let ids = step.bindings.iter().filter_map(|b| match b {
-                Bind::Tensor(id) | Bind::TensorFrom(id, _) => Some(*id),
-                Bind::Buffer(_) => None,
+                Bind::Tensor(id) | Bind::TensorFrom(id, _) | Bind::TensorTexture(id) => Some(*id),
+                Bind::Buffer(_) | Bind::BufferTexture { .. } => None,
             });
             // Each tensor once, though a dispatch may bind it twice (an add
             // of a tensor to itself): freed twice, its buffer would go to
@@ -461,6 +511,16 @@ struct Pass {
     bind_group: wgpu::BindGroup,
     groups: (u32, u32),
     label: String,
+    /// Tensors copied into their textures before the dispatch.
+    copies: Vec<(wgpu::Buffer, ChunkTexture)>,
+}
+
+impl Pass {
+    fn encode_copies(&self, encoder: &mut wgpu::CommandEncoder) {
+        for (buffer, texture) in &self.copies {
+            crate::gpu::mirror::encode_copy(encoder, buffer, texture);
+        }
+    }
 }
 
 /// A built graph, ready to run again and again.
@@ -644,18 +704,26 @@ impl Forward {
         })
     }
 
-    /// Every dispatch in one compute pass.
+    /// Every dispatch in one compute pass, split only where a tensor is
+    /// copied into a texture between two dispatches.
     fn encode(&self, ctx: &GpuContext) -> wgpu::CommandEncoder {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        {
+        let mut at = 0;
+        while at < self.passes.len() {
+            self.passes[at].encode_copies(&mut encoder);
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: None,
                 timestamp_writes: None,
             });
-            for p in &self.passes {
+            loop {
+                let p = &self.passes[at];
                 pass.set_pipeline(&p.pipeline);
                 pass.set_bind_group(0, &p.bind_group, &[]);
                 pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
+                at += 1;
+                if at == self.passes.len() || !self.passes[at].copies.is_empty() {
+                    break;
+                }
             }
         }
         encoder
@@ -687,6 +755,7 @@ impl Forward {
         ctx.scoped("timed run of a recorded forward", || {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             for (i, p) in self.passes.iter().enumerate() {
+                p.encode_copies(&mut encoder);
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: None,
                     timestamp_writes: Some(wgpu::ComputePassTimestampWrites {

@@ -150,14 +150,24 @@ impl XShare {
 /// The complete WGSL of one (kernel, storage) variant, with the
 /// activations shared as `x_share` says.
 pub fn compose(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<String> {
-    compose_from(SOURCES, kernel.file(), (storage, x_share))
+    let variant = Variant {
+        storage,
+        x_share,
+        register_tile: kernel.spec().register_tile,
+    };
+    compose_from(SOURCES, kernel.file(), variant)
 }
 
-fn compose_from(
-    sources: &[(&str, &str)],
-    name: &str,
-    variant: (StorageVariant, XShare),
-) -> Result<String> {
+/// What a kernel's imports resolve to.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    storage: StorageVariant,
+    x_share: XShare,
+    /// Rows and outputs per invocation of a register-tile kernel.
+    register_tile: Option<(u32, u32)>,
+}
+
+fn compose_from(sources: &[(&str, &str)], name: &str, variant: Variant) -> Result<String> {
     let mut out = String::new();
     let mut enables = BTreeSet::new();
     let mut seen = BTreeSet::new();
@@ -170,19 +180,30 @@ fn compose_from(
 fn append(
     sources: &[(&str, &str)],
     name: &str,
-    variant: (StorageVariant, XShare),
+    variant: Variant,
     out: &mut String,
     enables: &mut BTreeSet<String>,
     seen: &mut BTreeSet<String>,
 ) -> Result<()> {
     let name = match name {
-        "storage" => variant.0.helper(),
-        "x_share" => variant.1.helper(),
-        "tile_x" => variant.1.tile_helper(variant.0),
+        "storage" => variant.storage.helper(),
+        "x_share" => variant.x_share.helper(),
+        "tile_x" => variant.x_share.tile_helper(variant.storage),
         other => other,
     };
     if !seen.insert(name.to_owned()) {
         return Ok(()); // each helper once
+    }
+    if name == "register_tile" {
+        let (rows, outputs) = variant.register_tile.ok_or_else(|| {
+            crate::Error::from(GpuError::Shader {
+                label: name.to_owned(),
+                message: "#import register_tile outside a register-tile kernel".to_owned(),
+            })
+        })?;
+        let parts = variant.storage.format().values_per_chunk() / 4;
+        out.push_str(&register_tile(rows, outputs, parts, variant.x_share));
+        return Ok(());
     }
     let source = sources
         .iter()
@@ -209,9 +230,115 @@ fn append(
     Ok(())
 }
 
+/// The `main` of shaders/dense_tex_tile.wgsl for `rows` x `outputs` per
+/// invocation (`outputs` even: pairs of neighbouring outputs, 16 apart with
+/// the other lanes' pairs in between), chunks of `parts` vec4 values, x rows shared
+/// through subgroups where `x_share` has them (`rows` a multiple of 8).
+fn register_tile(rows: u32, outputs: u32, parts: usize, x_share: XShare) -> String {
+    use std::fmt::Write;
+    let lanes = crate::gpu::mirror::TILE_LANES;
+    let shared = x_share.uses_subgroups() && rows.is_multiple_of(lanes);
+    let mut s = String::new();
+    let sid = if shared {
+        ", @builtin(subgroup_invocation_id) sid: u32"
+    } else {
+        ""
+    };
+    let _ = writeln!(s, "@compute @workgroup_size({lanes})");
+    let _ = writeln!(
+        s,
+        "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32{sid}) {{"
+    );
+    let _ = writeln!(s, "    let row0 = wg.y * {rows}u;");
+    let _ = writeln!(s, "    let n0 = wg.x * {}u + 2u * lane;", outputs * lanes);
+    let _ = writeln!(s, "    let last_w = w_rows() - 1u;");
+    let _ = writeln!(s, "    let last_x = dims.m - 1u;");
+    // The x rows this lane fetches: one of each 8 when shared, else all.
+    let fetches = if shared { rows / lanes } else { rows };
+    for f in 0..fetches {
+        let row = if shared {
+            format!("row0 + {}u + sid", f * lanes)
+        } else {
+            format!("row0 + {f}u")
+        };
+        let _ = writeln!(s, "    let xi{f} = min({row}, last_x) * dims.k_vecs;");
+    }
+    // Output c: pair c / 2 (2 * lanes apart), member c % 2.
+    for c in 0..outputs {
+        let _ = writeln!(
+            s,
+            "    let wi{c} = min(n0 + {}u, last_w) * dims.k_vecs;",
+            c / 2 * 2 * lanes + c % 2
+        );
+    }
+    for r in 0..rows {
+        for c in 0..outputs {
+            let _ = writeln!(s, "    var a{r}_{c} = 0.0;");
+        }
+    }
+    let _ = writeln!(s, "    for (var kv = 0u; kv < dims.k_vecs; kv++) {{");
+    for c in 0..outputs {
+        let _ = writeln!(s, "        let wc{c} = w_chunk(wi{c} + kv);");
+    }
+    for f in 0..fetches {
+        let _ = writeln!(s, "        let xc{f} = x_chunk(xi{f} + kv);");
+    }
+    for part in 0..parts {
+        for c in 0..outputs {
+            let _ = writeln!(s, "        let w{c}_{part} = chunk_part(wc{c}, {part}u);");
+        }
+        for f in 0..fetches {
+            if shared {
+                let _ = writeln!(s, "        let xp{f}_{part} = chunk_part(xc{f}, {part}u);");
+                for j in 0..lanes {
+                    let r = f * lanes + j;
+                    let _ = writeln!(
+                        s,
+                        "        let x{r}_{part} = subgroupBroadcast(xp{f}_{part}, {j}u);"
+                    );
+                }
+            } else {
+                let _ = writeln!(s, "        let x{f}_{part} = chunk_part(xc{f}, {part}u);");
+            }
+        }
+        for comp in ["x", "y", "z", "w"] {
+            for r in 0..rows {
+                for c in 0..outputs {
+                    let _ = writeln!(
+                        s,
+                        "        a{r}_{c} = a{r}_{c} + x{r}_{part}.{comp} * w{c}_{part}.{comp};"
+                    );
+                }
+            }
+        }
+    }
+    let _ = writeln!(s, "    }}");
+    for r in 0..rows {
+        for p in 0..outputs / 2 {
+            let (a, b) = (2 * p, 2 * p + 1);
+            let offset = p * 2 * lanes;
+            let _ = writeln!(
+                s,
+                "    if (row0 + {r}u < dims.m && n0 + {offset}u < dims.n) {{ store_out_pair(row0 + {r}u, n0 + {offset}u, finish(a{r}_{a}, n0 + {offset}u), finish(a{r}_{b}, n0 + {}u)); }}",
+                offset + 1
+            );
+        }
+    }
+    let _ = writeln!(s, "}}");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plain(storage: StorageVariant) -> Variant {
+        Variant {
+            storage,
+            x_share: XShare::Plain,
+            register_tile: None,
+        }
+    }
 
     #[test]
     fn an_unknown_import_is_an_error_that_names_it() {
@@ -219,7 +346,7 @@ mod tests {
             ("k", "#import storage\n#import nowhere\n"),
             ("storage_f32", "// f32\n"),
         ];
-        let err = compose_from(&sources, "k", (StorageVariant::F32, XShare::Plain)).unwrap_err();
+        let err = compose_from(&sources, "k", plain(StorageVariant::F32)).unwrap_err();
         assert!(
             err.to_string().contains("unknown #import 'nowhere'"),
             "{err}"
@@ -236,7 +363,7 @@ mod tests {
             ("storage_f16", "enable f16;\n#import common\nfn s() {}\n"),
             ("common", "fn c() {}\n"),
         ];
-        let wgsl = compose_from(&sources, "k", (StorageVariant::F16Native, XShare::Plain)).unwrap();
+        let wgsl = compose_from(&sources, "k", plain(StorageVariant::F16Native)).unwrap();
         assert!(wgsl.starts_with("enable f16;\n"), "{wgsl}");
         assert_eq!(wgsl.matches("fn c()").count(), 1, "{wgsl}");
     }
