@@ -747,10 +747,11 @@ fn tune(cli: &Cli, reps: usize, cache: &Option<PathBuf>) -> Result<(), String> {
     println!("{}\n", ctx.capabilities());
     eprintln!("timing the tiled Dense candidates ({reps} runs each)...");
     let table = ctx.tune_tiled(reps).map_err(|e| e.to_string())?;
-    for (storage, class, choice) in table.entries() {
+    for (fixed, storage, class, choice) in table.entries() {
         let (m, k, n) = class.tuning_shape();
         println!(
-            "{:<12} {:<6} ({m}x{k}x{n})  {}",
+            "{:<13} {:<12} {:<6} ({m}x{k}x{n})  {}",
+            fixed.short_name(),
             storage.name(),
             class.name(),
             choice.reason

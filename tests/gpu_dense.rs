@@ -188,9 +188,8 @@ fn every_float_variant_matches_its_twin_on_llvmpipe_gl_without_shader_f16() {
 /// textures) against the tiled twin: f32 over the whole grid, the packed
 /// 16-bit formats on its awkward corners, and activations.
 fn tiled_candidates(ctx: &mut GpuContext) {
-    let adapter = ctx.capabilities().adapter_name.clone();
     for storage in QUANTIZED_STORAGE {
-        let candidates = dtype_policy::gpu::tuning::candidates(storage);
+        let candidates = dtype_policy::gpu::tuning::candidates(Kernel::DenseTiled, storage);
         assert_eq!(candidates.len(), 4, "{storage:?}: {candidates:?}");
         for kernel in candidates {
             // f32 over the grid (its largest product once), the packed
@@ -222,27 +221,7 @@ fn tiled_candidates(ctx: &mut GpuContext) {
                 let w = values(k * n, (k * 17 + n) as u64, 1.0);
                 let bias = values(n, n as u64 + 5, 1.0);
                 let dense = DenseKernel::float(&w, Some(&bias), (k, n)).unwrap();
-                let label =
-                    format!("{kernel:?} {storage:?} {m}x{k}x{n} {activation:?} on {adapter}");
-                let weights = ctx
-                    .upload_dense(storage, &dense)
-                    .and_then(|w| w.with_tiled_kernel(kernel))
-                    .unwrap_or_else(|e| panic!("{label}: upload: {e}"));
-                assert_eq!(weights.tiled_kernel(m).0, kernel);
-                let gpu = ctx
-                    .dense(&weights, DenseShape::Tiled, activation, &x, m)
-                    .unwrap_or_else(|e| panic!("{label}: run: {e}"));
-                let case = Case {
-                    label,
-                    kernel: &dense,
-                    format: storage.format(),
-                    shape: DenseShape::Tiled,
-                    activation,
-                    x: &x,
-                    m,
-                };
-                case.compare(&gpu, &case.twin())
-                    .unwrap_or_else(|e| panic!("{e}"));
+                check_with(ctx, &dense, storage, (kernel, activation), &x, m);
             }
         }
     }
@@ -318,6 +297,48 @@ const INT8: WeightFormat = WeightFormat::Int8 {
     quantized_inputs: true,
 };
 
+/// The int8 tiled candidates besides the fixed rule's kernel.
+fn int8_register_tiles() -> Vec<Kernel> {
+    let all = dtype_policy::gpu::tuning::candidates(Kernel::DenseInt8Tiled, StorageVariant::F32);
+    assert_eq!(all.len(), 4, "{all:?}");
+    all[1..].to_vec()
+}
+
+/// [`check`] in the tiled shape with `tiled` as the tiled kernel.
+fn check_with(
+    ctx: &mut GpuContext,
+    kernel: &DenseKernel,
+    storage: StorageVariant,
+    (tiled, activation): (Kernel, Activation),
+    x: &[f32],
+    m: usize,
+) {
+    let (k, n) = (kernel.k(), kernel.n());
+    let label = format!(
+        "{tiled:?} {storage:?} {m}x{k}x{n} {activation:?} on {}",
+        ctx.capabilities().adapter_name
+    );
+    let weights = ctx
+        .upload_dense(storage, kernel)
+        .and_then(|w| w.with_tiled_kernel(tiled))
+        .unwrap_or_else(|e| panic!("{label}: upload: {e}"));
+    assert_eq!(weights.tiled_kernel(m).0, tiled);
+    let gpu = ctx
+        .dense(&weights, DenseShape::Tiled, activation, x, m)
+        .unwrap_or_else(|e| panic!("{label}: run: {e}"));
+    let case = Case {
+        label,
+        kernel,
+        format: storage.format(),
+        shape: DenseShape::Tiled,
+        activation,
+        x,
+        m,
+    };
+    case.compare(&gpu, &case.twin())
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// The int8 product's i32 sums bit for bit against the twin's, both shapes.
 fn int8_accumulators(ctx: &mut GpuContext) {
     for dims in INT8_SHAPES {
@@ -332,6 +353,17 @@ fn int8_accumulators(ctx: &mut GpuContext) {
             .dense_int8_accumulators(&weights, DenseShape::Tiled, &x, m)
             .unwrap();
         assert_eq!(tiled, matvec, "tiled int8 accumulators m={m} k={k} n={n}");
+        // The register tiles sum in f32 blocks folded into i32: the same bits.
+        for candidate in int8_register_tiles() {
+            let forced = weights.clone().with_tiled_kernel(candidate).unwrap();
+            let sums = ctx
+                .dense_int8_accumulators(&forced, DenseShape::Tiled, &x, m)
+                .unwrap();
+            assert_eq!(
+                sums, matvec,
+                "{candidate:?} int8 accumulators m={m} k={k} n={n}"
+            );
+        }
         let (twin, _) =
             dtype_policy::cpu::dense::int8_accumulators(&kernel, StorageFormat::F32, &x, m)
                 .unwrap();
@@ -348,6 +380,18 @@ fn int8_outputs(ctx: &mut GpuContext, format: WeightFormat, storages: &[StorageV
             for activation in [Activation::Linear, Activation::Gelu] {
                 for shape in DenseShape::ALL {
                     check(ctx, &kernel, storage, (shape, activation), &x, m);
+                }
+            }
+            if format == INT8 {
+                for candidate in int8_register_tiles() {
+                    check_with(
+                        ctx,
+                        &kernel,
+                        storage,
+                        (candidate, Activation::Linear),
+                        &x,
+                        m,
+                    );
                 }
             }
         }

@@ -423,12 +423,10 @@ impl DenseWeights {
     }
 
     /// These weights with `kernel` as their tiled kernel for every shape
-    /// class (a candidate of gpu::tuning for float weights in their
-    /// storage): for timing candidates and testing each against its twin.
+    /// class (a candidate of gpu::tuning for their family and storage): for timing candidates and testing each against its twin.
     pub fn with_tiled_kernel(mut self, kernel: Kernel) -> Result<Self> {
-        if Family::of(self.format) != Family::Float
-            || !crate::gpu::tuning::candidates(self.storage).contains(&kernel)
-        {
+        let fixed = Family::of(self.format).kernel(DenseShape::Tiled);
+        if !crate::gpu::tuning::candidates(fixed, self.storage).contains(&kernel) {
             return Err(Error::Unsupported(format!(
                 "{kernel:?} is not a tiled kernel of {} weights in {}",
                 self.format.name(),
@@ -591,14 +589,13 @@ impl GpuContext {
             groups: kernel.groups(),
             float8,
             parts,
-            tuned: if family == Family::Float {
-                ShapeClass::ALL
-                    .into_iter()
-                    .filter_map(|c| Some((c, self.tuning().choice(storage, c)?.clone())))
-                    .collect()
-            } else {
-                BTreeMap::new()
-            },
+            tuned: ShapeClass::ALL
+                .into_iter()
+                .filter_map(|c| {
+                    let fixed = family.kernel(DenseShape::Tiled);
+                    Some((c, self.tuning().choice(fixed, storage, c)?.clone()))
+                })
+                .collect(),
         })
     }
 
@@ -937,8 +934,12 @@ impl Graph {
             };
             let y_offset = (part.start * format.bytes_per_value()) as u64;
             let mut bindings = if textures {
+                let x_tensor = match &x_bind {
+                    Bind::Tensor(id) => *id,
+                    _ => unreachable!("x is bound as a tensor"),
+                };
                 vec![
-                    Bind::TensorTexture(x),
+                    Bind::TensorTexture(x_tensor),
                     Bind::BufferTexture {
                         buffer: part.w.clone(),
                         mirror: Arc::clone(&part.mirror),

@@ -63,6 +63,13 @@ pub enum Kernel {
     DenseTexTile32x4,
     /// [`Kernel::DenseTexTile16x4`] with 32 rows x 2 outputs.
     DenseTexTile32x2,
+    /// Keras's int8 Dense for many rows in register tiles over chunk
+    /// textures, 16 rows x 4 outputs per invocation.
+    DenseInt8TexTile16x4,
+    /// [`Kernel::DenseInt8TexTile16x4`] with 32 rows x 4 outputs.
+    DenseInt8TexTile32x4,
+    /// [`Kernel::DenseInt8TexTile16x4`] with 32 rows x 2 outputs.
+    DenseInt8TexTile32x2,
     /// Roofline probe: streaming read of a buffer, 16-byte loads.
     ProbeRead,
     /// Roofline probe: streaming read of a buffer, 32-byte loads (`vec4<u64>`,
@@ -110,9 +117,31 @@ pub struct KernelSpec {
     pub needs_int64: bool,
     /// Bytes per vector a streaming probe reads (0 for other kernels).
     pub probe_vector_bytes: u64,
-    /// A register-tile kernel's tile: rows and outputs per invocation
-    /// (its body is generated, `#import register_tile`).
-    pub register_tile: Option<(u32, u32)>,
+    /// A register-tile kernel's tile (its body is generated, `#import
+    /// register_tile`).
+    pub register_tile: Option<RegisterTile>,
+}
+
+/// The tile of a register-tile Dense kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisterTile {
+    /// Rows of y per invocation (and per workgroup).
+    pub rows: u32,
+    /// Outputs per invocation (pairs of neighbours).
+    pub outputs: u32,
+    /// What a chunk holds and how it is summed.
+    pub values: TileValues,
+}
+
+/// The values a register tile multiplies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileValues {
+    /// The storage format's floats, summed in f32.
+    Float,
+    /// Keras's int8 activations and weights, 16 per chunk: products and
+    /// sums of up to 1024 of them are exact in f32, which the kernel folds
+    /// into i32 every 1024 k (the same sums as dot4I8Packed).
+    Int8,
 }
 
 /// One binding of a kernel.
@@ -255,23 +284,44 @@ const TEX_TILE_BINDINGS: &[Binding] = &[
     rw(4),
 ];
 
+// shaders/dense_int8_tex_tile.wgsl: int8_bindings' with x and W^T as chunk textures.
+const INT8_TEX_TILE_BINDINGS: &[Binding] = &[
+    Binding::Uniform(16),
+    Binding::ChunkTexture,
+    Binding::ChunkTexture,
+    ro(4),
+    rw(4),
+    ro(4),
+    ro(4),
+];
+
 /// A register-tile Dense kernel of `rows` x `outputs` per invocation.
-const fn tex_tile(kernel: Kernel, short_name: &'static str, rows: u32, outputs: u32) -> KernelSpec {
+const fn tex_tile(
+    kernel: Kernel,
+    short_name: &'static str,
+    values: TileValues,
+    (rows, outputs): (u32, u32),
+) -> KernelSpec {
+    let (file, bindings, mode) = match values {
+        TileValues::Float => ("dense_tex_tile", TEX_TILE_BINDINGS, None),
+        TileValues::Int8 => (
+            "dense_int8_tex_tile",
+            INT8_TEX_TILE_BINDINGS,
+            Some("WRITE_ACCUMULATOR"),
+        ),
+    };
     KernelSpec {
-        register_tile: Some((rows, outputs)),
-        ..dense(
-            kernel,
-            "dense_tex_tile",
-            short_name,
-            TEX_TILE_BINDINGS,
-            kernel,
-            None,
-        )
+        register_tile: Some(RegisterTile {
+            rows,
+            outputs,
+            values,
+        }),
+        ..dense(kernel, file, short_name, bindings, kernel, mode)
     }
 }
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 28] = {
+const KERNELS: [KernelSpec; 31] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -409,9 +459,42 @@ const KERNELS: [KernelSpec; 28] = {
             DenseFloat8Tiled,
             Some("WEIGHTS_E5M2"),
         ),
-        tex_tile(DenseTexTile16x4, "tex-tile-16x4", 16, 4),
-        tex_tile(DenseTexTile32x4, "tex-tile-32x4", 32, 4),
-        tex_tile(DenseTexTile32x2, "tex-tile-32x2", 32, 2),
+        tex_tile(
+            DenseTexTile16x4,
+            "tex-tile-16x4",
+            TileValues::Float,
+            (16, 4),
+        ),
+        tex_tile(
+            DenseTexTile32x4,
+            "tex-tile-32x4",
+            TileValues::Float,
+            (32, 4),
+        ),
+        tex_tile(
+            DenseTexTile32x2,
+            "tex-tile-32x2",
+            TileValues::Float,
+            (32, 2),
+        ),
+        tex_tile(
+            DenseInt8TexTile16x4,
+            "int8-tex-tile-16x4",
+            TileValues::Int8,
+            (16, 4),
+        ),
+        tex_tile(
+            DenseInt8TexTile32x4,
+            "int8-tex-tile-32x4",
+            TileValues::Int8,
+            (32, 4),
+        ),
+        tex_tile(
+            DenseInt8TexTile32x2,
+            "int8-tex-tile-32x2",
+            TileValues::Int8,
+            (32, 2),
+        ),
         KernelSpec {
             probe_vector_bytes: 16,
             ..other(ProbeRead, "probe_read", "probe-read", PROBE_BINDINGS)
@@ -470,7 +553,7 @@ impl Kernel {
     /// the register tiles.
     pub const fn workgroup_tile(self) -> (u32, u32) {
         match self.spec().register_tile {
-            Some((rows, outputs)) => (rows, outputs * crate::gpu::mirror::TILE_LANES),
+            Some(t) => (t.rows, t.outputs * crate::gpu::mirror::TILE_LANES),
             None => (64, 32),
         }
     }

@@ -304,7 +304,10 @@ impl Graph {
             for bind in &step.bindings {
                 match bind {
                     Bind::TensorTexture(id) => {
-                        let bytes = self.shape(*id)?.bytes();
+                        let bytes = match self.slot_of(*id)? {
+                            Slot::Scratch(bytes) => *bytes,
+                            _ => self.shape(*id)?.bytes(),
+                        };
                         let texture = match tensor_textures.entry(id.index) {
                             std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
                             std::collections::hash_map::Entry::Vacant(e) => e

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::format::StorageFormat;
 use crate::gpu::GpuError;
 use crate::gpu::context::Capabilities;
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Kernel, RegisterTile, TileValues};
 
 include!(concat!(env!("OUT_DIR"), "/shader_sources.rs"));
 
@@ -163,8 +163,8 @@ pub fn compose(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Resu
 struct Variant {
     storage: StorageVariant,
     x_share: XShare,
-    /// Rows and outputs per invocation of a register-tile kernel.
-    register_tile: Option<(u32, u32)>,
+    /// The tile of a register-tile kernel.
+    register_tile: Option<RegisterTile>,
 }
 
 fn compose_from(sources: &[(&str, &str)], name: &str, variant: Variant) -> Result<String> {
@@ -195,14 +195,13 @@ fn append(
         return Ok(()); // each helper once
     }
     if name == "register_tile" {
-        let (rows, outputs) = variant.register_tile.ok_or_else(|| {
+        let tile = variant.register_tile.ok_or_else(|| {
             crate::Error::from(GpuError::Shader {
                 label: name.to_owned(),
                 message: "#import register_tile outside a register-tile kernel".to_owned(),
             })
         })?;
-        let parts = variant.storage.format().values_per_chunk() / 4;
-        out.push_str(&register_tile(rows, outputs, parts, variant.x_share));
+        out.push_str(&register_tile(tile, variant.storage, variant.x_share));
         return Ok(());
     }
     let source = sources
@@ -230,12 +229,36 @@ fn append(
     Ok(())
 }
 
-/// The `main` of shaders/dense_tex_tile.wgsl for `rows` x `outputs` per
-/// invocation (`outputs` even: pairs of neighbouring outputs, 16 apart with
-/// the other lanes' pairs in between), chunks of `parts` vec4 values, x rows shared
-/// through subgroups where `x_share` has them (`rows` a multiple of 8).
-fn register_tile(rows: u32, outputs: u32, parts: usize, x_share: XShare) -> String {
+/// Chunks of k an int8 register tile sums in f32 before folding into i32:
+/// 1024 products of at most 127 * 127 stay below 2^24, so every partial sum
+/// is exact.
+const INT8_EXACT_CHUNKS: u32 = 64;
+
+/// The `main` of shaders/dense_tex_tile.wgsl and dense_int8_tex_tile.wgsl
+/// for `tile.rows` x `tile.outputs` per invocation (pairs of neighbouring
+/// outputs, 16 apart with the other lanes' pairs in between), x rows shared
+/// through subgroups where `x_share` has them (rows a multiple of 8).
+fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -> String {
     use std::fmt::Write;
+    let RegisterTile {
+        rows,
+        outputs,
+        values,
+    } = tile;
+    let int8 = values == TileValues::Int8;
+    // vec4 parts per chunk, and the expression of part p of chunk `c`.
+    let parts = if int8 {
+        4
+    } else {
+        storage.format().values_per_chunk() / 4
+    };
+    let part = |chunk: &str, p: usize| {
+        if int8 {
+            format!("vec4<f32>(unpack4xI8({chunk}[{p}]))")
+        } else {
+            format!("chunk_part({chunk}, {p}u)")
+        }
+    };
     let lanes = crate::gpu::mirror::TILE_LANES;
     let shared = x_share.uses_subgroups() && rows.is_multiple_of(lanes);
     let mut s = String::new();
@@ -274,31 +297,48 @@ fn register_tile(rows: u32, outputs: u32, parts: usize, x_share: XShare) -> Stri
     for r in 0..rows {
         for c in 0..outputs {
             let _ = writeln!(s, "    var a{r}_{c} = 0.0;");
+            if int8 {
+                let _ = writeln!(s, "    var i{r}_{c} = 0i;");
+            }
         }
     }
-    let _ = writeln!(s, "    for (var kv = 0u; kv < dims.k_vecs; kv++) {{");
+    let indent = if int8 {
+        let _ = writeln!(
+            s,
+            "    for (var kb = 0u; kb < dims.k_vecs; kb += {INT8_EXACT_CHUNKS}u) {{"
+        );
+        let _ = writeln!(
+            s,
+            "    for (var kv = kb; kv < min(kb + {INT8_EXACT_CHUNKS}u, dims.k_vecs); kv++) {{"
+        );
+        "        "
+    } else {
+        let _ = writeln!(s, "    for (var kv = 0u; kv < dims.k_vecs; kv++) {{");
+        "        "
+    };
     for c in 0..outputs {
-        let _ = writeln!(s, "        let wc{c} = w_chunk(wi{c} + kv);");
+        let _ = writeln!(s, "{indent}let wc{c} = w_chunk(wi{c} + kv);");
     }
     for f in 0..fetches {
-        let _ = writeln!(s, "        let xc{f} = x_chunk(xi{f} + kv);");
+        let _ = writeln!(s, "{indent}let xc{f} = x_chunk(xi{f} + kv);");
     }
-    for part in 0..parts {
+    for p in 0..parts {
         for c in 0..outputs {
-            let _ = writeln!(s, "        let w{c}_{part} = chunk_part(wc{c}, {part}u);");
+            let _ = writeln!(s, "{indent}let w{c}_{p} = {};", part(&format!("wc{c}"), p));
         }
         for f in 0..fetches {
+            let value = part(&format!("xc{f}"), p);
             if shared {
-                let _ = writeln!(s, "        let xp{f}_{part} = chunk_part(xc{f}, {part}u);");
+                let _ = writeln!(s, "{indent}let xp{f}_{p} = {value};");
                 for j in 0..lanes {
                     let r = f * lanes + j;
                     let _ = writeln!(
                         s,
-                        "        let x{r}_{part} = subgroupBroadcast(xp{f}_{part}, {j}u);"
+                        "{indent}let x{r}_{p} = subgroupBroadcast(xp{f}_{p}, {j}u);"
                     );
                 }
             } else {
-                let _ = writeln!(s, "        let x{f}_{part} = chunk_part(xc{f}, {part}u);");
+                let _ = writeln!(s, "{indent}let x{f}_{p} = {value};");
             }
         }
         for comp in ["x", "y", "z", "w"] {
@@ -306,22 +346,35 @@ fn register_tile(rows: u32, outputs: u32, parts: usize, x_share: XShare) -> Stri
                 for c in 0..outputs {
                     let _ = writeln!(
                         s,
-                        "        a{r}_{c} = a{r}_{c} + x{r}_{part}.{comp} * w{c}_{part}.{comp};"
+                        "{indent}a{r}_{c} = a{r}_{c} + x{r}_{p}.{comp} * w{c}_{p}.{comp};"
                     );
                 }
             }
         }
     }
     let _ = writeln!(s, "    }}");
+    if int8 {
+        for r in 0..rows {
+            for c in 0..outputs {
+                let _ = writeln!(s, "    i{r}_{c} += i32(a{r}_{c});");
+                let _ = writeln!(s, "    a{r}_{c} = 0.0;");
+            }
+        }
+        let _ = writeln!(s, "    }}");
+    }
     for r in 0..rows {
         for p in 0..outputs / 2 {
             let (a, b) = (2 * p, 2 * p + 1);
-            let offset = p * 2 * lanes;
-            let _ = writeln!(
-                s,
-                "    if (row0 + {r}u < dims.m && n0 + {offset}u < dims.n) {{ store_out_pair(row0 + {r}u, n0 + {offset}u, finish(a{r}_{a}, n0 + {offset}u), finish(a{r}_{b}, n0 + {}u)); }}",
-                offset + 1
-            );
+            let at = p * 2 * lanes;
+            let (row, n) = (format!("row0 + {r}u"), format!("n0 + {at}u"));
+            let store = if int8 {
+                format!("store_sums({row}, {n}, i{r}_{a}, i{r}_{b})")
+            } else {
+                format!(
+                    "store_out_pair({row}, {n}, finish(a{r}_{a}, {n}), finish(a{r}_{b}, {n} + 1u))"
+                )
+            };
+            let _ = writeln!(s, "    if ({row} < dims.m && {n} < dims.n) {{ {store}; }}");
         }
     }
     let _ = writeln!(s, "}}");

@@ -75,26 +75,47 @@ impl ShapeClass {
     }
 }
 
-/// The storage variants whose float Dense is tuned.
+/// The storage variants whose Dense kernels are tuned.
 pub const TUNED_STORAGE: [StorageVariant; 3] = [
     StorageVariant::F32,
     StorageVariant::F16Packed,
     StorageVariant::BF16Packed,
 ];
 
-/// The tiled float Dense kernels that may run `storage` on an adapter of
-/// `caps`: the workgroup-memory tiles (the fixed rule's) first, then the
-/// register tiles over texture mirrors.
-pub fn candidates(storage: StorageVariant) -> Vec<Kernel> {
-    [
-        Kernel::DenseTiled,
-        Kernel::DenseTexTile16x4,
-        Kernel::DenseTexTile32x4,
-        Kernel::DenseTexTile32x2,
-    ]
-    .into_iter()
-    .filter(|k| k.supports(storage))
-    .collect()
+/// The tuned families, by the tiled kernel of their fixed rule.
+pub const TUNED_FAMILIES: [Kernel; 2] = [Kernel::DenseTiled, Kernel::DenseInt8Tiled];
+
+/// The family's name in the cache.
+fn family_name(fixed: Kernel) -> &'static str {
+    match fixed {
+        Kernel::DenseInt8Tiled => "int8",
+        _ => "float",
+    }
+}
+
+/// The tiled kernels that may run the family whose fixed rule is `fixed`
+/// (a [`TUNED_FAMILIES`] kernel) in `storage`: that kernel first, then the
+/// register tiles over texture mirrors; none for any other kernel.
+pub fn candidates(fixed: Kernel, storage: StorageVariant) -> Vec<Kernel> {
+    let all: &[Kernel] = match fixed {
+        Kernel::DenseTiled => &[
+            Kernel::DenseTiled,
+            Kernel::DenseTexTile16x4,
+            Kernel::DenseTexTile32x4,
+            Kernel::DenseTexTile32x2,
+        ],
+        Kernel::DenseInt8Tiled => &[
+            Kernel::DenseInt8Tiled,
+            Kernel::DenseInt8TexTile16x4,
+            Kernel::DenseInt8TexTile32x4,
+            Kernel::DenseInt8TexTile32x2,
+        ],
+        _ => &[],
+    };
+    all.iter()
+        .copied()
+        .filter(|k| k.supports(storage))
+        .collect()
 }
 
 /// What identifies the adapter and code a table was measured on.
@@ -174,7 +195,7 @@ pub fn pick(times: &[(Kernel, Duration)]) -> Option<TunedChoice> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TuningTable {
     key: TuningKey,
-    entries: BTreeMap<(StorageVariant, ShapeClass), TunedChoice>,
+    entries: BTreeMap<(Kernel, StorageVariant, ShapeClass), TunedChoice>,
 }
 
 impl TuningTable {
@@ -196,33 +217,46 @@ impl TuningTable {
         &self.key
     }
 
-    /// Records the winner of (`storage`, `class`).
-    pub fn insert(&mut self, storage: StorageVariant, class: ShapeClass, choice: TunedChoice) {
-        self.entries.insert((storage, class), choice);
+    /// Records the winner of the family whose fixed rule is `fixed`, in
+    /// `storage`, for `class`.
+    pub fn insert(
+        &mut self,
+        (fixed, storage, class): (Kernel, StorageVariant, ShapeClass),
+        choice: TunedChoice,
+    ) {
+        self.entries.insert((fixed, storage, class), choice);
     }
 
-    /// The tuned kernel of (`storage`, `class`), if measured.
-    pub fn choice(&self, storage: StorageVariant, class: ShapeClass) -> Option<&TunedChoice> {
-        self.entries.get(&(storage, class))
+    /// The tuned kernel of (family by its fixed kernel, `storage`, `class`),
+    /// if measured.
+    pub fn choice(
+        &self,
+        fixed: Kernel,
+        storage: StorageVariant,
+        class: ShapeClass,
+    ) -> Option<&TunedChoice> {
+        self.entries.get(&(fixed, storage, class))
     }
 
-    /// Every entry.
-    pub fn entries(&self) -> impl Iterator<Item = (StorageVariant, ShapeClass, &TunedChoice)> {
-        self.entries.iter().map(|(&(s, c), t)| (s, c, t))
+    /// Every entry: (the family's fixed kernel, storage, class, choice).
+    pub fn entries(
+        &self,
+    ) -> impl Iterator<Item = (Kernel, StorageVariant, ShapeClass, &TunedChoice)> {
+        self.entries.iter().map(|(&(f, s, c), t)| (f, s, c, t))
     }
 
     /// The cache file's JSON.
     pub fn to_json(&self) -> Value {
         let entries: Vec<Value> = self
             .entries()
-            .map(|(storage, class, t)| {
+            .map(|(fixed, storage, class, t)| {
                 let times: serde_json::Map<String, Value> = t
                     .times_ms
                     .iter()
                     .map(|(k, ms)| (k.short_name().to_owned(), json!(ms)))
                     .collect();
                 json!({
-                    "family": "float",
+                    "family": family_name(fixed),
                     "storage": storage.name(),
                     "class": class.name(),
                     "kernel": t.kernel.short_name(),
@@ -289,7 +323,7 @@ impl TuningTable {
         let mut warnings = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             match parse_entry(entry) {
-                Ok((storage, class, choice)) => table.insert(storage, class, choice),
+                Ok((key, choice)) => table.insert(key, choice),
                 Err(why) => warnings.push(format!(
                     "ignoring entry {i} of the tuning cache {source}: {why}"
                 )),
@@ -345,16 +379,20 @@ impl TuningTable {
     }
 }
 
-fn parse_entry(entry: &Value) -> Result<(StorageVariant, ShapeClass, TunedChoice), String> {
+fn parse_entry(
+    entry: &Value,
+) -> Result<((Kernel, StorageVariant, ShapeClass), TunedChoice), String> {
     let field = |name: &str| {
         entry
             .get(name)
             .and_then(Value::as_str)
             .ok_or_else(|| format!("no '{name}'"))
     };
-    if field("family")? != "float" {
-        return Err(format!("unknown family '{}'", field("family")?));
-    }
+    let family = field("family")?;
+    let fixed = TUNED_FAMILIES
+        .into_iter()
+        .find(|k| family_name(*k) == family)
+        .ok_or_else(|| format!("unknown family '{family}'"))?;
     let storage_name = field("storage")?;
     let storage = TUNED_STORAGE
         .into_iter()
@@ -364,23 +402,22 @@ fn parse_entry(entry: &Value) -> Result<(StorageVariant, ShapeClass, TunedChoice
     let class =
         ShapeClass::parse(class_name).ok_or_else(|| format!("unknown class '{class_name}'"))?;
     let kernel_name = field("kernel")?;
-    let kernel = candidates(storage)
+    let kernel = candidates(fixed, storage)
         .into_iter()
         .find(|k| k.short_name() == kernel_name)
-        .ok_or_else(|| format!("'{kernel_name}' is not a candidate for {storage_name}"))?;
+        .ok_or_else(|| format!("'{kernel_name}' is not a {family} candidate for {storage_name}"))?;
     let times_ms = entry
         .get("times_ms")
         .and_then(Value::as_object)
         .map(|m| {
-            candidates(storage)
+            candidates(fixed, storage)
                 .into_iter()
                 .filter_map(|k| Some((k, m.get(k.short_name())?.as_f64()?)))
                 .collect()
         })
         .unwrap_or_default();
     Ok((
-        storage,
-        class,
+        (fixed, storage, class),
         TunedChoice {
             kernel,
             reason: field("reason")?.to_owned(),
@@ -403,6 +440,23 @@ pub fn default_cache_path() -> Option<PathBuf> {
     Some(base.join("dtype-policy").join("tuning.json"))
 }
 
+/// Whether a candidate's outputs are the first candidate's: the same sums
+/// in the same order, so equal but for the rounding of 16-bit outputs.
+fn agree(want: &[f32], got: &[f32]) -> Result<(), String> {
+    if want.len() != got.len() {
+        return Err(format!("{} outputs, not {}", got.len(), want.len()));
+    }
+    let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
+    match want
+        .iter()
+        .zip(got)
+        .position(|(a, b)| (a - b).abs() > 1e-2 * scale)
+    {
+        Some(i) => Err(format!("output {i} is {}, not {}", got[i], want[i])),
+        None => Ok(()),
+    }
+}
+
 impl crate::gpu::context::GpuContext {
     /// Times every tiled candidate of every tuned storage variant this
     /// adapter runs, for each shape class (on its
@@ -413,64 +467,65 @@ impl crate::gpu::context::GpuContext {
     /// the first one's outputs, so a kernel that is fast because it is
     /// wrong cannot win.
     pub fn tune_tiled(&mut self, reps: usize) -> crate::Result<TuningTable> {
-        use crate::format::DenseKernel;
+        use crate::format::{DenseKernel, WeightFormat};
         use crate::gpu::recorder::Graph;
         use crate::gpu::tensor::TensorShape;
         use crate::ops::{Activation, DenseShape};
         let reps = reps.max(1);
         let mut table = TuningTable::new(TuningKey::of(self.capabilities()));
-        let caps = self.capabilities().clone();
-        for storage in TUNED_STORAGE {
-            if storage.needs_shader_f16() && !caps.shader_f16 {
-                continue;
-            }
-            for class in ShapeClass::ALL {
-                let (m, k, n) = class.tuning_shape();
-                let values = |count: usize, seed: u64| crate::bench::values(count, seed, 1.0);
-                let kernel = DenseKernel::float(&values(k * n, 7), Some(&values(n, 11)), (k, n))?;
-                let x = values(m * k, 13);
-                let weights = self.upload_dense(storage, &kernel)?;
-                let mut times = Vec::new();
-                let mut first: Option<Vec<f32>> = None;
-                for candidate in candidates(storage) {
-                    let forced = weights.clone().with_tiled_kernel(candidate)?;
-                    let mut graph = Graph::new();
-                    let input = graph.input(TensorShape::new(m, k, storage.format())?);
-                    let y = graph.dense(&forced, DenseShape::Tiled, Activation::Linear, input)?;
-                    graph.output(y)?;
-                    let forward = graph.build(self)?;
-                    let out = forward.run(self, &[&x])?.remove(0);
-                    if let Some(want) = &first {
-                        let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
-                        // The candidates sum in the same order; allow
-                        // rounding of the 16-bit outputs, not a wrong sum.
-                        let bad = out.len() != want.len()
-                            || out
-                                .iter()
-                                .zip(want)
-                                .any(|(a, b)| (a - b).abs() > 1e-2 * scale);
-                        if bad {
-                            return Err(crate::Error::InvalidArgument(format!(
-                                "tuning: {} disagrees with {} on {m}x{k}x{n} in {}",
-                                candidate.short_name(),
-                                candidates(storage)[0].short_name(),
-                                storage.name()
-                            )));
+        for fixed in TUNED_FAMILIES {
+            for storage in TUNED_STORAGE {
+                for class in ShapeClass::ALL {
+                    let (m, k, n) = class.tuning_shape();
+                    let values = |count: usize, seed: u64| crate::bench::values(count, seed, 1.0);
+                    let (w, bias) = (values(k * n, 7), values(n, 11));
+                    let kernel = match fixed {
+                        Kernel::DenseInt8Tiled => DenseKernel::quantize(
+                            WeightFormat::Int8 {
+                                quantized_inputs: true,
+                            },
+                            &w,
+                            Some(&bias),
+                            (k, n),
+                        )?,
+                        _ => DenseKernel::float(&w, Some(&bias), (k, n))?,
+                    };
+                    let x = values(m * k, 13);
+                    let weights = self.upload_dense(storage, &kernel)?;
+                    let mut times = Vec::new();
+                    let mut first: Option<Vec<f32>> = None;
+                    for candidate in candidates(fixed, storage) {
+                        let forced = weights.clone().with_tiled_kernel(candidate)?;
+                        let mut graph = Graph::new();
+                        let input = graph.input(TensorShape::new(m, k, storage.format())?);
+                        let y =
+                            graph.dense(&forced, DenseShape::Tiled, Activation::Linear, input)?;
+                        graph.output(y)?;
+                        let forward = graph.build(self)?;
+                        let out = forward.run(self, &[&x])?.remove(0);
+                        match &first {
+                            Some(want) => agree(want, &out).map_err(|why| {
+                                crate::Error::InvalidArgument(format!(
+                                    "tuning: {} disagrees with {} on {m}x{k}x{n} in {}: {why}",
+                                    candidate.short_name(),
+                                    fixed.short_name(),
+                                    storage.name()
+                                ))
+                            })?,
+                            None => first = Some(out),
                         }
-                    } else {
-                        first = Some(out);
+                        let mut spans = Vec::with_capacity(reps);
+                        for _ in 0..reps {
+                            // Wall clock: the register tiles' copy of x into
+                            // its texture is part of their cost.
+                            spans.push(forward.time(self)?.wall);
+                        }
+                        spans.sort();
+                        times.push((candidate, spans[spans.len() / 2]));
                     }
-                    let mut spans = Vec::with_capacity(reps);
-                    for _ in 0..reps {
-                        // Wall clock: the register tiles' copy of x into
-                        // its texture is part of their cost.
-                        spans.push(forward.time(self)?.wall);
+                    if let Some(choice) = pick(&times) {
+                        table.insert((fixed, storage, class), choice);
                     }
-                    spans.sort();
-                    times.push((candidate, spans[spans.len() / 2]));
-                }
-                if let Some(choice) = pick(&times) {
-                    table.insert(storage, class, choice);
                 }
             }
         }
@@ -537,8 +592,7 @@ mod tests {
             (Kernel::DenseTexTile32x4, ms(80)),
         ];
         table.insert(
-            StorageVariant::F32,
-            ShapeClass::Large,
+            (Kernel::DenseTiled, StorageVariant::F32, ShapeClass::Large),
             pick(&times).unwrap(),
         );
         table
@@ -551,10 +605,12 @@ mod tests {
         let (back, warnings) = TuningTable::from_cache_text(&text, &key(), "test");
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(back, table);
-        let choice = back.choice(StorageVariant::F32, ShapeClass::Large).unwrap();
+        let choice = back
+            .choice(Kernel::DenseTiled, StorageVariant::F32, ShapeClass::Large)
+            .unwrap();
         assert_eq!(choice.kernel, Kernel::DenseTexTile32x4);
         assert!(
-            back.choice(StorageVariant::F32, ShapeClass::Small)
+            back.choice(Kernel::DenseTiled, StorageVariant::F32, ShapeClass::Small)
                 .is_none()
         );
     }
@@ -582,7 +638,7 @@ mod tests {
         let (table, warnings) = TuningTable::from_cache_text(&value.to_string(), &key(), "c");
         assert!(table.is_empty());
         assert!(
-            warnings[0].contains("'int8-tiled' is not a candidate for f32"),
+            warnings[0].contains("'int8-tiled' is not a float candidate for f32"),
             "{warnings:?}"
         );
     }
