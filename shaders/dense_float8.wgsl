@@ -11,6 +11,7 @@
 
 #import storage
 #import float8_weights
+#import weight_buffers
 #import x_share
 
 override WORKGROUP_SIZE: u32 = 64u;

@@ -6,6 +6,7 @@
 
 #import storage
 #import float8_weights
+#import weight_buffers
 #import dense_tile
 #import dense_tile_x8
 

@@ -16,6 +16,7 @@
 
 #import storage
 #import int4_weights
+#import weight_buffers
 #import x_share
 
 override WORKGROUP_SIZE: u32 = 64u;

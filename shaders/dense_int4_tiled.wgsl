@@ -7,6 +7,7 @@
 
 #import storage
 #import int4_weights
+#import weight_buffers
 #import dense_tile
 #import dense_tile_x8
 

@@ -308,6 +308,7 @@ fn plan(
                 .plan(ctx.capabilities(), batch)
                 .map_err(|e| e.to_string())?;
             print!("{plan}");
+            print_tuned(&ctx, &plan.dense_families());
         }
         (None, Some(layers), Some(map)) => {
             let layers = parse_layers(&read_text(layers)?)?;
@@ -393,8 +394,14 @@ fn run_model(
         }
     }
     let mut ctx = open(cli)?;
+    let families = model
+        .plan(ctx.capabilities(), batch)
+        .map_err(|e| e.to_string())?
+        .dense_families();
+    tune_first_use(&mut ctx, &families)?;
     let gpu = model.upload(&mut ctx, batch).map_err(|e| e.to_string())?;
     print!("{}", gpu.plan);
+    print_tuned(&ctx, &families);
     let refs: Vec<&[f32]> = arrays.iter().map(|a| a.values.as_slice()).collect();
     let outputs = gpu.run(&ctx, &refs).map_err(|e| e.to_string())?;
     let timing = gpu.forward().time(&ctx).map_err(|e| e.to_string())?;
@@ -491,6 +498,7 @@ fn run_bench(
         .parse()
         .map_err(|e: dtype_policy::Error| e.to_string())?;
     let mut ctx = open(cli)?;
+    tune_first_use(&mut ctx, &dtype_policy::gpu::tuning::every_family())?;
     let mut cases = bench::all_cases(ctx.capabilities()).map_err(|e| e.to_string())?;
     if !policies.is_empty() {
         cases.retain(|c| policies.iter().any(|p| c.label.contains(p.as_str())));
@@ -600,6 +608,10 @@ fn generate(
     }
     options.sampler.check().map_err(|e| e.to_string())?;
     let mut ctx = open(cli)?;
+    let families = lm
+        .dense_families(ctx.capabilities())
+        .map_err(|e| e.to_string())?;
+    tune_first_use(&mut ctx, &families)?;
     let mut gpu = lm.upload(&mut ctx, capacity).map_err(|e| e.to_string())?;
     let caps = ctx.capabilities();
     eprintln!(
@@ -713,6 +725,14 @@ fn bench_model(
         return Err(format!("no policy matches {policies:?}"));
     }
     let mut ctx = open(cli)?;
+    let mut families = Vec::new();
+    for (_, lm) in &variants {
+        families.extend(
+            lm.dense_families(ctx.capabilities())
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    tune_first_use(&mut ctx, &families)?;
     let caps = ctx.capabilities();
     let mut report = bench::generation::GenerationReport {
         adapter: format!("{} {}", caps.backend, caps.adapter_name),
@@ -731,6 +751,82 @@ fn bench_model(
     eprintln!();
     print!("{report}");
     write_report(json, || report.to_json(), svg, || report.to_svg())
+}
+
+/// The tuned tiled kernels of `families` on this adapter, with their
+/// reasons (what a tiled layer of a plan runs instead of its fixed rule).
+fn print_tuned(
+    ctx: &GpuContext,
+    families: &[(
+        dtype_policy::gpu::kernels::Kernel,
+        dtype_policy::gpu::shaders::StorageVariant,
+    )],
+) {
+    let mut lines = Vec::new();
+    for (fixed, storage, class) in
+        dtype_policy::gpu::tuning::entries_of(families, ctx.capabilities())
+    {
+        if let Some(choice) = ctx.tuning().choice(fixed, storage, class) {
+            lines.push(format!(
+                "  {} in {}, {} products: {}",
+                fixed.short_name(),
+                storage.name(),
+                class.name(),
+                choice.reason
+            ));
+        }
+    }
+    if !lines.is_empty() {
+        println!("tiled kernels chosen by measurement on this adapter (dtype-policy tune):");
+        for line in lines {
+            println!("{line}");
+        }
+    }
+}
+
+/// Tuning on first use: measures the tiled-kernel entries of `families`
+/// that the cache lacks for this adapter and saves them, saying so on
+/// stderr (nothing when all are cached, or with DTYPE_POLICY_TUNING=off).
+fn tune_first_use(
+    ctx: &mut GpuContext,
+    families: &[(
+        dtype_policy::gpu::kernels::Kernel,
+        dtype_policy::gpu::shaders::StorageVariant,
+    )],
+) -> Result<(), String> {
+    use dtype_policy::gpu::tuning;
+    for warning in ctx.tuning_warnings() {
+        eprintln!("warning: {warning}");
+    }
+    if std::env::var(tuning::TUNING_ENV).is_ok_and(|v| v == "off") {
+        return Ok(());
+    }
+    let wanted: Vec<_> = tuning::entries_of(families, ctx.capabilities())
+        .into_iter()
+        .filter(|&(f, s, c)| ctx.tuning().choice(f, s, c).is_none())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let path = tuning::default_cache_path();
+    let place = path
+        .as_ref()
+        .map_or("not cached: no cache path".to_owned(), |p| {
+            format!("once; cached in {}", p.display())
+        });
+    eprintln!(
+        "tuning {} tiled kernel choice{} for this adapter ({place})...",
+        wanted.len(),
+        if wanted.len() == 1 { "" } else { "s" }
+    );
+    ctx.tune_missing(&wanted, 3).map_err(|e| e.to_string())?;
+    if let Some(path) = path {
+        // A cache that cannot be written costs a later run the same time.
+        if let Err(e) = ctx.tuning().save(&path) {
+            eprintln!("warning: {e}");
+        }
+    }
+    Ok(())
 }
 
 fn tune(cli: &Cli, reps: usize, cache: &Option<PathBuf>) -> Result<(), String> {

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 fn tool() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dtype-policy"));
-    c.env("WGPU_BACKEND", "vulkan");
+    // No tuning on first use: the bench measures the fixed rule here.
+    c.env("WGPU_BACKEND", "vulkan")
+        .env("DTYPE_POLICY_TUNING", "off");
     c
 }
 

@@ -17,7 +17,9 @@ fn data(file: &str) -> String {
 
 fn tool() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dtype-policy"));
+    // No tuning on first use (its own test below): the fixed rule.
     c.env("WGPU_BACKEND", "vulkan")
+        .env("DTYPE_POLICY_TUNING", "off")
         .env_remove("XDG_RUNTIME_DIR");
     c
 }
@@ -254,4 +256,50 @@ fn the_end_token_stops_and_is_not_printed() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(decoded < 59, "the end token was never drawn: {stderr}");
+}
+
+#[test]
+fn generate_tunes_the_model_s_tiled_kernels_on_first_use_then_reads_the_cache() {
+    drop(common::gpu::vulkan());
+    let dir = std::env::temp_dir().join(format!("dtype-policy-first-use-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = dir.join("tuning.json");
+    let run = || {
+        tool()
+            .env_remove("DTYPE_POLICY_TUNING")
+            .env("DTYPE_POLICY_TUNING_CACHE", &cache)
+            .args(["generate", &data("llama__float32_preset"), "--ids", "1,2,3"])
+            .args(["--max-tokens", "2"])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    // float32 layers: the float family in f32, both shape classes.
+    assert!(
+        stderr.contains("tuning 2 tiled kernel choices for this adapter (once; cached in"),
+        "{stderr}"
+    );
+    let table: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    let entries = table["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{table}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["family"] == "float" && e["storage"] == "f32"),
+        "{table}"
+    );
+    let second = run();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("tuning"),
+        "the cache is read, not measured again: {stderr}"
+    );
+    assert_eq!(
+        first.stdout, second.stdout,
+        "greedy tokens do not depend on the tiled kernel"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

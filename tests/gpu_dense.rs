@@ -18,7 +18,7 @@ use dtype_policy::Error;
 use dtype_policy::format::{DenseKernel, HostFloat, StorageFormat, WeightFormat};
 use dtype_policy::gpu::GpuError;
 use dtype_policy::gpu::context::GpuContext;
-use dtype_policy::gpu::dense::check_activation;
+use dtype_policy::gpu::dense::{Family, check_activation};
 use dtype_policy::gpu::kernels::Kernel;
 use dtype_policy::gpu::shaders::StorageVariant;
 use dtype_policy::ops::{Activation, DenseShape};
@@ -297,14 +297,36 @@ const INT8: WeightFormat = WeightFormat::Int8 {
     quantized_inputs: true,
 };
 
-/// The int8 tiled candidates besides the fixed rule's kernel.
-fn int8_register_tiles() -> Vec<Kernel> {
-    let all = dtype_policy::gpu::tuning::candidates(Kernel::DenseInt8Tiled, StorageVariant::F32);
-    assert_eq!(all.len(), 4, "{all:?}");
+/// The tiled candidates of `format`'s family in `storage` on this adapter
+/// besides the fixed rule's kernel: the register tiles (none for float8
+/// without subgroups).
+fn register_tiles(ctx: &GpuContext, format: WeightFormat, storage: StorageVariant) -> Vec<Kernel> {
+    let fixed = Family::of(format).kernel(DenseShape::Tiled);
+    let caps = ctx.capabilities();
+    let all = dtype_policy::gpu::tuning::candidates_on(fixed, storage, caps);
+    let float8_alone = matches!(format, WeightFormat::Float8(_)) && !caps.subgroups;
+    assert_eq!(
+        all.len(),
+        if float8_alone { 1 } else { 4 },
+        "{format:?} {storage:?}: {all:?}"
+    );
     all[1..].to_vec()
 }
 
-/// [`check`] in the tiled shape with `tiled` as the tiled kernel.
+/// Every register tile of the kernel's family against the tiled twin
+/// (linear: the activations are the fixed rule's code, tested beside it).
+fn check_tiles(
+    ctx: &mut GpuContext,
+    kernel: &DenseKernel,
+    storage: StorageVariant,
+    x: &[f32],
+    m: usize,
+) {
+    for candidate in register_tiles(ctx, kernel.format(), storage) {
+        check_with(ctx, kernel, storage, (candidate, Activation::Linear), x, m);
+    }
+}
+
 fn check_with(
     ctx: &mut GpuContext,
     kernel: &DenseKernel,
@@ -354,7 +376,7 @@ fn int8_accumulators(ctx: &mut GpuContext) {
             .unwrap();
         assert_eq!(tiled, matvec, "tiled int8 accumulators m={m} k={k} n={n}");
         // The register tiles sum in f32 blocks folded into i32: the same bits.
-        for candidate in int8_register_tiles() {
+        for candidate in register_tiles(ctx, INT8, StorageVariant::F32) {
             let forced = weights.clone().with_tiled_kernel(candidate).unwrap();
             let sums = ctx
                 .dense_int8_accumulators(&forced, DenseShape::Tiled, &x, m)
@@ -382,18 +404,7 @@ fn int8_outputs(ctx: &mut GpuContext, format: WeightFormat, storages: &[StorageV
                     check(ctx, &kernel, storage, (shape, activation), &x, m);
                 }
             }
-            if format == INT8 {
-                for candidate in int8_register_tiles() {
-                    check_with(
-                        ctx,
-                        &kernel,
-                        storage,
-                        (candidate, Activation::Linear),
-                        &x,
-                        m,
-                    );
-                }
-            }
+            check_tiles(ctx, &kernel, storage, &x, m);
         }
     }
 }
@@ -474,6 +485,11 @@ fn int4(ctx: &mut GpuContext) {
                         check(ctx, &kernel, storage, (shape, activation), &x, m);
                     }
                 }
+                // Per channel, groups of whole 32-k steps (the register
+                // tiles' grouping 2) and any other (1).
+                if matches!(block.map(NonZeroU32::get), None | Some(3) | Some(128)) {
+                    check_tiles(ctx, &kernel, storage, &x, m);
+                }
             }
         }
     }
@@ -507,7 +523,7 @@ fn float8(ctx: &mut GpuContext) {
             let x = values(m * k, (m + k) as u64, 600.0);
             let w = values(k * n, (k + n) as u64, 2.0);
             let b = values(n, 9, 1.0);
-            for scales in [
+            for (set, scales) in [
                 Float8Scales::default(),
                 // Power-of-two kernel scales let the matrix-vector kernel
                 // scale sums instead of weights; 0.3 does not.
@@ -519,13 +535,21 @@ fn float8(ctx: &mut GpuContext) {
                     inputs: 1.0,
                     kernel: 0.3,
                 },
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let kernel =
                     DenseKernel::float8(&w, Some(&b), (k, n), scales, Float8::E4M3Fn).unwrap();
                 for activation in [Activation::Linear, Activation::Silu] {
                     for shape in DenseShape::ALL {
                         check(ctx, &kernel, storage, (shape, activation), &x, m);
                     }
+                }
+                // The register tiles take the scales as the fixed rule's
+                // tiled kernel does (no folding): one set (saturating x) is enough.
+                if set == 2 {
+                    check_tiles(ctx, &kernel, storage, &x, m);
                 }
             }
         }
@@ -538,6 +562,7 @@ fn float8(ctx: &mut GpuContext) {
         for shape in DenseShape::ALL {
             check(ctx, &kernel, storage, (shape, Activation::Linear), &x, m);
         }
+        check_tiles(ctx, &kernel, storage, &x, m);
         float8_edge_weights(ctx, storage);
     }
     float8_non_finite_activations(ctx);
@@ -558,6 +583,9 @@ fn float8_edge_weights(ctx: &mut GpuContext, storage: StorageVariant) {
             DenseKernel::float8(&w, None, (k, n), Float8Scales::default(), Float8::E4M3Fn).unwrap();
         for shape in DenseShape::ALL {
             let gpu = check(ctx, &kernel, storage, (shape, Activation::Linear), &x, m);
+            if shape == DenseShape::Tiled {
+                check_tiles(ctx, &kernel, storage, &x, m);
+            }
             for row in 0..m {
                 assert_eq!(
                     gpu[row * n + 4].is_nan(),

@@ -28,10 +28,7 @@ struct Float8Dims {
 }
 
 @group(0) @binding(0) var<uniform> dims: Float8Dims;
-// x: [m, k padded] in the storage format.
-@group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
-// W^T codes: [n rounded up to even, k padded / 16].
-@group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
+// x and W^T (bindings 1 and 2): weight_buffers.wgsl, or chunk textures.
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 @group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
 

@@ -29,11 +29,7 @@ struct Int4Dims {
 }
 
 @group(0) @binding(0) var<uniform> dims: Int4Dims;
-// x: [m, k padded] in the storage format.
-@group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
-// W^T: [n rounded up to even, k_vecs] vectors of four words of eight int4
-// (or four int8).
-@group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
+// x and W^T (bindings 1 and 2): weight_buffers.wgsl, or chunk textures.
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 @group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
 // Scales: [n_padded] per channel, or [groups, n_padded], read as vec4 so

@@ -27,7 +27,7 @@ use crate::gpu::probes::{ARITHMETIC_PROBE_SIZE, PreparedProbe, read_probe_for};
 use crate::gpu::recorder::{Forward, Graph};
 use crate::gpu::shaders::StorageVariant;
 use crate::gpu::tensor::TensorShape;
-use crate::ops::Activation;
+use crate::ops::{Activation, DenseShape};
 use crate::plan::{DenseLayerSpec, Plan, PlanRow};
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
@@ -455,7 +455,13 @@ fn run_one(
             op: "dense",
             policy: case.label.clone(),
             variant: row.choice.storage.name().to_owned(),
-            kernel: row.choice.kernel().short_name().to_owned(),
+            kernel: match row.choice.shape {
+                // The tuned kernel where the adapter has one.
+                DenseShape::Tiled => weights.tiled_kernel(m).0,
+                DenseShape::MatVec => row.choice.kernel(),
+            }
+            .short_name()
+            .to_owned(),
             m,
             k,
             n,

@@ -122,7 +122,13 @@ impl Family {
 pub fn grouping(kernel: Kernel, block: Option<NonZeroU32>) -> u32 {
     match block {
         None => 0,
-        Some(b) if b.get().is_multiple_of(32) && !kernel.is_tiled() => 2,
+        // The register tiles take a chunk of 32 k at a time, like the
+        // matrix-vector kernel's steps.
+        Some(b)
+            if b.get().is_multiple_of(32) && (!kernel.is_tiled() || kernel.reads_textures()) =>
+        {
+            2
+        }
         Some(_) => 1,
     }
 }
@@ -134,7 +140,21 @@ pub fn pipeline(
     shape: DenseShape,
     activation: Activation,
 ) -> PipelineKey {
-    let kernel = Family::of(format).kernel(shape);
+    pipeline_of(
+        Family::of(format).kernel(shape),
+        format,
+        storage,
+        activation,
+    )
+}
+
+/// The pipeline `kernel` (one of `format`'s) runs with `activation`.
+pub fn pipeline_of(
+    kernel: Kernel,
+    format: WeightFormat,
+    storage: StorageVariant,
+    activation: Activation,
+) -> PipelineKey {
     let mode = match format {
         WeightFormat::Int4 {
             block,
@@ -806,12 +826,13 @@ impl Graph {
         check_activation(weights.storage, activation)?;
         let m = xs.rows();
         let family = Family::of(weights.format);
-        let mut key = pipeline(weights.format, weights.storage, shape, activation);
+        let kernel = match shape {
+            DenseShape::Tiled => weights.tiled_kernel(m).0,
+            DenseShape::MatVec => family.kernel(shape),
+        };
+        let mut key = pipeline_of(kernel, weights.format, weights.storage, activation);
         if write_accumulators {
             key.mode = 1;
-        }
-        if shape == DenseShape::Tiled {
-            key.kernel = weights.tiled_kernel(m).0;
         }
         let textures = key.kernel.reads_textures();
         let label = format!(

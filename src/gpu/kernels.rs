@@ -70,6 +70,27 @@ pub enum Kernel {
     DenseInt8TexTile32x4,
     /// [`Kernel::DenseInt8TexTile16x4`] with 32 rows x 2 outputs.
     DenseInt8TexTile32x2,
+    /// Keras's int4 Dense (activations in the compute dtype) for many rows
+    /// in register tiles over chunk textures, 16 rows x 4 outputs.
+    DenseInt4TexTile16x4,
+    /// [`Kernel::DenseInt4TexTile16x4`] with 32 rows x 4 outputs.
+    DenseInt4TexTile32x4,
+    /// [`Kernel::DenseInt4TexTile16x4`] with 32 rows x 2 outputs.
+    DenseInt4TexTile32x2,
+    /// Keras's int8 Dense without an activation quantizer for many rows in
+    /// register tiles over chunk textures, 16 rows x 4 outputs.
+    DenseInt8WeightOnlyTexTile16x4,
+    /// [`Kernel::DenseInt8WeightOnlyTexTile16x4`] with 32 rows x 4 outputs.
+    DenseInt8WeightOnlyTexTile32x4,
+    /// [`Kernel::DenseInt8WeightOnlyTexTile16x4`] with 32 rows x 2 outputs.
+    DenseInt8WeightOnlyTexTile32x2,
+    /// Keras's float8 Dense for many rows in register tiles over chunk
+    /// textures, 16 rows x 4 outputs.
+    DenseFloat8TexTile16x4,
+    /// [`Kernel::DenseFloat8TexTile16x4`] with 32 rows x 4 outputs.
+    DenseFloat8TexTile32x4,
+    /// [`Kernel::DenseFloat8TexTile16x4`] with 32 rows x 2 outputs.
+    DenseFloat8TexTile32x2,
     /// Roofline probe: streaming read of a buffer, 16-byte loads.
     ProbeRead,
     /// Roofline probe: streaming read of a buffer, 32-byte loads (`vec4<u64>`,
@@ -142,6 +163,38 @@ pub enum TileValues {
     /// sums of up to 1024 of them are exact in f32, which the kernel folds
     /// into i32 every 1024 k (the same sums as dot4I8Packed).
     Int8,
+    /// Activations in the storage format, int4 weights (32 per chunk), per
+    /// channel or grouped.
+    Int4,
+    /// Activations in the storage format, int8 weights (16 per chunk).
+    Int8WeightOnly,
+    /// Activations in the storage format quantize-dequantized through
+    /// e4m3, float8 weight codes (16 per chunk) decoded and scaled.
+    Float8,
+}
+
+impl TileValues {
+    /// The tiled kernel of the fixed rule for these values: the kernel the
+    /// register tiles compete with.
+    pub const fn fixed(self) -> Kernel {
+        match self {
+            TileValues::Float => Kernel::DenseTiled,
+            TileValues::Int8 => Kernel::DenseInt8Tiled,
+            TileValues::Int4 => Kernel::DenseInt4Tiled,
+            TileValues::Int8WeightOnly => Kernel::DenseInt8WeightOnlyTiled,
+            TileValues::Float8 => Kernel::DenseFloat8Tiled,
+        }
+    }
+
+    /// Values of k per 16-byte chunk of W^T, given the storage format's
+    /// values per chunk (float weights are stored in it).
+    pub const fn weights_per_chunk(self, storage_values: usize) -> usize {
+        match self {
+            TileValues::Float => storage_values,
+            TileValues::Int8 | TileValues::Int8WeightOnly | TileValues::Float8 => 16,
+            TileValues::Int4 => 32,
+        }
+    }
 }
 
 /// One binding of a kernel.
@@ -295,6 +348,26 @@ const INT8_TEX_TILE_BINDINGS: &[Binding] = &[
     ro(4),
 ];
 
+// shaders/dense_int4_tex_tile.wgsl: int4_weights' with x and W^T as chunk textures.
+const INT4_TEX_TILE_BINDINGS: &[Binding] = &[
+    Binding::Uniform(32),
+    Binding::ChunkTexture,
+    Binding::ChunkTexture,
+    ro(4),
+    rw(4),
+    ro(16),
+    ro(8),
+];
+
+// shaders/dense_float8_tex_tile.wgsl: float8_weights' with x and W^T as chunk textures.
+const FLOAT8_TEX_TILE_BINDINGS: &[Binding] = &[
+    Binding::Uniform(32),
+    Binding::ChunkTexture,
+    Binding::ChunkTexture,
+    ro(4),
+    rw(4),
+];
+
 /// A register-tile Dense kernel of `rows` x `outputs` per invocation.
 const fn tex_tile(
     kernel: Kernel,
@@ -302,12 +375,26 @@ const fn tex_tile(
     values: TileValues,
     (rows, outputs): (u32, u32),
 ) -> KernelSpec {
-    let (file, bindings, mode) = match values {
-        TileValues::Float => ("dense_tex_tile", TEX_TILE_BINDINGS, None),
+    let (file, bindings, mode, fixed): (_, _, _, &'static [(&'static str, f64)]) = match values {
+        TileValues::Float => ("dense_tex_tile", TEX_TILE_BINDINGS, None, &[]),
         TileValues::Int8 => (
             "dense_int8_tex_tile",
             INT8_TEX_TILE_BINDINGS,
             Some("WRITE_ACCUMULATOR"),
+            &[],
+        ),
+        TileValues::Int4 => ("dense_int4_tex_tile", INT4_TEX_TILE_BINDINGS, GROUPING, &[]),
+        TileValues::Int8WeightOnly => (
+            "dense_int4_tex_tile",
+            INT4_TEX_TILE_BINDINGS,
+            GROUPING,
+            &[("WEIGHT_BITS", 8.0)],
+        ),
+        TileValues::Float8 => (
+            "dense_float8_tex_tile",
+            FLOAT8_TEX_TILE_BINDINGS,
+            Some("WEIGHTS_E5M2"),
+            &[],
         ),
     };
     KernelSpec {
@@ -316,12 +403,13 @@ const fn tex_tile(
             outputs,
             values,
         }),
+        fixed,
         ..dense(kernel, file, short_name, bindings, kernel, mode)
     }
 }
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 31] = {
+const KERNELS: [KernelSpec; 40] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -493,6 +581,60 @@ const KERNELS: [KernelSpec; 31] = {
             DenseInt8TexTile32x2,
             "int8-tex-tile-32x2",
             TileValues::Int8,
+            (32, 2),
+        ),
+        tex_tile(
+            DenseInt4TexTile16x4,
+            "int4-tex-tile-16x4",
+            TileValues::Int4,
+            (16, 4),
+        ),
+        tex_tile(
+            DenseInt4TexTile32x4,
+            "int4-tex-tile-32x4",
+            TileValues::Int4,
+            (32, 4),
+        ),
+        tex_tile(
+            DenseInt4TexTile32x2,
+            "int4-tex-tile-32x2",
+            TileValues::Int4,
+            (32, 2),
+        ),
+        tex_tile(
+            DenseInt8WeightOnlyTexTile16x4,
+            "int8-w-tex-tile-16x4",
+            TileValues::Int8WeightOnly,
+            (16, 4),
+        ),
+        tex_tile(
+            DenseInt8WeightOnlyTexTile32x4,
+            "int8-w-tex-tile-32x4",
+            TileValues::Int8WeightOnly,
+            (32, 4),
+        ),
+        tex_tile(
+            DenseInt8WeightOnlyTexTile32x2,
+            "int8-w-tex-tile-32x2",
+            TileValues::Int8WeightOnly,
+            (32, 2),
+        ),
+        tex_tile(
+            DenseFloat8TexTile16x4,
+            "float8-tex-tile-16x4",
+            TileValues::Float8,
+            (16, 4),
+        ),
+        tex_tile(
+            DenseFloat8TexTile32x4,
+            "float8-tex-tile-32x4",
+            TileValues::Float8,
+            (32, 4),
+        ),
+        tex_tile(
+            DenseFloat8TexTile32x2,
+            "float8-tex-tile-32x2",
+            TileValues::Float8,
             (32, 2),
         ),
         KernelSpec {

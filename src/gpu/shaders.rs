@@ -234,10 +234,14 @@ fn append(
 /// is exact.
 const INT8_EXACT_CHUNKS: u32 = 64;
 
-/// The `main` of shaders/dense_tex_tile.wgsl and dense_int8_tex_tile.wgsl
-/// for `tile.rows` x `tile.outputs` per invocation (pairs of neighbouring
-/// outputs, 16 apart with the other lanes' pairs in between), x rows shared
-/// through subgroups where `x_share` has them (rows a multiple of 8).
+/// The `main` of the register-tile kernels (shaders/dense_tex_tile.wgsl,
+/// dense_int8_tex_tile.wgsl, dense_int4_tex_tile.wgsl,
+/// dense_float8_tex_tile.wgsl) for `tile.rows` x `tile.outputs` per
+/// invocation (pairs of neighbouring outputs, 16 apart with the other
+/// lanes' pairs in between), x rows shared through subgroups where
+/// `x_share` has them (rows a multiple of 8). Each W^T chunk is decoded
+/// into vec4<f32> parts by `tile.values` (its kernel file provides the
+/// decoders) and multiplied by the x chunks it spans.
 fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -> String {
     use std::fmt::Write;
     let RegisterTile {
@@ -246,18 +250,30 @@ fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -
         values,
     } = tile;
     let int8 = values == TileValues::Int8;
-    // vec4 parts per chunk, and the expression of part p of chunk `c`.
-    let parts = if int8 {
-        4
-    } else {
-        storage.format().values_per_chunk() / 4
+    // Values of k per chunk of x and of W^T; a W chunk spans `ratio` x chunks.
+    let storage_values = storage.format().values_per_chunk();
+    let x_values = if int8 { 16 } else { storage_values };
+    let w_values = values.weights_per_chunk(storage_values);
+    let ratio = w_values / x_values;
+    let x_parts = x_values / 4;
+    // Part p (four values of k) of x chunk `chunk`, as vec4<f32>.
+    let x_part = |chunk: &str, p: usize| match values {
+        TileValues::Int8 => format!("vec4<f32>(unpack4xI8({chunk}[{p}]))"),
+        TileValues::Float8 => format!("qdq4(chunk_part({chunk}, {p}u))"),
+        _ => format!("chunk_part({chunk}, {p}u)"),
     };
-    let part = |chunk: &str, p: usize| {
-        if int8 {
-            format!("vec4<f32>(unpack4xI8({chunk}[{p}]))")
-        } else {
-            format!("chunk_part({chunk}, {p}u)")
+    // Part p of W chunk c, as vec4<f32> (k = chunk start + 4p ..); `p` is
+    // an expression (the inner loop's index where a W chunk spans several
+    // x chunks).
+    let w_part = |c: u32, p: &str| match values {
+        TileValues::Float => format!("chunk_part(wc{c}, {p})"),
+        TileValues::Int8 | TileValues::Int8WeightOnly => {
+            format!("vec4<f32>(unpack4xI8(wc{c}[{p}]))")
         }
+        TileValues::Int4 => format!(
+            "tile_weights(nibbles(wc{c}[({p}) / 2u], ({p}) % 2u), kv * 32u + 4u * ({p}), j{c}, g{c})"
+        ),
+        TileValues::Float8 => format!("weights4(wc{c}[{p}], w_scale, exact)"),
     };
     let lanes = crate::gpu::mirror::TILE_LANES;
     let shared = x_share.uses_subgroups() && rows.is_multiple_of(lanes);
@@ -276,6 +292,10 @@ fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -
     let _ = writeln!(s, "    let n0 = wg.x * {}u + 2u * lane;", outputs * lanes);
     let _ = writeln!(s, "    let last_w = w_rows() - 1u;");
     let _ = writeln!(s, "    let last_x = dims.m - 1u;");
+    if values == TileValues::Float8 {
+        let _ = writeln!(s, "    let exact = exact_decoding();");
+        let _ = writeln!(s, "    let w_scale = decode_scale(exact);");
+    }
     // The x rows this lane fetches: one of each 8 when shared, else all.
     let fetches = if shared { rows / lanes } else { rows };
     for f in 0..fetches {
@@ -284,15 +304,19 @@ fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -
         } else {
             format!("row0 + {f}u")
         };
-        let _ = writeln!(s, "    let xi{f} = min({row}, last_x) * dims.k_vecs;");
+        let _ = writeln!(
+            s,
+            "    let xi{f} = min({row}, last_x) * dims.k_vecs * {ratio}u;"
+        );
     }
     // Output c: pair c / 2 (2 * lanes apart), member c % 2.
     for c in 0..outputs {
         let _ = writeln!(
             s,
-            "    let wi{c} = min(n0 + {}u, last_w) * dims.k_vecs;",
+            "    let j{c} = min(n0 + {}u, last_w);",
             c / 2 * 2 * lanes + c % 2
         );
+        let _ = writeln!(s, "    let wi{c} = j{c} * dims.k_vecs;");
     }
     for r in 0..rows {
         for c in 0..outputs {
@@ -302,7 +326,8 @@ fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -
             }
         }
     }
-    let indent = if int8 {
+    let indent = "        ";
+    if int8 {
         let _ = writeln!(
             s,
             "    for (var kb = 0u; kb < dims.k_vecs; kb += {INT8_EXACT_CHUNKS}u) {{"
@@ -311,34 +336,53 @@ fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -
             s,
             "    for (var kv = kb; kv < min(kb + {INT8_EXACT_CHUNKS}u, dims.k_vecs); kv++) {{"
         );
-        "        "
     } else {
         let _ = writeln!(s, "    for (var kv = 0u; kv < dims.k_vecs; kv++) {{");
-        "        "
-    };
+    }
     for c in 0..outputs {
         let _ = writeln!(s, "{indent}let wc{c} = w_chunk(wi{c} + kv);");
+        if values == TileValues::Int4 {
+            // The chunk's group tables (one group per chunk where groups
+            // are whole 32-k steps).
+            let _ = writeln!(s, "{indent}let g{c} = chunk_group(kv, j{c});");
+        }
     }
+    // A W chunk spanning several x chunks takes them in a loop (unrolled,
+    // the body would be `ratio` times longer for LLVM to compile).
+    let (indent, sub) = if ratio > 1 {
+        let _ = writeln!(s, "{indent}for (var sub = 0u; sub < {ratio}u; sub++) {{");
+        ("            ", "sub")
+    } else {
+        (indent, "0u")
+    };
     for f in 0..fetches {
-        let _ = writeln!(s, "{indent}let xc{f} = x_chunk(xi{f} + kv);");
+        let _ = writeln!(
+            s,
+            "{indent}let xc{f} = x_chunk(xi{f} + kv * {ratio}u + {sub});"
+        );
     }
-    for p in 0..parts {
+    for xp in 0..x_parts {
+        let p = if ratio > 1 {
+            format!("sub * {x_parts}u + {xp}u")
+        } else {
+            format!("{xp}u")
+        };
         for c in 0..outputs {
-            let _ = writeln!(s, "{indent}let w{c}_{p} = {};", part(&format!("wc{c}"), p));
+            let _ = writeln!(s, "{indent}let w{c}_{xp} = {};", w_part(c, &p));
         }
         for f in 0..fetches {
-            let value = part(&format!("xc{f}"), p);
+            let value = x_part(&format!("xc{f}"), xp);
             if shared {
-                let _ = writeln!(s, "{indent}let xp{f}_{p} = {value};");
+                let _ = writeln!(s, "{indent}let xp{f}_{xp} = {value};");
                 for j in 0..lanes {
                     let r = f * lanes + j;
                     let _ = writeln!(
                         s,
-                        "{indent}let x{r}_{p} = subgroupBroadcast(xp{f}_{p}, {j}u);"
+                        "{indent}let x{r}_{xp} = subgroupBroadcast(xp{f}_{xp}, {j}u);"
                     );
                 }
             } else {
-                let _ = writeln!(s, "{indent}let x{f}_{p} = {value};");
+                let _ = writeln!(s, "{indent}let x{f}_{xp} = {value};");
             }
         }
         for comp in ["x", "y", "z", "w"] {
@@ -346,11 +390,14 @@ fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -
                 for c in 0..outputs {
                     let _ = writeln!(
                         s,
-                        "{indent}a{r}_{c} = a{r}_{c} + x{r}_{p}.{comp} * w{c}_{p}.{comp};"
+                        "{indent}a{r}_{c} = a{r}_{c} + x{r}_{xp}.{comp} * w{c}_{xp}.{comp};"
                     );
                 }
             }
         }
+    }
+    if ratio > 1 {
+        let _ = writeln!(s, "        }}");
     }
     let _ = writeln!(s, "    }}");
     if int8 {
@@ -362,6 +409,11 @@ fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -
         }
         let _ = writeln!(s, "    }}");
     }
+    // The value stored for a sum of output n.
+    let output = |sum: &str, n: &str| match values {
+        TileValues::Int4 | TileValues::Int8WeightOnly => format!("weight_only_output({sum}, {n})"),
+        _ => format!("finish({sum}, {n})"),
+    };
     for r in 0..rows {
         for p in 0..outputs / 2 {
             let (a, b) = (2 * p, 2 * p + 1);
@@ -371,7 +423,9 @@ fn register_tile(tile: RegisterTile, storage: StorageVariant, x_share: XShare) -
                 format!("store_sums({row}, {n}, i{r}_{a}, i{r}_{b})")
             } else {
                 format!(
-                    "store_out_pair({row}, {n}, finish(a{r}_{a}, {n}), finish(a{r}_{b}, {n} + 1u))"
+                    "store_out_pair({row}, {n}, {}, {})",
+                    output(&format!("a{r}_{a}"), &n),
+                    output(&format!("a{r}_{b}"), &format!("{n} + 1u"))
                 )
             };
             let _ = writeln!(s, "    if ({row} < dims.m && {n} < dims.n) {{ {store}; }}");

@@ -31,6 +31,11 @@ pub const SCHEMA: u32 = 1;
 /// `$XDG_CACHE_HOME/dtype-policy/tuning.json` or `~/.cache/...`).
 pub const CACHE_ENV: &str = "DTYPE_POLICY_TUNING_CACHE";
 
+/// The environment variable that, set to `off`, keeps the tool from
+/// tuning on first use (routing then uses whatever the cache holds, else
+/// the fixed rule).
+pub const TUNING_ENV: &str = "DTYPE_POLICY_TUNING";
+
 /// Products of about the same size, which the same kernel wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ShapeClass {
@@ -83,38 +88,58 @@ pub const TUNED_STORAGE: [StorageVariant; 3] = [
 ];
 
 /// The tuned families, by the tiled kernel of their fixed rule.
-pub const TUNED_FAMILIES: [Kernel; 2] = [Kernel::DenseTiled, Kernel::DenseInt8Tiled];
+pub const TUNED_FAMILIES: [Kernel; 5] = [
+    Kernel::DenseTiled,
+    Kernel::DenseInt8Tiled,
+    Kernel::DenseInt4Tiled,
+    Kernel::DenseInt8WeightOnlyTiled,
+    Kernel::DenseFloat8Tiled,
+];
 
 /// The family's name in the cache.
 fn family_name(fixed: Kernel) -> &'static str {
     match fixed {
         Kernel::DenseInt8Tiled => "int8",
+        Kernel::DenseInt4Tiled => "int4",
+        Kernel::DenseInt8WeightOnlyTiled => "int8-weight-only",
+        Kernel::DenseFloat8Tiled => "float8",
         _ => "float",
     }
 }
 
 /// The tiled kernels that may run the family whose fixed rule is `fixed`
 /// (a [`TUNED_FAMILIES`] kernel) in `storage`: that kernel first, then the
-/// register tiles over texture mirrors; none for any other kernel.
+/// register tiles over texture mirrors that compete with it; none for any
+/// other kernel.
 pub fn candidates(fixed: Kernel, storage: StorageVariant) -> Vec<Kernel> {
-    let all: &[Kernel] = match fixed {
-        Kernel::DenseTiled => &[
-            Kernel::DenseTiled,
-            Kernel::DenseTexTile16x4,
-            Kernel::DenseTexTile32x4,
-            Kernel::DenseTexTile32x2,
-        ],
-        Kernel::DenseInt8Tiled => &[
-            Kernel::DenseInt8Tiled,
-            Kernel::DenseInt8TexTile16x4,
-            Kernel::DenseInt8TexTile32x4,
-            Kernel::DenseInt8TexTile32x2,
-        ],
-        _ => &[],
-    };
-    all.iter()
-        .copied()
+    if !TUNED_FAMILIES.contains(&fixed) {
+        return Vec::new();
+    }
+    let tiles = Kernel::ALL.into_iter().filter(|k| {
+        k.spec()
+            .register_tile
+            .is_some_and(|t| t.values.fixed() == fixed)
+    });
+    std::iter::once(fixed)
+        .chain(tiles)
         .filter(|k| k.supports(storage))
+        .collect()
+}
+
+/// The [`candidates`] worth timing on the adapter of `caps`: all of them,
+/// except the float8 register tiles where x rows cannot be shared through
+/// subgroups (each lane would then quantize-dequantize every x row of its
+/// tile: eight times the work, in a body LLVM takes seconds to compile).
+pub fn candidates_on(fixed: Kernel, storage: StorageVariant, caps: &Capabilities) -> Vec<Kernel> {
+    let shares_x = crate::gpu::shaders::XShare::for_adapter(caps).uses_subgroups();
+    candidates(fixed, storage)
+        .into_iter()
+        .filter(|k| {
+            shares_x
+                || k.spec()
+                    .register_tile
+                    .is_none_or(|t| t.values != crate::gpu::kernels::TileValues::Float8)
+        })
         .collect()
 }
 
@@ -457,80 +482,159 @@ fn agree(want: &[f32], got: &[f32]) -> Result<(), String> {
     }
 }
 
+/// Weights of the family whose fixed rule is `fixed`, made from `w` and
+/// `bias` by Keras's quantizers (per channel for int4: its grouped form
+/// shares the result; e4m3 with unit scales for float8).
+fn tuning_weights(
+    fixed: Kernel,
+    w: &[f32],
+    bias: &[f32],
+    dims: (usize, usize),
+) -> crate::Result<crate::format::DenseKernel> {
+    use crate::format::{DenseKernel, WeightFormat};
+    let format = match fixed {
+        Kernel::DenseInt8Tiled => WeightFormat::Int8 {
+            quantized_inputs: true,
+        },
+        Kernel::DenseInt8WeightOnlyTiled => WeightFormat::Int8 {
+            quantized_inputs: false,
+        },
+        Kernel::DenseInt4Tiled => WeightFormat::Int4 {
+            block: None,
+            quantized_inputs: false,
+        },
+        Kernel::DenseFloat8Tiled => {
+            return DenseKernel::float8(
+                w,
+                Some(bias),
+                dims,
+                crate::quant::float8::Float8Scales::default(),
+                crate::quant::float8::Float8::E4M3Fn,
+            );
+        }
+        _ => return DenseKernel::float(w, Some(bias), dims),
+    };
+    DenseKernel::quantize(format, w, Some(bias), dims)
+}
+
+/// Every entry a table can hold on the adapter of `caps` for the families
+/// whose fixed rules are `families` (each with its storage variant): both
+/// shape classes of each that has more than one candidate there.
+pub fn entries_of(
+    families: &[(Kernel, StorageVariant)],
+    caps: &Capabilities,
+) -> Vec<(Kernel, StorageVariant, ShapeClass)> {
+    let mut out = Vec::new();
+    for &(fixed, storage) in families {
+        if candidates_on(fixed, storage, caps).len() < 2 {
+            continue;
+        }
+        for class in ShapeClass::ALL {
+            if !out.contains(&(fixed, storage, class)) {
+                out.push((fixed, storage, class));
+            }
+        }
+    }
+    out
+}
+
+/// Every tuned family in every tuned storage variant.
+pub fn every_family() -> Vec<(Kernel, StorageVariant)> {
+    TUNED_FAMILIES
+        .into_iter()
+        .flat_map(|f| TUNED_STORAGE.into_iter().map(move |s| (f, s)))
+        .collect()
+}
+
 impl crate::gpu::context::GpuContext {
-    /// Times every tiled candidate of every tuned storage variant this
-    /// adapter runs, for each shape class (on its
-    /// [`ShapeClass::tuning_shape`], random weights, one warm-up run and
-    /// the median of `reps` by the wall clock, which counts the copy of x
-    /// into its texture), makes the winners this context's table (later
-    /// uploads use them) and returns it. Each candidate is checked against
-    /// the first one's outputs, so a kernel that is fast because it is
-    /// wrong cannot win.
+    /// Times every tiled candidate of every tuned family and storage
+    /// variant this adapter runs, for each shape class, and makes the
+    /// winners this context's table (later uploads use them); returns it.
+    /// See [`Self::tune_missing`] for how each is measured.
     pub fn tune_tiled(&mut self, reps: usize) -> crate::Result<TuningTable> {
-        use crate::format::{DenseKernel, WeightFormat};
+        self.set_tuning(TuningTable::new(TuningKey::of(self.capabilities())));
+        let wanted = entries_of(&every_family(), self.capabilities());
+        self.tune_missing(&wanted, reps)?;
+        Ok(self.tuning().clone())
+    }
+
+    /// Measures the entries of `wanted` this context's table lacks and adds
+    /// their winners to it (later uploads use them); returns how many were
+    /// measured. Each entry's candidates run on its class's
+    /// [`ShapeClass::tuning_shape`] with random weights: one warm-up run,
+    /// then the median of `reps` by the wall clock, which counts the copy
+    /// of x into its texture. Each candidate is checked against the first
+    /// one's outputs, so a kernel that is fast because it is wrong cannot
+    /// win.
+    pub fn tune_missing(
+        &mut self,
+        wanted: &[(Kernel, StorageVariant, ShapeClass)],
+        reps: usize,
+    ) -> crate::Result<usize> {
+        let mut measured = 0;
+        for &(fixed, storage, class) in wanted {
+            if self.tuning().choice(fixed, storage, class).is_some() {
+                continue;
+            }
+            if let Some(choice) = self.time_candidates(fixed, storage, class, reps)? {
+                let mut table = self.tuning().clone();
+                table.insert((fixed, storage, class), choice);
+                self.set_tuning(table);
+            }
+            measured += 1;
+        }
+        Ok(measured)
+    }
+
+    /// Times the candidates of one entry; `None` where there are none.
+    fn time_candidates(
+        &mut self,
+        fixed: Kernel,
+        storage: StorageVariant,
+        class: ShapeClass,
+        reps: usize,
+    ) -> crate::Result<Option<TunedChoice>> {
         use crate::gpu::recorder::Graph;
         use crate::gpu::tensor::TensorShape;
         use crate::ops::{Activation, DenseShape};
         let reps = reps.max(1);
-        let mut table = TuningTable::new(TuningKey::of(self.capabilities()));
-        for fixed in TUNED_FAMILIES {
-            for storage in TUNED_STORAGE {
-                for class in ShapeClass::ALL {
-                    let (m, k, n) = class.tuning_shape();
-                    let values = |count: usize, seed: u64| crate::bench::values(count, seed, 1.0);
-                    let (w, bias) = (values(k * n, 7), values(n, 11));
-                    let kernel = match fixed {
-                        Kernel::DenseInt8Tiled => DenseKernel::quantize(
-                            WeightFormat::Int8 {
-                                quantized_inputs: true,
-                            },
-                            &w,
-                            Some(&bias),
-                            (k, n),
-                        )?,
-                        _ => DenseKernel::float(&w, Some(&bias), (k, n))?,
-                    };
-                    let x = values(m * k, 13);
-                    let weights = self.upload_dense(storage, &kernel)?;
-                    let mut times = Vec::new();
-                    let mut first: Option<Vec<f32>> = None;
-                    for candidate in candidates(fixed, storage) {
-                        let forced = weights.clone().with_tiled_kernel(candidate)?;
-                        let mut graph = Graph::new();
-                        let input = graph.input(TensorShape::new(m, k, storage.format())?);
-                        let y =
-                            graph.dense(&forced, DenseShape::Tiled, Activation::Linear, input)?;
-                        graph.output(y)?;
-                        let forward = graph.build(self)?;
-                        let out = forward.run(self, &[&x])?.remove(0);
-                        match &first {
-                            Some(want) => agree(want, &out).map_err(|why| {
-                                crate::Error::InvalidArgument(format!(
-                                    "tuning: {} disagrees with {} on {m}x{k}x{n} in {}: {why}",
-                                    candidate.short_name(),
-                                    fixed.short_name(),
-                                    storage.name()
-                                ))
-                            })?,
-                            None => first = Some(out),
-                        }
-                        let mut spans = Vec::with_capacity(reps);
-                        for _ in 0..reps {
-                            // Wall clock: the register tiles' copy of x into
-                            // its texture is part of their cost.
-                            spans.push(forward.time(self)?.wall);
-                        }
-                        spans.sort();
-                        times.push((candidate, spans[spans.len() / 2]));
-                    }
-                    if let Some(choice) = pick(&times) {
-                        table.insert((fixed, storage, class), choice);
-                    }
-                }
+        let (m, k, n) = class.tuning_shape();
+        let values = |count: usize, seed: u64| crate::bench::values(count, seed, 1.0);
+        let (w, bias) = (values(k * n, 7), values(n, 11));
+        let kernel = tuning_weights(fixed, &w, &bias, (k, n))?;
+        let x = values(m * k, 13);
+        let weights = self.upload_dense(storage, &kernel)?;
+        let mut times = Vec::new();
+        let mut first: Option<Vec<f32>> = None;
+        for candidate in candidates_on(fixed, storage, self.capabilities()) {
+            let forced = weights.clone().with_tiled_kernel(candidate)?;
+            let mut graph = Graph::new();
+            let input = graph.input(TensorShape::new(m, k, storage.format())?);
+            let y = graph.dense(&forced, DenseShape::Tiled, Activation::Linear, input)?;
+            graph.output(y)?;
+            let forward = graph.build(self)?;
+            let out = forward.run(self, &[&x])?.remove(0);
+            match &first {
+                Some(want) => agree(want, &out).map_err(|why| {
+                    crate::Error::InvalidArgument(format!(
+                        "tuning: {} disagrees with {} on {m}x{k}x{n} in {}: {why}",
+                        candidate.short_name(),
+                        fixed.short_name(),
+                        storage.name()
+                    ))
+                })?,
+                None => first = Some(out),
             }
+            let mut spans = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                // Wall clock: the register tiles' copy of x into its
+                // texture is part of their cost.
+                spans.push(forward.time(self)?.wall);
+            }
+            spans.sort();
+            times.push((candidate, spans[spans.len() / 2]));
         }
-        self.set_tuning(table.clone());
-        Ok(table)
+        Ok(pick(&times))
     }
 }
 

@@ -290,6 +290,22 @@ impl CausalLm {
         Ok(())
     }
 
+    /// The Dense families its layers run on `caps`, with their storage
+    /// variants ([`super::ModelPlan::dense_families`]).
+    pub fn dense_families(
+        &self,
+        caps: &crate::gpu::context::Capabilities,
+    ) -> Result<
+        Vec<(
+            crate::gpu::kernels::Kernel,
+            crate::gpu::shaders::StorageVariant,
+        )>,
+    > {
+        let mut model = self.model.clone();
+        model.set_sequence_length(1)?;
+        Ok(model.plan(caps, 1)?.dense_families())
+    }
+
     /// Uploads the weights to `ctx`, makes a KV cache of `capacity`
     /// positions per attention layer and records the decode step.
     pub fn upload(&self, ctx: &mut GpuContext, capacity: usize) -> Result<GpuCausalLm> {

@@ -2101,6 +2101,33 @@ impl ModelPlan {
     pub fn weight_bytes(&self) -> u64 {
         self.rows.iter().map(|r| r.weight_bytes).sum()
     }
+
+    /// The Dense families its layers run, by the tiled kernel of their
+    /// fixed rule, with their storage variants, each once: what tuning on
+    /// first use measures ([`GpuContext::tune_missing`]).
+    pub fn dense_families(
+        &self,
+    ) -> Vec<(
+        crate::gpu::kernels::Kernel,
+        crate::gpu::shaders::StorageVariant,
+    )> {
+        let mut out = Vec::new();
+        for row in &self.rows {
+            let choices: &[DenseChoice] = match &row.step {
+                Step::Dense(c) => std::slice::from_ref(c),
+                Step::Attention(cs) => cs.as_slice(),
+                _ => &[],
+            };
+            for c in choices {
+                let family =
+                    crate::gpu::dense::Family::of(c.format).kernel(crate::ops::DenseShape::Tiled);
+                if !out.contains(&(family, c.storage)) {
+                    out.push((family, c.storage));
+                }
+            }
+        }
+        out
+    }
 }
 
 impl std::fmt::Display for ModelPlan {
