@@ -54,7 +54,10 @@
 //! recorded into a [`gpu::recorder::Graph`] of device tensors, built once
 //! into a [`gpu::recorder::Forward`] (buffers from a pool, bind groups and
 //! pipelines made ahead) that runs as one submission and reads back only
-//! its outputs.
+//! its outputs. For many rows, the tiled kernel of a layer's family is the
+//! fixed rule's unless the context's [`gpu::tuning::TuningTable`] holds a
+//! measured winner for the adapter (`GpuContext::tune_tiled`,
+//! `tune_missing`; cached on disk by adapter, driver and kernel version).
 //!
 //! ```no_run
 //! use dtype_policy::gpu::context::GpuContext;

@@ -162,6 +162,9 @@ enum Command {
         /// Only the policies whose label contains one of these (comma separated).
         #[arg(long, value_delimiter = ',')]
         policies: Vec<String>,
+        /// Shapes MxKxN to time instead of the preset's (comma separated).
+        #[arg(long, value_delimiter = ',')]
+        shapes: Vec<String>,
         /// Write the results as JSON (docs/bench-schema.md).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -488,7 +491,7 @@ fn parse_layers(text: &str) -> Result<Vec<DenseLayerSpec>, String> {
 
 fn run_bench(
     cli: &Cli,
-    preset: &str,
+    (preset, shapes): (&str, &[String]),
     reps: usize,
     policies: &[String],
     json: &Option<PathBuf>,
@@ -497,6 +500,11 @@ fn run_bench(
     let preset: Preset = preset
         .parse()
         .map_err(|e: dtype_policy::Error| e.to_string())?;
+    let shapes = shapes
+        .iter()
+        .map(|s| bench::parse_shape(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
     let mut ctx = open(cli)?;
     tune_first_use(&mut ctx, &dtype_policy::gpu::tuning::every_family())?;
     let mut cases = bench::all_cases(ctx.capabilities()).map_err(|e| e.to_string())?;
@@ -510,6 +518,7 @@ fn run_bench(
         preset,
         cases,
         repetitions: reps,
+        shapes,
     };
     let mut stderr = std::io::stderr();
     let report = bench::run(&mut ctx, &config, |done, total, what| {
@@ -942,10 +951,11 @@ fn main() -> ExitCode {
             preset,
             reps,
             policies,
+            shapes,
             json,
             svg,
             ..
-        } => run_bench(&cli, preset, *reps, policies, json, svg),
+        } => run_bench(&cli, (preset, shapes), *reps, policies, json, svg),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

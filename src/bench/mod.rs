@@ -149,6 +149,27 @@ pub struct BenchConfig {
     pub cases: Vec<BenchCase>,
     /// Timed repetitions per result (after warm-up runs, not counted).
     pub repetitions: usize,
+    /// `(m, k, n)` shapes to run instead of the preset's (which still sizes
+    /// the memory probe); empty for the preset's.
+    pub shapes: Vec<(usize, usize, usize)>,
+}
+
+/// A shape written `MxKxN` (rows, inputs, units), each at least 1.
+pub fn parse_shape(text: &str) -> Result<(usize, usize, usize)> {
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "'{text}' is not a shape: expected MxKxN with each at least 1, such as 512x4096x4096"
+        ))
+    };
+    let dims: Vec<usize> = text
+        .split('x')
+        .map(|d| d.trim().parse::<usize>().ok().filter(|&v| v > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    match dims[..] {
+        [m, k, n] => Ok((m, k, n)),
+        _ => Err(bad()),
+    }
 }
 
 /// The roofline probes' figures, measured in the run.
@@ -325,7 +346,11 @@ pub fn run(
 ) -> Result<BenchReport> {
     let caps = ctx.capabilities().clone();
     let reps = config.repetitions.max(1);
-    let shapes = config.preset.shapes();
+    let shapes = if config.shapes.is_empty() {
+        config.preset.shapes()
+    } else {
+        config.shapes.clone()
+    };
     let total = shapes.len() * config.cases.len() + 1;
     progress(0, total, "probes");
     let mut probes = ProbeFigures::peaks(ctx, reps)?;
@@ -640,5 +665,19 @@ impl fmt::Display for BenchReport {
             writeln!(f, "skipped: {s}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shape_is_three_positive_sizes() {
+        assert_eq!(parse_shape("512x4096x11008").unwrap(), (512, 4096, 11008));
+        for bad in ["", "512x4096", "1x2x3x4", "0x1x1", "ax1x1", "-1x1x1"] {
+            let err = parse_shape(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("'{bad}' is not a shape")), "{err}");
+        }
     }
 }
