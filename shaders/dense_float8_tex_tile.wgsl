@@ -13,10 +13,5 @@
 #import storage
 #import float8_weights
 
-// x: [m, k padded] chunks in the storage format.
-@group(0) @binding(1) var x_tex: texture_2d<u32>;
-// W^T codes: [n rounded up to even, k padded / 16] chunks.
-@group(0) @binding(2) var w_tex: texture_2d<u32>;
-
 #import chunk_texture
 #import register_tile

@@ -13,11 +13,6 @@
 #import storage
 #import int4_weights
 
-// x: [m, k padded] chunks in the storage format.
-@group(0) @binding(1) var x_tex: texture_2d<u32>;
-// W^T: [n rounded up to even, k_vecs] chunks of packed weights.
-@group(0) @binding(2) var w_tex: texture_2d<u32>;
-
 #import chunk_texture
 
 // Scale and zero point of output j for chunk kv (32 k) where groups are

@@ -16,10 +16,6 @@
 override WRITE_ACCUMULATOR: bool = false;
 
 #import dense_dims
-// Quantized x: [m, k padded], four int8 per u32, as chunks.
-@group(0) @binding(1) var x_tex: texture_2d<u32>;
-// W^T: [n rounded up to even, k padded], four int8 per u32 along k, as chunks.
-@group(0) @binding(2) var w_tex: texture_2d<u32>;
 // bias: [n rounded up to even], Scalar.
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 // y: [m, y_row_words] in the storage format (i32 accumulators when WRITE_ACCUMULATOR).

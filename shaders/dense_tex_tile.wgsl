@@ -16,10 +16,6 @@
 #import storage
 
 #import dense_dims
-// x: [m, k_padded] chunks in the storage format.
-@group(0) @binding(1) var x_tex: texture_2d<u32>;
-// W^T: [n rounded up to even, k_padded] chunks in the storage format.
-@group(0) @binding(2) var w_tex: texture_2d<u32>;
 // bias: [n rounded up to even], Scalar (already rounded to the compute dtype).
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 // y: [m, y_row_words] in the storage format.

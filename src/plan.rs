@@ -14,7 +14,7 @@ use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::{DenseLayout, DenseWeights, Family, check_activation};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::pipelines::PipelineKey;
-use crate::gpu::recorder::{Graph, TensorId};
+use crate::gpu::recorder::{Forward, Graph, TensorId};
 use crate::gpu::tensor::TensorShape;
 use crate::ops::Activation;
 use crate::policy::any::Policy;
@@ -112,6 +112,14 @@ impl PlanRow {
         graph
             .dense(weights, self.choice.shape, self.spec.activation, x)
             .map_err(|e| e.in_layer(&self.spec.path))
+    }
+
+    /// The layer alone as a forward on the GPU (`rows` of x in, y out),
+    /// built once to run or time many times.
+    pub fn forward(&self, ctx: &mut GpuContext, weights: &DenseWeights) -> Result<Forward> {
+        let s = &self.spec;
+        ctx.dense_forward(weights, self.choice.shape, s.activation, s.rows)
+            .map_err(|e| e.in_layer(&s.path))
     }
 
     /// Runs the layer alone on the GPU: `x` is `[rows, k]`.

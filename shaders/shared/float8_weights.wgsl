@@ -28,7 +28,7 @@ struct Float8Dims {
 }
 
 @group(0) @binding(0) var<uniform> dims: Float8Dims;
-// x and W^T (bindings 1 and 2): weight_buffers.wgsl, or chunk textures.
+// x and W^T (bindings 1 and 2): weight_buffers.wgsl, or chunk_texture.wgsl.
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 @group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
 

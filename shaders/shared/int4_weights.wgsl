@@ -29,7 +29,7 @@ struct Int4Dims {
 }
 
 @group(0) @binding(0) var<uniform> dims: Int4Dims;
-// x and W^T (bindings 1 and 2): weight_buffers.wgsl, or chunk textures.
+// x and W^T (bindings 1 and 2): weight_buffers.wgsl, or chunk_texture.wgsl.
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 @group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
 // Scales: [n_padded] per channel, or [groups, n_padded], read as vec4 so

@@ -24,9 +24,8 @@ use crate::error::{Error, Result};
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::dense::Family;
 use crate::gpu::probes::{ARITHMETIC_PROBE_SIZE, PreparedProbe, read_probe_for};
-use crate::gpu::recorder::{Forward, Graph};
+use crate::gpu::recorder::Forward;
 use crate::gpu::shaders::StorageVariant;
-use crate::gpu::tensor::TensorShape;
 use crate::ops::{Activation, DenseShape};
 use crate::plan::{DenseLayerSpec, Plan, PlanRow};
 use crate::policy::any::Policy;
@@ -438,11 +437,7 @@ fn run_one(
     let x = values(m * k, (m * 7 + k) as u64, 1.0);
     let kernel = row.quantize(&w, Some(&b))?;
     let weights = row.upload(ctx, &kernel)?;
-    let mut graph = Graph::new();
-    let input = graph.input(TensorShape::new(m, k, row.layout.format)?);
-    let y = row.record(&mut graph, &weights, input)?;
-    graph.output(y)?;
-    let forward = graph.build(ctx)?;
+    let forward = row.forward(ctx, &weights)?;
     let bytes = weights.traffic_bytes(m);
     // A fast wrong kernel is not a result: compare with the twin.
     let y = forward.run(ctx, &[&x])?.remove(0);

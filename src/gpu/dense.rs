@@ -29,7 +29,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::{Kernel, MATVEC_OUTPUTS};
 use crate::gpu::mirror::ChunkTexture;
 use crate::gpu::pipelines::PipelineKey;
-use crate::gpu::recorder::{Bind, Graph, Step, TensorId};
+use crate::gpu::recorder::{Bind, Forward, Graph, Step, TensorId};
 use crate::gpu::shaders::StorageVariant;
 use crate::gpu::tensor::TensorShape;
 use crate::gpu::tuning::{ShapeClass, TunedChoice};
@@ -1011,12 +1011,27 @@ impl GpuContext {
         x: &[T],
         m: usize,
     ) -> Result<Vec<T>> {
+        let mut out = self
+            .dense_forward(weights, shape, activation, m)?
+            .run(self, &[x])?;
+        Ok(out.remove(0))
+    }
+
+    /// The forward of Dense alone on `m` rows in `shape`, built once to run
+    /// or time many times: x (`[m, k]` in the weights' storage format) in,
+    /// y out.
+    pub fn dense_forward(
+        &mut self,
+        weights: &DenseWeights,
+        shape: DenseShape,
+        activation: Activation,
+        m: usize,
+    ) -> Result<Forward> {
         let mut graph = Graph::new();
         let input = graph.input(TensorShape::new(m, weights.k, weights.storage.format())?);
         let y = graph.dense(weights, shape, activation, input)?;
         graph.output(y)?;
-        let mut out = graph.build(self)?.run(self, &[x])?;
-        Ok(out.remove(0))
+        graph.build(self)
     }
 
     /// The raw i32 accumulators `[m, n]` of an int8 product

@@ -594,8 +594,6 @@ impl crate::gpu::context::GpuContext {
         class: ShapeClass,
         reps: usize,
     ) -> crate::Result<Option<TunedChoice>> {
-        use crate::gpu::recorder::Graph;
-        use crate::gpu::tensor::TensorShape;
         use crate::ops::{Activation, DenseShape};
         let reps = reps.max(1);
         let (m, k, n) = class.tuning_shape();
@@ -608,11 +606,7 @@ impl crate::gpu::context::GpuContext {
         let mut first: Option<Vec<f32>> = None;
         for candidate in candidates_on(fixed, storage, self.capabilities()) {
             let forced = weights.clone().with_tiled_kernel(candidate)?;
-            let mut graph = Graph::new();
-            let input = graph.input(TensorShape::new(m, k, storage.format())?);
-            let y = graph.dense(&forced, DenseShape::Tiled, Activation::Linear, input)?;
-            graph.output(y)?;
-            let forward = graph.build(self)?;
+            let forward = self.dense_forward(&forced, DenseShape::Tiled, Activation::Linear, m)?;
             let out = forward.run(self, &[&x])?.remove(0);
             match &first {
                 Some(want) => agree(want, &out).map_err(|why| {

@@ -30,8 +30,7 @@ use burn_tensor::{Device, DeviceKind, Tensor, TensorData};
 use dtype_policy::DTypePolicyMap;
 use dtype_policy::bench::values;
 use dtype_policy::gpu::context::{Capabilities, GpuContext};
-use dtype_policy::gpu::recorder::{Forward, Graph};
-use dtype_policy::gpu::tensor::TensorShape;
+use dtype_policy::gpu::recorder::Forward;
 use dtype_policy::ops::Activation;
 use dtype_policy::plan::{DenseLayerSpec, Plan, PlanRow};
 use serde_json::{Value, json};
@@ -330,11 +329,7 @@ fn ours(
     let row = Plan::new(&map, &[spec], ctx.capabilities())?.rows.remove(0);
     let kernel = row.quantize(w, None)?;
     let weights = row.upload(ctx, &kernel)?;
-    let mut graph = Graph::new();
-    let input = graph.input(TensorShape::new(m, k, row.layout.format)?);
-    let y = row.record(&mut graph, &weights, input)?;
-    graph.output(y)?;
-    let forward = graph.build(ctx)?;
+    let forward = row.forward(ctx, &weights)?;
     Ok(Ours {
         label,
         row,
