@@ -11,8 +11,7 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::format::{DenseKernel, HostFloat};
 use crate::gpu::context::{Capabilities, GpuContext};
-use crate::gpu::dense::{DenseLayout, DenseWeights, Family, check_activation};
-use crate::gpu::kernels::Kernel;
+use crate::gpu::dense::{DenseLayout, DenseWeights, Family, check_activation, quantizer_for};
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::recorder::{Forward, Graph, TensorId};
 use crate::gpu::tensor::TensorShape;
@@ -72,7 +71,7 @@ impl PlanRow {
         let mut keys = vec![self.pipeline()];
         if Family::of(self.choice.format) == Family::Int8 {
             keys.push(PipelineKey {
-                kernel: Kernel::QuantizeRows,
+                kernel: quantizer_for(self.pipeline().kernel),
                 storage: self.choice.storage,
                 specialization: 0,
                 mode: 0,

@@ -171,6 +171,17 @@ pub fn pipeline_of(
     }
 }
 
+/// The activation quantizer an int8 Dense runs before `product`: one
+/// invocation per row before the register tiles (CPU drivers, where a
+/// workgroup's barriers cost more than its loads), else a workgroup per row.
+pub fn quantizer_for(product: Kernel) -> Kernel {
+    if product.reads_textures() {
+        Kernel::QuantizeRowsLanes
+    } else {
+        Kernel::QuantizeRows
+    }
+}
+
 /// `Err` for an activation the variant cannot apply: the f64 variant has
 /// linear and relu only (WGSL has no f64 exp or tanh).
 pub fn check_activation(storage: StorageVariant, activation: Activation) -> Result<()> {
@@ -861,10 +872,16 @@ impl Graph {
             x_bind = Bind::Tensor(q);
             extra.push(Bind::Tensor(x_scale));
         } else if family == Family::Int8 {
-            // The activation quantizer runs a workgroup per row.
-            if m > 65_535 {
+            let quantizer = quantizer_for(key.kernel);
+            // A workgroup per row, or per eight rows.
+            let groups = if quantizer == Kernel::QuantizeRowsLanes {
+                m.div_ceil(8)
+            } else {
+                m
+            };
+            if groups > 65_535 {
                 return Err(Error::Shape(format!(
-                    "{m} rows of int8 activations need a workgroup each, more than 65535; \
+                    "{m} rows of int8 activations need {groups} workgroups, more than 65535; \
                      split the batch"
                 )));
             }
@@ -872,7 +889,7 @@ impl Graph {
             let x_scale = self.scratch((m * 4) as u64);
             self.push(Step {
                 key: PipelineKey {
-                    kernel: Kernel::QuantizeRows,
+                    kernel: quantizer,
                     storage: weights.storage,
                     specialization: 0,
                     mode: 0,
@@ -889,7 +906,7 @@ impl Graph {
                     0,
                 ],
                 bindings: vec![Bind::Tensor(x), Bind::Tensor(q), Bind::Tensor(x_scale)],
-                groups: (u32_of(m)?, 1),
+                groups: (u32_of(groups)?, 1),
             });
             x_bind = Bind::Tensor(q);
             extra.push(Bind::Tensor(x_scale));

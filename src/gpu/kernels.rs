@@ -37,6 +37,9 @@ pub enum Kernel {
     Argmax,
     /// Quantizes activations per row to int8 (Keras's abs-max), packed for `dot4I8Packed`.
     QuantizeRows,
+    /// [`Kernel::QuantizeRows`] with one invocation per row and no
+    /// workgroup barrier, for the register-tile products (CPU drivers).
+    QuantizeRowsLanes,
     /// Keras's int8 Dense: int8 activations and weights, `dot4I8Packed`, i32 accumulation.
     DenseInt8,
     /// Keras's int8 Dense, tiled for many rows.
@@ -409,7 +412,7 @@ const fn tex_tile(
 }
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 40] = {
+const KERNELS: [KernelSpec; 41] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -468,6 +471,12 @@ const KERNELS: [KernelSpec; 40] = {
             QuantizeRows,
             "quantize_rows",
             "quantize-rows",
+            QUANTIZE_ROWS_BINDINGS,
+        ),
+        other(
+            QuantizeRowsLanes,
+            "quantize_rows_lanes",
+            "quantize-rows-lanes",
             QUANTIZE_ROWS_BINDINGS,
         ),
         dense(
