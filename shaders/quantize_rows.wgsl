@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Keras's int8 activation quantizer (shared/quantize_rows_common.wgsl), one
 // workgroup per row: the row's chunks split over 64 invocations, their
-// maxima reduced in workgroup memory. For the matrix-vector and workgroup
+// maxima reduced by shared/workgroup_reduce.wgsl. For the matrix-vector and workgroup
 // tiled products (GPUs, and the single row of a decode step).
 
 #import quantize_rows_common
-
-var<workgroup> partial: array<f32, 64>;
+#import workgroup_reduce
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -18,15 +17,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var c = lid; c < qdims.k_vecs; c += 64u) {
         amax = chunk_abs_max(amax, x_chunk(row, c));
     }
-    partial[lid] = amax;
-    workgroupBarrier();
-    for (var stride = 32u; stride > 0u; stride /= 2u) {
-        if (lid < stride) {
-            partial[lid] = max(partial[lid], partial[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let scale = row_scale(partial[0]);
+    let scale = row_scale(workgroup_reduce(lid, amax, true));
     for (var c = lid; c < qdims.k_vecs; c += 64u) {
         store_quantized(row, c, x_chunk(row, c), scale);
     }
