@@ -5,6 +5,7 @@
 
 #import storage
 #import dense_bindings
+#import dense_weights
 #import dense_tile
 
 const VECS_PER_TILE_ROW: u32 = TILE_K / VALUES_PER_VEC;

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::format::WeightFormat;
 use crate::gpu::context::Capabilities;
-use crate::gpu::dense::{DenseLayout, Family, pipeline};
+use crate::gpu::dense::{DenseLayout, Family, pipeline_of};
 use crate::gpu::kernels::{Kernel, MATVEC_OUTPUTS};
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::shaders::{StorageVariant, XShare};
@@ -32,17 +32,22 @@ pub struct DenseChoice {
     pub storage: StorageVariant,
     /// Why, in words: the policy's part, then the shape's.
     pub reason: String,
+    /// The matrix-vector kernel on the adapter ([`Family::matvec_on`]).
+    pub matvec: Kernel,
 }
 
 impl DenseChoice {
     /// The kernel it runs.
     pub fn kernel(&self) -> Kernel {
-        Family::of(self.format).kernel(self.shape)
+        match self.shape {
+            DenseShape::MatVec => self.matvec,
+            DenseShape::Tiled => Family::of(self.format).kernel(self.shape),
+        }
     }
 
     /// The pipeline it runs with `activation`.
     pub fn pipeline(&self, activation: Activation) -> PipelineKey {
-        pipeline(self.format, self.storage, self.shape, activation)
+        pipeline_of(self.kernel(), self.format, self.storage, activation)
     }
 
     /// Where the layer's values sit on the GPU; `Err` for a shape that is
@@ -148,7 +153,12 @@ pub fn select_dense_with(
     let shape = DenseShape::for_rows(rows);
     let what = match format {
         WeightFormat::Float => {
+            let matvec = Family::Float.matvec_on(storage, caps);
             let shape_why = match shape {
+                DenseShape::MatVec if matvec == Kernel::DenseMatVecWide => format!(
+                    "rows={rows} <= {MATVEC_MAX_ROWS}: matrix-vector, W^T in 32-byte loads \
+                     (SHADER_INT64 on a CPU driver, which pays per load)"
+                ),
                 DenseShape::MatVec => format!("rows={rows} <= {MATVEC_MAX_ROWS}: matrix-vector"),
                 DenseShape::Tiled => {
                     format!("rows={rows} > {MATVEC_MAX_ROWS}: tiled matrix-matrix")
@@ -159,6 +169,7 @@ pub fn select_dense_with(
                 shape,
                 storage,
                 reason: format!("{name} -> {}: {why}; {shape_why}", storage.name()),
+                matvec,
             });
         }
         WeightFormat::Int8 {
@@ -197,6 +208,7 @@ pub fn select_dense_with(
         format,
         shape,
         storage,
+        matvec: Family::of(format).matvec_on(storage, caps),
         reason: format!(
             "{name} -> {what}, outputs in {}; rows={rows}: {}",
             storage.name(),

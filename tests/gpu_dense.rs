@@ -221,7 +221,14 @@ fn tiled_candidates(ctx: &mut GpuContext) {
                 let w = values(k * n, (k * 17 + n) as u64, 1.0);
                 let bias = values(n, n as u64 + 5, 1.0);
                 let dense = DenseKernel::float(&w, Some(&bias), (k, n)).unwrap();
-                check_with(ctx, &dense, storage, (kernel, activation), &x, m);
+                check_with(
+                    ctx,
+                    &dense,
+                    storage,
+                    (kernel, DenseShape::Tiled, activation),
+                    &x,
+                    m,
+                );
             }
         }
     }
@@ -238,18 +245,69 @@ fn every_tiled_candidate_matches_its_twin_on_llvmpipe_gl_without_subgroups() {
 }
 
 #[test]
-fn a_tiled_kernel_that_is_no_candidate_is_refused() {
+fn kernels_that_cannot_run_the_weights_are_refused() {
     let ctx = common::gpu::vulkan();
     let kernel = DenseKernel::float(&[1.0f32], None, (1, 1)).unwrap();
-    let weights = ctx.upload_dense(StorageVariant::F32, &kernel).unwrap();
-    let err = weights
-        .with_tiled_kernel(Kernel::DenseInt8Tiled)
+    let upload = |storage| ctx.upload_dense(storage, &kernel).unwrap();
+    for (refused, expected) in [
+        (
+            upload(StorageVariant::F32).with_tiled_kernel(Kernel::DenseInt8Tiled),
+            "not a tiled kernel of float weights in f32",
+        ),
+        (
+            upload(StorageVariant::F64).with_matvec_kernel(Kernel::DenseMatVecWide),
+            "not a matrix-vector kernel of float weights in f64",
+        ),
+    ] {
+        let err = refused.unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+}
+
+/// Both loads of the float matrix-vector kernel (16 and 32 bytes of W^T
+/// per load) against the twin on lavapipe, the one adapter here with
+/// SHADER_INT64 (routing picks the wide one there, so the plain one is
+/// forced), on the float grid's awkward shapes.
+#[test]
+fn both_matvec_loads_match_the_twin_on_lavapipe_vulkan() {
+    let mut ctx = common::gpu::vulkan();
+    assert!(ctx.capabilities().shader_int64, "{}", ctx.capabilities());
+    for storage in QUANTIZED_STORAGE {
+        assert_eq!(
+            Family::Float.matvec_on(storage, ctx.capabilities()),
+            Kernel::DenseMatVecWide
+        );
+        for matvec in [Kernel::DenseMatVec, Kernel::DenseMatVecWide] {
+            for (m, k, n) in [(1, 1, 1), (1, 37, 13), (3, 1000, 1024), (8, 256, 96)] {
+                let x = values(m * k, (m * 31 + k) as u64, 1.0);
+                let w = values(k * n, (k * 17 + n) as u64, 1.0);
+                let bias = values(n, n as u64 + 5, 1.0);
+                let kernel = DenseKernel::float(&w, Some(&bias), (k, n)).unwrap();
+                let how = (matvec, DenseShape::MatVec, Activation::Linear);
+                check_with(&mut ctx, &kernel, storage, how, &x, m);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_wide_matvec_is_refused_where_it_cannot_run() {
+    let gl = common::gpu::gl();
+    let kernel = DenseKernel::float(&[1.0f32; 4], None, (2, 2)).unwrap();
+    let weights = gl.upload_dense(StorageVariant::F32, &kernel).unwrap();
+    assert_eq!(weights.kernel(DenseShape::MatVec, 1), Kernel::DenseMatVec);
+    let mut gl = gl;
+    let wide = weights.with_matvec_kernel(Kernel::DenseMatVecWide).unwrap();
+    let err = gl
+        .dense(
+            &wide,
+            DenseShape::MatVec,
+            Activation::Linear,
+            &[1.0f32, 2.0],
+            1,
+        )
         .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("not a tiled kernel of float weights in f32"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("needs SHADER_INT64"), "{err}");
 }
 
 #[test]
@@ -323,36 +381,42 @@ fn check_tiles(
     m: usize,
 ) {
     for candidate in register_tiles(ctx, kernel.format(), storage) {
-        check_with(ctx, kernel, storage, (candidate, Activation::Linear), x, m);
+        let how = (candidate, DenseShape::Tiled, Activation::Linear);
+        check_with(ctx, kernel, storage, how, x, m);
     }
 }
 
+/// `kernel` run by `chosen` (a tiled candidate, or a matrix-vector kernel)
+/// in `shape` against the twin.
 fn check_with(
     ctx: &mut GpuContext,
     kernel: &DenseKernel,
     storage: StorageVariant,
-    (tiled, activation): (Kernel, Activation),
+    (chosen, shape, activation): (Kernel, DenseShape, Activation),
     x: &[f32],
     m: usize,
 ) {
     let (k, n) = (kernel.k(), kernel.n());
     let label = format!(
-        "{tiled:?} {storage:?} {m}x{k}x{n} {activation:?} on {}",
+        "{chosen:?} {storage:?} {m}x{k}x{n} {activation:?} on {}",
         ctx.capabilities().adapter_name
     );
     let weights = ctx
         .upload_dense(storage, kernel)
-        .and_then(|w| w.with_tiled_kernel(tiled))
+        .and_then(|w| match shape {
+            DenseShape::Tiled => w.with_tiled_kernel(chosen),
+            DenseShape::MatVec => w.with_matvec_kernel(chosen),
+        })
         .unwrap_or_else(|e| panic!("{label}: upload: {e}"));
-    assert_eq!(weights.tiled_kernel(m).0, tiled);
+    assert_eq!(weights.kernel(shape, m), chosen);
     let gpu = ctx
-        .dense(&weights, DenseShape::Tiled, activation, x, m)
+        .dense(&weights, shape, activation, x, m)
         .unwrap_or_else(|e| panic!("{label}: run: {e}"));
     let case = Case {
         label,
         kernel,
         format: storage.format(),
-        shape: DenseShape::Tiled,
+        shape,
         activation,
         x,
         m,

@@ -26,7 +26,7 @@ use crate::gpu::dense::Family;
 use crate::gpu::probes::{ARITHMETIC_PROBE_SIZE, PreparedProbe, read_probe_for};
 use crate::gpu::recorder::Forward;
 use crate::gpu::shaders::StorageVariant;
-use crate::ops::{Activation, DenseShape};
+use crate::ops::Activation;
 use crate::plan::{DenseLayerSpec, Plan, PlanRow};
 use crate::policy::any::Policy;
 use crate::policy::map::DTypePolicyMap;
@@ -416,6 +416,7 @@ fn plan_row(
     let mut row = Plan::new(&map, &[spec], caps)?.rows.remove(0);
     if case.native_f16 {
         row.choice.storage = StorageVariant::F16Native;
+        row.choice.matvec = Family::Float.matvec_on(StorageVariant::F16Native, caps);
         row.choice.reason = format!("{}; native f16 chosen by the benchmark", row.choice.reason);
         row.layout = row.choice.layout(k, n)?;
     }
@@ -475,13 +476,8 @@ fn run_one(
             op: "dense",
             policy: case.label.clone(),
             variant: row.choice.storage.name().to_owned(),
-            kernel: match row.choice.shape {
-                // The tuned kernel where the adapter has one.
-                DenseShape::Tiled => weights.tiled_kernel(m).0,
-                DenseShape::MatVec => row.choice.kernel(),
-            }
-            .short_name()
-            .to_owned(),
+            // The adapter's (tuned) kernel.
+            kernel: weights.kernel(row.choice.shape, m).short_name().to_owned(),
             m,
             k,
             n,

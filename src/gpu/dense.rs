@@ -25,7 +25,7 @@ use crate::format::packing::{
 };
 use crate::format::{DenseKernel, HostFloat, KernelValues, StorageFormat, WeightFormat};
 use crate::gpu::GpuError;
-use crate::gpu::context::GpuContext;
+use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::kernels::{Kernel, MATVEC_OUTPUTS};
 use crate::gpu::mirror::ChunkTexture;
 use crate::gpu::pipelines::PipelineKey;
@@ -94,6 +94,23 @@ impl Family {
         }
     }
 
+    /// Its matrix-vector kernel for `storage` on the adapter of `caps`:
+    /// the float kernel with 32-byte weight loads on a CPU driver with
+    /// SHADER_INT64 (it pays per load instruction and lane, whatever the
+    /// width; lavapipe, 1 x 2048 x 2048 f32: see docs/performance.md) in the
+    /// storage formats where that was measured faster; else [`Family::matvec`].
+    pub fn matvec_on(self, storage: StorageVariant, caps: &Capabilities) -> Kernel {
+        let wide = self == Family::Float
+            && caps.shader_int64
+            && caps.device_type == "Cpu"
+            && WIDE_LOAD_STORAGE.contains(&storage);
+        if wide {
+            Kernel::DenseMatVecWide
+        } else {
+            self.matvec()
+        }
+    }
+
     /// Its kernel of `shape`.
     pub const fn kernel(self, shape: DenseShape) -> Kernel {
         match shape {
@@ -113,6 +130,14 @@ impl Family {
     }
 }
 
+/// The storage formats whose float matrix-vector kernel reads 32-byte
+/// weight loads on CPU drivers ([`Family::matvec_on`]).
+const WIDE_LOAD_STORAGE: [StorageVariant; 3] = [
+    StorageVariant::F32,
+    StorageVariant::F16Packed,
+    StorageVariant::BF16Packed,
+];
+
 /// The `GROUPING` override of the weight-only kernels for `kernel` and a
 /// group size along k (`None`: per channel): 0 per channel; 2 grouped with
 /// blocks that are whole steps of the matrix-vector kernel (32 k), scaled
@@ -131,21 +156,6 @@ pub fn grouping(kernel: Kernel, block: Option<NonZeroU32>) -> u32 {
         }
         Some(_) => 1,
     }
-}
-
-/// The pipeline a Dense layer of `format` runs in `shape` with `activation`.
-pub fn pipeline(
-    format: WeightFormat,
-    storage: StorageVariant,
-    shape: DenseShape,
-    activation: Activation,
-) -> PipelineKey {
-    pipeline_of(
-        Family::of(format).kernel(shape),
-        format,
-        storage,
-        activation,
-    )
 }
 
 /// The pipeline `kernel` (one of `format`'s) runs with `activation`.
@@ -414,6 +424,8 @@ pub struct DenseWeights {
     parts: Vec<WeightPart>,
     /// The tiled kernel by shape class, where measured (gpu::tuning) or set.
     tuned: BTreeMap<ShapeClass, TunedChoice>,
+    /// The matrix-vector kernel on this adapter ([`Family::matvec_on`]).
+    matvec: Kernel,
 }
 
 impl DenseWeights {
@@ -441,6 +453,15 @@ impl DenseWeights {
     /// Inputs and outputs: `(k, n)`.
     pub fn dims(&self) -> (usize, usize) {
         (self.k, self.n)
+    }
+
+    /// The kernel of `shape` for `rows` rows: [`DenseWeights::tiled_kernel`]
+    /// or the adapter's matrix-vector kernel.
+    pub fn kernel(&self, shape: DenseShape, rows: usize) -> Kernel {
+        match shape {
+            DenseShape::Tiled => self.tiled_kernel(rows).0,
+            DenseShape::MatVec => self.matvec,
+        }
     }
 
     /// The tiled kernel for `rows` rows and why: the tuned choice of their
@@ -473,6 +494,24 @@ impl DenseWeights {
             .into_iter()
             .map(|c| (c, choice.clone()))
             .collect();
+        Ok(self)
+    }
+
+    /// These weights with `kernel` as their matrix-vector kernel: the
+    /// family's plain one, or for float weights in a wide-load storage
+    /// format [`Kernel::DenseMatVecWide`] (which needs SHADER_INT64): for
+    /// testing each against the twin on one adapter.
+    pub fn with_matvec_kernel(mut self, kernel: Kernel) -> Result<Self> {
+        let family = Family::of(self.format);
+        let wide = family == Family::Float && WIDE_LOAD_STORAGE.contains(&self.storage);
+        if kernel != family.matvec() && !(wide && kernel == Kernel::DenseMatVecWide) {
+            return Err(Error::Unsupported(format!(
+                "{kernel:?} is not a matrix-vector kernel of {} weights in {}",
+                self.format.name(),
+                self.storage.name()
+            )));
+        }
+        self.matvec = kernel;
         Ok(self)
     }
 
@@ -627,6 +666,7 @@ impl GpuContext {
                     Some((c, self.tuning().choice(fixed, storage, c)?.clone()))
                 })
                 .collect(),
+            matvec: family.matvec_on(storage, self.capabilities()),
         })
     }
 
@@ -837,10 +877,7 @@ impl Graph {
         check_activation(weights.storage, activation)?;
         let m = xs.rows();
         let family = Family::of(weights.format);
-        let kernel = match shape {
-            DenseShape::Tiled => weights.tiled_kernel(m).0,
-            DenseShape::MatVec => family.kernel(shape),
-        };
+        let kernel = weights.kernel(shape, m);
         let mut key = pipeline_of(kernel, weights.format, weights.storage, activation);
         if write_accumulators {
             key.mode = 1;

@@ -16,6 +16,9 @@ pub enum Kernel {
     DenseMatVec,
     /// Dense forward, workgroup-memory tiles.
     DenseTiled,
+    /// [`Kernel::DenseMatVec`] reading W^T with 32-byte loads
+    /// (SHADER_INT64; f32 and the packed 16-bit formats), for CPU drivers.
+    DenseMatVecWide,
     /// Casts between f32, f16 and bf16 buffers, reshaping rows (Keras's `Reshape`).
     Cast,
     /// Element-wise sum of two tensors of the same shape (a residual add).
@@ -236,6 +239,8 @@ const fn rw(min_bytes: u64) -> Binding {
 // shaders/shared/dense_bindings.wgsl: x and W^T are read as 16-byte chunks,
 // bias and y by the value (f64 at most: 8 bytes).
 const DENSE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), ro(8), rw(8)];
+// dense_matvec_wide.wgsl reads W^T in 32-byte vectors (and has no f64 variant).
+const DENSE_WIDE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(32), ro(4), rw(4)];
 // The probes read 16-byte vectors.
 const PROBE_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
 // The wide read probe reads 32-byte vectors.
@@ -412,7 +417,7 @@ const fn tex_tile(
 }
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 41] = {
+const KERNELS: [KernelSpec; 42] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -433,6 +438,17 @@ const KERNELS: [KernelSpec; 41] = {
                 "dense_tiled",
                 "tiled",
                 DENSE_BINDINGS,
+                DenseTiled,
+                None,
+            )
+        },
+        KernelSpec {
+            needs_int64: true,
+            ..dense(
+                DenseMatVecWide,
+                "dense_matvec_wide",
+                "matvec-wide",
+                DENSE_WIDE_BINDINGS,
                 DenseTiled,
                 None,
             )
@@ -744,7 +760,11 @@ impl Kernel {
         use crate::gpu::shaders::StorageVariant::{F16Native, F64};
         match storage {
             F64 => self.spec().f64,
-            F16Native => self.spec().register_tile.is_none(),
+            // Native f16 chunks are f16 vectors, not the words the register
+            // tiles and the 32-byte loads split.
+            F16Native => {
+                self.spec().register_tile.is_none() && !matches!(self, Kernel::DenseMatVecWide)
+            }
             _ => true,
         }
     }

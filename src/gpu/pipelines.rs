@@ -180,6 +180,13 @@ impl crate::gpu::context::GpuContext {
     /// The pipeline of `key`, compiled on first use inside error scopes (a
     /// bad shader is an `Err`): plans compile theirs ahead of a run.
     pub fn compile(&mut self, key: PipelineKey) -> Result<Arc<wgpu::ComputePipeline>> {
+        if key.kernel.spec().needs_int64 && !self.capabilities().shader_int64 {
+            return Err(crate::error::Error::Unsupported(format!(
+                "{} needs SHADER_INT64, which the adapter '{}' lacks",
+                key.kernel.short_name(),
+                self.capabilities().adapter_name
+            )));
+        }
         let device = self.device.clone();
         crate::gpu::context::with_error_scopes(&device, "pipeline compilation", || {
             self.pipelines.get_or_compile(&device, key)
