@@ -20,6 +20,11 @@ fn tool() -> Command {
     // No tuning on first use (its own test below): the fixed rule.
     c.env("WGPU_BACKEND", "vulkan")
         .env("DTYPE_POLICY_TUNING", "off")
+        // ... and no table a tuned run on this machine left in the user's cache.
+        .env(
+            "DTYPE_POLICY_TUNING_CACHE",
+            "/nonexistent/dtype-policy-tuning.json",
+        )
         .env_remove("XDG_RUNTIME_DIR");
     c
 }

@@ -3,6 +3,7 @@
 //! says how to get it; it never skips.
 
 use dtype_policy::gpu::context::{AdapterChoice, GpuContext};
+use dtype_policy::gpu::tuning::{TuningKey, TuningTable};
 
 /// Mesa's lavapipe (Vulkan on the CPU) where there is no GPU.
 pub fn vulkan() -> GpuContext {
@@ -25,12 +26,18 @@ pub fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
     dtype_policy::bench::values(count, seed, scale)
 }
 
+/// The context routes by the fixed rule: a table a tuned run on this
+/// machine left in the user's cache would change which kernels (and how
+/// many pipelines) a test sees. Tests of the tuned choice set their own.
 fn open(backends: wgpu::Backends, what: &str) -> GpuContext {
-    GpuContext::with_choice(&AdapterChoice {
+    let mut ctx = GpuContext::with_choice(&AdapterChoice {
         backends: Some(backends),
         name: None,
     })
-    .unwrap_or_else(|e| panic!("{what} is needed for this test and could not be opened: {e}"))
+    .unwrap_or_else(|e| panic!("{what} is needed for this test and could not be opened: {e}"));
+    let key = TuningKey::of(ctx.capabilities());
+    ctx.set_tuning(TuningTable::new(key));
+    ctx
 }
 
 /// The difference of `a` and `b` in units in the last place of `format`
