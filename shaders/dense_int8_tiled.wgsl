@@ -8,6 +8,7 @@
 #import storage
 
 #import int8_bindings
+#import dense_weights
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 32u;

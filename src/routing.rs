@@ -155,10 +155,9 @@ pub fn select_dense_with(
         WeightFormat::Float => {
             let matvec = Family::Float.matvec_on(storage, caps);
             let shape_why = match shape {
-                DenseShape::MatVec if matvec == Kernel::DenseMatVecWide => format!(
-                    "rows={rows} <= {MATVEC_MAX_ROWS}: matrix-vector, W^T in 32-byte loads \
-                     (SHADER_INT64 on a CPU driver, which pays per load)"
-                ),
+                DenseShape::MatVec if matvec.spec().needs_int64 => {
+                    format!("rows={rows} <= {MATVEC_MAX_ROWS}: matrix-vector{WIDE_LOADS}")
+                }
                 DenseShape::MatVec => format!("rows={rows} <= {MATVEC_MAX_ROWS}: matrix-vector"),
                 DenseShape::Tiled => {
                     format!("rows={rows} > {MATVEC_MAX_ROWS}: tiled matrix-matrix")
@@ -203,12 +202,16 @@ pub fn select_dense_with(
     } else {
         storage
     };
-    let kernel = Family::of(format).kernel(shape);
+    let matvec = Family::of(format).matvec_on(storage, caps);
+    let kernel = match shape {
+        DenseShape::MatVec => matvec,
+        DenseShape::Tiled => Family::of(format).kernel(shape),
+    };
     Ok(DenseChoice {
         format,
         shape,
         storage,
-        matvec: Family::of(format).matvec_on(storage, caps),
+        matvec,
         reason: format!(
             "{name} -> {what}, outputs in {}; rows={rows}: {}",
             storage.name(),
@@ -216,6 +219,10 @@ pub fn select_dense_with(
         ),
     })
 }
+
+/// What a reason adds for the matrix-vector kernels that load 32 bytes.
+const WIDE_LOADS: &str =
+    ", W^T in 32-byte loads (SHADER_INT64 on a CPU driver, which pays per load)";
 
 /// How a quantized kernel's shape divides the work, in words.
 fn shape_reason(kernel: Kernel, caps: &Capabilities) -> String {
@@ -228,7 +235,12 @@ fn shape_reason(kernel: Kernel, caps: &Capabilities) -> String {
         XShare::SubgroupOf8 | XShare::Subgroup => ", x shared by subgroup broadcast",
         XShare::Plain => ", x read by every invocation (no subgroups of 8)",
     };
-    format!("one invocation per row and {outputs} outputs{shared}")
+    let loads = if kernel.spec().needs_int64 {
+        WIDE_LOADS
+    } else {
+        ""
+    };
+    format!("one invocation per row and {outputs} outputs{shared}{loads}")
 }
 
 #[cfg(test)]

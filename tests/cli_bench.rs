@@ -14,7 +14,12 @@ fn tool() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dtype-policy"));
     // No tuning on first use: the bench measures the fixed rule here.
     c.env("WGPU_BACKEND", "vulkan")
-        .env("DTYPE_POLICY_TUNING", "off");
+        .env("DTYPE_POLICY_TUNING", "off")
+        // ... and no table a tuned run on this machine left in the user's cache.
+        .env(
+            "DTYPE_POLICY_TUNING_CACHE",
+            "/nonexistent/dtype-policy-tuning.json",
+        );
     c
 }
 
@@ -113,7 +118,7 @@ fn bench_tiny_writes_json_of_the_documented_schema() {
         "matvec-wide f16-packed",
         "matvec-wide bf16-packed",
         "matvec f64",
-        "int8 f32",
+        "int8-wide f32",
         "int8-w f32",
         "int4 f32",
         "float8 f32",

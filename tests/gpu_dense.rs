@@ -454,7 +454,28 @@ fn int8_accumulators(ctx: &mut GpuContext) {
             dtype_policy::cpu::dense::int8_accumulators(&kernel, StorageFormat::F32, &x, m)
                 .unwrap();
         assert_eq!(matvec, twin, "int8 accumulators m={m} k={k} n={n}");
+        for plain_or_wide in matvec_kernels(ctx, INT8, StorageVariant::F32) {
+            let forced = weights.clone().with_matvec_kernel(plain_or_wide).unwrap();
+            let sums = ctx
+                .dense_int8_accumulators(&forced, DenseShape::MatVec, &x, m)
+                .unwrap();
+            assert_eq!(
+                sums, twin,
+                "{plain_or_wide:?} int8 accumulators m={m} k={k} n={n}"
+            );
+        }
     }
+}
+
+/// The matrix-vector kernels of `format` in `storage` this adapter runs:
+/// the family's plain one and its alternative (32-byte loads, where the
+/// adapter has SHADER_INT64).
+fn matvec_kernels(ctx: &GpuContext, format: WeightFormat, storage: StorageVariant) -> Vec<Kernel> {
+    let family = Family::of(format);
+    std::iter::once(family.matvec())
+        .chain(family.matvec_alternative(storage))
+        .filter(|k| !k.spec().needs_int64 || ctx.capabilities().shader_int64)
+        .collect()
 }
 
 fn int8_outputs(ctx: &mut GpuContext, format: WeightFormat, storages: &[StorageVariant]) {
@@ -469,6 +490,10 @@ fn int8_outputs(ctx: &mut GpuContext, format: WeightFormat, storages: &[StorageV
                 }
             }
             check_tiles(ctx, &kernel, storage, &x, m);
+            for matvec in matvec_kernels(ctx, format, storage) {
+                let how = (matvec, DenseShape::MatVec, Activation::Linear);
+                check_with(ctx, &kernel, storage, how, &x, m);
+            }
         }
     }
 }

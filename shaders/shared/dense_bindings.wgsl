@@ -6,7 +6,9 @@
 #import dense_dims
 // x: [m, k_padded] in the storage format.
 @group(0) @binding(1) var<storage, read> x_buf: array<Chunk>;
-// W^T (binding 2): shared/dense_weights.wgsl or dense_weights_wide.wgsl.
+// W^T (binding 2), in the storage format: shared/dense_weights.wgsl or
+// dense_weights_wide.wgsl.
+alias WeightChunk = Chunk;
 // bias: [n rounded up to even], Scalar (already rounded to the compute dtype).
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 // y: [m, y_row_words] in the storage format.

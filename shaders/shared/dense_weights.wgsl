@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// W^T of the float Dense kernels, read in 16-byte chunks.
+// W^T of the Dense kernels that read it from a storage buffer in 16-byte
+// chunks (float and int8). The bindings file names the element:
+// `WeightChunk`, the storage format's Chunk or int8 codes' vec4<u32>.
 
-// W^T: [n rounded up to even, k_padded] in the storage format (row j = output j).
-@group(0) @binding(2) var<storage, read> w_buf: array<Chunk>;
+// W^T: [n rounded up to even, k_padded] in the storage format, or int8
+// codes (row j = output j).
+@group(0) @binding(2) var<storage, read> w_buf: array<WeightChunk>;
 
 // Chunks i and i + 1 of W^T (i even: rows hold an even number of chunks).
-fn w_pair(i: u32) -> array<Chunk, 2> {
-    return array<Chunk, 2>(w_buf[i], w_buf[i + 1u]);
+fn w_pair(i: u32) -> array<WeightChunk, 2> {
+    return array<WeightChunk, 2>(w_buf[i], w_buf[i + 1u]);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// Bindings of the int8 Dense kernels (dense_int8.wgsl, dense_int8_tiled.wgsl).
+// Bindings of the int8 Dense kernels (dense_int8.wgsl, dense_int8_wide.wgsl,
+// dense_int8_tiled.wgsl).
 // Stay in sync with `Kernel::bindings` and the host side in src/gpu/int8.rs.
 
 // Write the raw i32 accumulators instead of y (for tests of the twin).
@@ -15,8 +16,9 @@ struct Int8Dims {
 @group(0) @binding(0) var<uniform> dims: Int8Dims;
 // Quantized x: [m, k padded], four int8 per u32.
 @group(0) @binding(1) var<storage, read> q_buf: array<vec4<u32>>;
-// W^T: [n rounded up to even, k padded], four int8 per u32 along k.
-@group(0) @binding(2) var<storage, read> w_buf: array<vec4<u32>>;
+// W^T (binding 2), four int8 per u32 along k: shared/dense_weights.wgsl or
+// dense_weights_wide.wgsl.
+alias WeightChunk = vec4<u32>;
 // bias: [n rounded up to even], Scalar.
 @group(0) @binding(3) var<storage, read> bias_buf: array<Scalar>;
 // y: [m, y_row_words] in the storage format (i32 accumulators when WRITE_ACCUMULATOR).

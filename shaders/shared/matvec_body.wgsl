@@ -9,7 +9,8 @@
 // shape).
 
 override WORKGROUP_SIZE: u32 = 64u;
-const OUTPUTS: u32 = 8u;
+
+#import matvec_slot
 
 // acc += x0 . w[0] then x1 . w[1], lane by lane.
 fn mul_add_pair(acc: Acc, x0: Chunk, x1: Chunk, w: array<Chunk, 2>) -> Acc {
@@ -18,16 +19,10 @@ fn mul_add_pair(acc: Acc, x0: Chunk, x1: Chunk, w: array<Chunk, 2>) -> Acc {
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let n0 = gid.x * OUTPUTS;
-    let row = gid.y;
-    if (n0 >= dims.n || row >= dims.m) {
+    let s = matvec_slot(gid);
+    if (outside(s)) {
         return;
     }
-    let ja = rows4(n0);
-    let jb = rows4(n0 + 4u);
-    let wa = ja * dims.k_vecs;
-    let wb = jb * dims.k_vecs;
-    let x_row = row * dims.k_vecs;
     var acc0 = acc_zero();
     var acc1 = acc_zero();
     var acc2 = acc_zero();
@@ -37,20 +32,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc6 = acc_zero();
     var acc7 = acc_zero();
     for (var i = 0u; i < dims.k_vecs; i += 2u) {
-        let x0 = x_buf[x_row + i];
-        let x1 = x_buf[x_row + i + 1u];
-        acc0 = mul_add_pair(acc0, x0, x1, w_pair(wa.x + i));
-        acc1 = mul_add_pair(acc1, x0, x1, w_pair(wa.y + i));
-        acc2 = mul_add_pair(acc2, x0, x1, w_pair(wa.z + i));
-        acc3 = mul_add_pair(acc3, x0, x1, w_pair(wa.w + i));
-        acc4 = mul_add_pair(acc4, x0, x1, w_pair(wb.x + i));
-        acc5 = mul_add_pair(acc5, x0, x1, w_pair(wb.y + i));
-        acc6 = mul_add_pair(acc6, x0, x1, w_pair(wb.z + i));
-        acc7 = mul_add_pair(acc7, x0, x1, w_pair(wb.w + i));
+        let x0 = x_buf[s.x_row + i];
+        let x1 = x_buf[s.x_row + i + 1u];
+        acc0 = mul_add_pair(acc0, x0, x1, w_pair(s.wa.x + i));
+        acc1 = mul_add_pair(acc1, x0, x1, w_pair(s.wa.y + i));
+        acc2 = mul_add_pair(acc2, x0, x1, w_pair(s.wa.z + i));
+        acc3 = mul_add_pair(acc3, x0, x1, w_pair(s.wa.w + i));
+        acc4 = mul_add_pair(acc4, x0, x1, w_pair(s.wb.x + i));
+        acc5 = mul_add_pair(acc5, x0, x1, w_pair(s.wb.y + i));
+        acc6 = mul_add_pair(acc6, x0, x1, w_pair(s.wb.z + i));
+        acc7 = mul_add_pair(acc7, x0, x1, w_pair(s.wb.w + i));
     }
-    store_outputs8(row, n0, array<Scalar, 8>(
-        finish(lane_sum(acc0), ja.x), finish(lane_sum(acc1), ja.y),
-        finish(lane_sum(acc2), ja.z), finish(lane_sum(acc3), ja.w),
-        finish(lane_sum(acc4), jb.x), finish(lane_sum(acc5), jb.y),
-        finish(lane_sum(acc6), jb.z), finish(lane_sum(acc7), jb.w)));
+    store_outputs8(s.row, s.n0, array<Scalar, 8>(
+        finish(lane_sum(acc0), s.ja.x), finish(lane_sum(acc1), s.ja.y),
+        finish(lane_sum(acc2), s.ja.z), finish(lane_sum(acc3), s.ja.w),
+        finish(lane_sum(acc4), s.jb.x), finish(lane_sum(acc5), s.jb.y),
+        finish(lane_sum(acc6), s.jb.z), finish(lane_sum(acc7), s.jb.w)));
 }

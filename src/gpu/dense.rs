@@ -94,20 +94,32 @@ impl Family {
         }
     }
 
-    /// Its matrix-vector kernel for `storage` on the adapter of `caps`:
-    /// the float kernel with 32-byte weight loads on a CPU driver with
-    /// SHADER_INT64 (it pays per load instruction and lane, whatever the
-    /// width; lavapipe, 1 x 2048 x 2048 f32: see docs/performance.md) in the
-    /// storage formats where that was measured faster; else [`Family::matvec`].
+    /// Its matrix-vector kernel for `storage` on the adapter of `caps`: on
+    /// a CPU driver, [`Family::matvec_alternative`] where there is one (for
+    /// the 32-byte loads, where the driver has SHADER_INT64); else
+    /// [`Family::matvec`].
     pub fn matvec_on(self, storage: StorageVariant, caps: &Capabilities) -> Kernel {
-        let wide = self == Family::Float
-            && caps.shader_int64
-            && caps.device_type == "Cpu"
-            && WIDE_LOAD_STORAGE.contains(&storage);
-        if wide {
-            Kernel::DenseMatVecWide
-        } else {
-            self.matvec()
+        match self.matvec_alternative(storage) {
+            Some(kernel)
+                if caps.device_type == "Cpu"
+                    && (caps.shader_int64 || !kernel.spec().needs_int64) =>
+            {
+                kernel
+            }
+            _ => self.matvec(),
+        }
+    }
+
+    /// The matrix-vector kernel that gives the same numbers as
+    /// [`Family::matvec`] faster on CPU drivers, which pay per load
+    /// instruction and lane whatever its width: 32-byte weight loads
+    /// (lavapipe, 1 x 384 x 50257, GPT-2's head, alternating: f32 15.1 ->
+    /// 12.1 ms, int8 4.5 -> 3.9; docs/performance.md).
+    pub fn matvec_alternative(self, storage: StorageVariant) -> Option<Kernel> {
+        match self {
+            Family::Float if WIDE_LOAD_STORAGE.contains(&storage) => Some(Kernel::DenseMatVecWide),
+            Family::Int8 => Some(Kernel::DenseInt8Wide),
+            _ => None,
         }
     }
 
@@ -498,13 +510,11 @@ impl DenseWeights {
     }
 
     /// These weights with `kernel` as their matrix-vector kernel: the
-    /// family's plain one, or for float weights in a wide-load storage
-    /// format [`Kernel::DenseMatVecWide`] (which needs SHADER_INT64): for
+    /// family's plain one or its [`Family::matvec_alternative`]: for
     /// testing each against the twin on one adapter.
     pub fn with_matvec_kernel(mut self, kernel: Kernel) -> Result<Self> {
         let family = Family::of(self.format);
-        let wide = family == Family::Float && WIDE_LOAD_STORAGE.contains(&self.storage);
-        if kernel != family.matvec() && !(wide && kernel == Kernel::DenseMatVecWide) {
+        if kernel != family.matvec() && family.matvec_alternative(self.storage) != Some(kernel) {
             return Err(Error::Unsupported(format!(
                 "{kernel:?} is not a matrix-vector kernel of {} weights in {}",
                 self.format.name(),

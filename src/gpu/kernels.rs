@@ -47,6 +47,9 @@ pub enum Kernel {
     DenseInt8,
     /// Keras's int8 Dense, tiled for many rows.
     DenseInt8Tiled,
+    /// [`Kernel::DenseInt8`] reading W^T with 32-byte loads (SHADER_INT64),
+    /// for CPU drivers.
+    DenseInt8Wide,
     /// Keras's int4 Dense (per-channel or grouped with zero points):
     /// activations in the compute dtype, weights dequantized in the kernel.
     DenseInt4,
@@ -259,6 +262,16 @@ const INT8_BINDINGS: &[Binding] = &[
     ro(4),
     ro(4),
 ];
+// dense_int8_wide.wgsl: W^T in 32-byte vectors.
+const INT8_WIDE_BINDINGS: &[Binding] = &[
+    Binding::Uniform(16),
+    ro(16),
+    ro(32),
+    ro(4),
+    rw(4),
+    ro(4),
+    ro(4),
+];
 // shaders/shared/float8_weights.wgsl.
 const FLOAT8_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(16), ro(4), rw(4)];
 // shaders/shared/int4_weights.wgsl.
@@ -417,7 +430,7 @@ const fn tex_tile(
 }
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 42] = {
+const KERNELS: [KernelSpec; 43] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -511,6 +524,17 @@ const KERNELS: [KernelSpec; 42] = {
             DenseInt8Tiled,
             Some("WRITE_ACCUMULATOR"),
         ),
+        KernelSpec {
+            needs_int64: true,
+            ..dense(
+                DenseInt8Wide,
+                "dense_int8_wide",
+                "int8-wide",
+                INT8_WIDE_BINDINGS,
+                DenseInt8Tiled,
+                Some("WRITE_ACCUMULATOR"),
+            )
+        },
         KernelSpec {
             shares_x: true,
             ..dense(
