@@ -186,9 +186,11 @@ fn every_float_variant_matches_its_twin_on_llvmpipe_gl_without_shader_f16() {
 
 /// Every tiled candidate of gpu::tuning (the register tiles over chunk
 /// textures) against the tiled twin: f32 over the whole grid, the packed
-/// 16-bit formats on its awkward corners, and activations.
+/// 16-bit formats (native f16 too, where the adapter has it: the packed
+/// tiles read its bytes) on its awkward corners, and activations.
 fn tiled_candidates(ctx: &mut GpuContext) {
-    for storage in QUANTIZED_STORAGE {
+    let native = variants(ctx, &[StorageVariant::F16Native]);
+    for storage in QUANTIZED_STORAGE.into_iter().chain(native) {
         let candidates = dtype_policy::gpu::tuning::candidates(Kernel::DenseTiled, storage);
         assert_eq!(candidates.len(), 4, "{storage:?}: {candidates:?}");
         for kernel in candidates {

@@ -784,11 +784,13 @@ impl Kernel {
         use crate::gpu::shaders::StorageVariant::{F16Native, F64};
         match storage {
             F64 => self.spec().f64,
-            // Native f16 chunks are f16 vectors, not the words the register
-            // tiles and the 32-byte loads split.
-            F16Native => {
-                self.spec().register_tile.is_none() && !matches!(self, Kernel::DenseMatVecWide)
-            }
+            // Native f16 chunks are f16 vectors, not the words the 32-byte
+            // loads split; the float register tiles read the same bytes as
+            // packed words (shaders::compose), the others take no f16.
+            F16Native => match self.spec().register_tile {
+                Some(tile) => matches!(tile.values, TileValues::Float),
+                None => !matches!(self, Kernel::DenseMatVecWide),
+            },
             _ => true,
         }
     }

@@ -150,6 +150,13 @@ impl XShare {
 /// The complete WGSL of one (kernel, storage) variant, with the
 /// activations shared as `x_share` says.
 pub fn compose(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<String> {
+    // The register tiles split chunks into words: native f16 tensors hold
+    // the same bytes as packed ones, so the packed tile reads them.
+    let storage = if kernel.reads_textures() && storage == StorageVariant::F16Native {
+        StorageVariant::F16Packed
+    } else {
+        storage
+    };
     let variant = Variant {
         storage,
         x_share,

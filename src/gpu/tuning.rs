@@ -80,11 +80,13 @@ impl ShapeClass {
     }
 }
 
-/// The storage variants whose Dense kernels are tuned.
-pub const TUNED_STORAGE: [StorageVariant; 3] = [
+/// The storage variants whose Dense kernels are tuned (native f16: the
+/// float family only, on adapters with SHADER_F16).
+pub const TUNED_STORAGE: [StorageVariant; 4] = [
     StorageVariant::F32,
     StorageVariant::F16Packed,
     StorageVariant::BF16Packed,
+    StorageVariant::F16Native,
 ];
 
 /// The tuned families, by the tiled kernel of their fixed rule.
@@ -526,7 +528,9 @@ pub fn entries_of(
 ) -> Vec<(Kernel, StorageVariant, ShapeClass)> {
     let mut out = Vec::new();
     for &(fixed, storage) in families {
-        if candidates_on(fixed, storage, caps).len() < 2 {
+        let runs = (!storage.needs_shader_f16() || caps.shader_f16)
+            && (!storage.needs_shader_f64() || caps.shader_f64);
+        if !runs || candidates_on(fixed, storage, caps).len() < 2 {
             continue;
         }
         for class in ShapeClass::ALL {
@@ -670,6 +674,23 @@ mod tests {
         ];
         assert_eq!(pick(&tie).unwrap().kernel, Kernel::DenseTiled);
         assert!(pick(&[]).is_none());
+    }
+
+    #[test]
+    fn native_f16_tunes_the_float_family_only_and_only_with_shader_f16() {
+        assert_eq!(
+            candidates(Kernel::DenseTiled, StorageVariant::F16Native).len(),
+            4
+        );
+        assert_eq!(
+            candidates(Kernel::DenseInt8Tiled, StorageVariant::F16Native),
+            vec![Kernel::DenseInt8Tiled]
+        );
+        let native = (Kernel::DenseTiled, StorageVariant::F16Native);
+        let mut caps = Capabilities::baseline("test adapter");
+        assert!(entries_of(&[native], &caps).is_empty());
+        caps.shader_f16 = true;
+        assert_eq!(entries_of(&[native], &caps).len(), ShapeClass::ALL.len());
     }
 
     #[test]
