@@ -48,14 +48,15 @@ struct AttentionDims {
 @group(0) @binding(5) var<storage, read_write> y_buf: array<OutWord>;
 
 const THREADS: u32 = REDUCE_THREADS;
-// Value dimensions an invocation accumulates: 2 per pair, 4 pairs.
-const PAIRS: u32 = 4u;
+// Units of values an invocation accumulates: value_dim up to 512 in pairs.
+const UNITS: u32 = 4u;
 const MASKED: f32 = -0.7 * 3.4028234663852886e38;
 
-var<workgroup> probs: array<f32, 64>;
 // The logits of the first SCORES keys, computed once: each invocation
 // writes and reads back only its own keys (s = lid, lid + 64, ...), so no
-// barrier guards them; later keys are computed again in each pass.
+// barrier guards them; later keys are computed again in each pass. Then
+// the probabilities of a block of SCORES keys, which every invocation
+// reads.
 const SCORES: u32 = 1024u;
 var<workgroup> scores: array<f32, SCORES>;
 
@@ -93,11 +94,6 @@ fn q_at(row: u32, col: u32) -> f32 {
 fn k_at(row: u32, col: u32) -> f32 {
     let at = row * row_chunks(kv_heads() * key_dim()) + col / VALUES_PER_VEC;
     return f32(chunk_value(k_buf[at], col % VALUES_PER_VEC));
-}
-
-fn v_at(row: u32, col: u32) -> f32 {
-    let at = row * row_chunks(kv_heads() * value_dim()) + col / VALUES_PER_VEC;
-    return f32(chunk_value(v_buf[at], col % VALUES_PER_VEC));
 }
 
 fn explicit_path() -> bool {
@@ -170,6 +166,26 @@ fn weight(l: f32, m: f32) -> f32 {
     return exp(l - m);
 }
 
+// exp(l - m) / total rounded to the storage format: key s's probability
+// (0 for a masked key on the explicit path).
+fn probability(qr: u32, t: u32, b: u32, s: u32, l: f32, m: f32, total: f32) -> f32 {
+    if (explicit_path() && !kept(qr, t, b, s)) {
+        return 0.0;
+    }
+    return round_compute(weight(l, m) / total);
+}
+
+// The values an invocation accumulates at once: a quad of a head where
+// value_dim is a multiple of 4 (one load a key), else a pair in .xy.
+fn value_unit(row: u32, col: u32, width: u32) -> vec4<f32> {
+    let c = v_buf[row * row_chunks(kv_heads() * value_dim()) + col / VALUES_PER_VEC];
+    if (width == 4u) {
+        return chunk_part(c, (col % VALUES_PER_VEC) / 4u);
+    }
+    let j = col % VALUES_PER_VEC;
+    return vec4<f32>(f32(chunk_value(c, j)), f32(chunk_value(c, j + 1u)), 0.0, 0.0);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32,
         @builtin(workgroup_id) wid: vec3<u32>,
@@ -199,38 +215,52 @@ fn main(@builtin(local_invocation_index) lid: u32,
     if (rounded_softmax()) {
         total = round_compute(total);
     }
-    var acc: array<vec2<f32>, PAIRS>;
-    for (var p = 0u; p < PAIRS; p++) {
-        acc[p] = vec2<f32>(0.0);
+    // Invocation lid accumulates units lid, lid + 64, ... of the head's
+    // values over keys in order, a block of SCORES keys at a time: each
+    // invocation turns its own keys' logits into probabilities in scores,
+    // one barrier, then all read them (the first block's logits are the
+    // first pass's).
+    let width = select(2u, 4u, value_dim() % 4u == 0u);
+    var acc: array<vec4<f32>, UNITS>;
+    for (var u = 0u; u < UNITS; u++) {
+        acc[u] = vec4<f32>(0.0);
     }
-    for (var tile = 0u; tile < dims.tk; tile += THREADS) {
-        let s = tile + lid;
-        var prob = 0.0;
-        if (s < dims.tk && (!explicit_path() || kept(qr, t, b, s))) {
-            prob = round_compute(weight(cached_logit(qr, t, b, n, s), m) / total);
+    for (var start = 0u; start < dims.tk; start += SCORES) {
+        let end = min(dims.tk, start + SCORES);
+        if (start > 0u) {
+            workgroupBarrier();
         }
-        probs[lid] = prob;
+        for (var s = start + lid; s < end; s += THREADS) {
+            var l: f32;
+            if (start == 0u) {
+                l = scores[s];
+            } else {
+                l = logit(qr, t, b, n, s);
+            }
+            scores[s - start] = probability(qr, t, b, s, l, m, total);
+        }
         workgroupBarrier();
-        let keys = min(THREADS, dims.tk - tile);
-        for (var p = 0u; p < PAIRS; p++) {
-            let d = 2u * (lid + p * THREADS);
+        for (var u = 0u; u < UNITS; u++) {
+            let d = width * (lid + u * THREADS);
             if (d < value_dim()) {
-                for (var j = 0u; j < keys; j++) {
-                    let row = b * dims.tk + tile + j;
-                    let col = kv_head(n) * value_dim() + d;
-                    acc[p] = acc[p] + probs[j] * vec2<f32>(v_at(row, col), v_at(row, col + 1u));
+                let col = kv_head(n) * value_dim() + d;
+                for (var s = start; s < end; s++) {
+                    acc[u] = acc[u] + scores[s - start] * value_unit(b * dims.tk + s, col, width);
                 }
             }
         }
-        workgroupBarrier();
     }
     let y_chunks = row_chunks(heads() * value_dim());
-    for (var p = 0u; p < PAIRS; p++) {
-        let d = 2u * (lid + p * THREADS);
+    for (var u = 0u; u < UNITS; u++) {
+        let d = width * (lid + u * THREADS);
         if (d < value_dim()) {
             let col = n * value_dim() + d;
-            store_chunk_pair(qr * y_chunks + col / VALUES_PER_VEC, (col % VALUES_PER_VEC) / 2u,
-                             Scalar(acc[p].x), Scalar(acc[p].y));
+            let at = qr * y_chunks + col / VALUES_PER_VEC;
+            let pair = (col % VALUES_PER_VEC) / 2u;
+            store_chunk_pair(at, pair, Scalar(acc[u].x), Scalar(acc[u].y));
+            if (width == 4u) {
+                store_chunk_pair(at, pair + 1u, Scalar(acc[u].z), Scalar(acc[u].w));
+            }
         }
     }
 }
