@@ -272,11 +272,17 @@ fn gelu_approximate_is_jaxs_tanh_formula() {
 /// Argmax (greedy decoding's next token) against its twin: the first of
 /// equal largest values, NaN skipped, a row of NaN giving 0; values
 /// rounded to the storage format first, so ties appear in 16-bit formats.
+/// Rows longer than one workgroup's block (4096 values of f32, 8192 of the
+/// 16-bit formats) go through the blocks and their merge: a vocabulary's
+/// row, whose two equal largest values lie in different blocks, a row whose
+/// largest value is in its last block, and a row whose last block holds one
+/// value.
 #[test]
 fn argmax_matches_its_twin_on_both_adapters() {
+    let long = [(3, 50_257), (1, 4097), (2, 8193)];
     for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
         for format in FORMATS {
-            for (rows, cols) in SHAPES {
+            for (rows, cols) in SHAPES.into_iter().chain(long) {
                 let mut x = common::gpu::values(rows * cols, 11, 4.0);
                 // A tie for the largest value late in row 0, a NaN early.
                 if cols > 3 {
@@ -287,6 +293,12 @@ fn argmax_matches_its_twin_on_both_adapters() {
                 }
                 if rows > 1 {
                     x[cols..2 * cols].fill(f32::NAN);
+                }
+                // Row 2's largest value alone in its last column (a long
+                // row's last block).
+                if rows > 2 {
+                    let row = &mut x[2 * cols..3 * cols];
+                    row[cols - 1] = row.iter().fold(f32::MIN, |m, &v| m.max(v)) + 1.0;
                 }
                 let x: Vec<f32> = x
                     .iter()
@@ -309,6 +321,9 @@ fn argmax_matches_its_twin_on_both_adapters() {
                 }
                 if rows > 1 {
                     assert_eq!(twin[1], 0.0, "a row of NaN");
+                }
+                if rows > 2 {
+                    assert_eq!(twin[2], (cols - 1) as f32, "the largest value last");
                 }
             }
         }

@@ -302,7 +302,7 @@ const SOFTMAX_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(4), rw(4
 // shaders/rope.wgsl: x chunks, the f32 cos and sin table, y by the word.
 const ROPE_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), ro(4), rw(4)];
 // shaders/argmax.wgsl: x chunks in, one f32 index per row out.
-const ARGMAX_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), rw(4)];
+const ARGMAX_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(16), rw(4)];
 
 /// A row of the table with the defaults of a kernel that is not Dense.
 const fn other(

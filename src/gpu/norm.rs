@@ -90,6 +90,10 @@ fn f32_arithmetic(format: StorageFormat, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The chunks one workgroup of the argmax scans where a row is split
+/// (shaders/argmax.wgsl's BLOCK): 4096 values of f32.
+const ARGMAX_BLOCK_CHUNKS: usize = 1024;
+
 impl Graph {
     /// Keras's LayerNormalization of `x` over its last axis, written in
     /// `x`'s format.
@@ -283,26 +287,57 @@ impl Graph {
             )?);
             let what = || "an argmax's rows".to_owned();
             let rows = size::to_u32(shape.rows(), &what)?;
-            g.push(Step {
-                key: PipelineKey {
-                    kernel: Kernel::Argmax,
-                    storage: elementwise_variant(shape.format()),
-                    specialization: 0,
-                    mode: 0,
-                },
-                label: "argmax".to_owned(),
-                uniform: [
+            let chunks = shape.bytes() as usize / 16 / shape.rows();
+            let blocks = chunks.div_ceil(ARGMAX_BLOCK_CHUNKS);
+            let key = |format: StorageFormat| PipelineKey {
+                kernel: Kernel::Argmax,
+                storage: elementwise_variant(format),
+                specialization: 0,
+                mode: 0,
+            };
+            let uniform = |chunks: usize, stride: usize, stage: u32| -> Result<[u32; 8]> {
+                Ok([
                     size::to_u32(shape.cols(), &what)?,
-                    size::to_u32(shape.bytes() as usize / 16 / shape.rows(), &what)?,
+                    size::to_u32(chunks, &what)?,
                     rows,
-                    size::to_u32(g.shape(y)?.stride(), &what)?,
+                    size::to_u32(stride, &what)?,
+                    stage,
+                    size::to_u32(blocks, &what)?,
                     0,
                     0,
-                    0,
-                    0,
-                ],
-                bindings: vec![Bind::Tensor(x), Bind::Tensor(y)],
-                // One workgroup of 64 per row.
+                ])
+            };
+            let y_stride = g.shape(y)?.stride();
+            if blocks == 1 {
+                g.push(Step {
+                    key: key(shape.format()),
+                    label: "argmax".to_owned(),
+                    uniform: uniform(chunks, y_stride, 0)?,
+                    bindings: vec![Bind::Tensor(x), Bind::Tensor(y)],
+                    // One workgroup of 64 per row.
+                    groups: groups_2d(u64::from(rows) * 64)?,
+                });
+                return Ok(y);
+            }
+            // Each block's (value, index) pair, then the pairs merged.
+            let pairs = g.tensor(crate::gpu::tensor::TensorShape::new(
+                shape.rows(),
+                2 * blocks,
+                StorageFormat::F32,
+            )?);
+            let pair_shape = g.shape(pairs)?;
+            g.push(Step {
+                key: key(shape.format()),
+                label: "argmax blocks".to_owned(),
+                uniform: uniform(chunks, pair_shape.stride(), 1)?,
+                bindings: vec![Bind::Tensor(x), Bind::Tensor(pairs)],
+                groups: groups_2d(u64::from(rows) * blocks as u64 * 64)?,
+            });
+            g.push(Step {
+                key: key(StorageFormat::F32),
+                label: "argmax".to_owned(),
+                uniform: uniform(pair_shape.stride() / 4, y_stride, 2)?,
+                bindings: vec![Bind::Tensor(pairs), Bind::Tensor(y)],
                 groups: groups_2d(u64::from(rows) * 64)?,
             });
             Ok(y)
