@@ -5,11 +5,21 @@
 # Debian packages: lavapipe (Vulkan on the CPU), EGL + llvmpipe (OpenGL on the CPU).
 GPU_DRIVER_PACKAGES="mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri"
 
+# Whether any of the paths (globs, expanded by the caller) exists: `ls a b`
+# fails when either is missing, and each driver lives in only one of them.
+any_exists() {
+  local path
+  for path in "$@"; do
+    [ -e "$path" ] && return 0
+  done
+  return 1
+}
+
 have_gpu_drivers() {
-  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1 &&
+  any_exists /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json &&
     ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' &&
     ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1' &&
-    ls /usr/lib/*/dri/swrast_dri.so /usr/lib/dri/swrast_dri.so >/dev/null 2>&1
+    any_exists /usr/lib/*/dri/swrast_dri.so /usr/lib/dri/swrast_dri.so
 }
 
 ensure_gpu_drivers() {
