@@ -16,9 +16,13 @@ any_exists() {
 }
 
 have_gpu_drivers() {
+  # Read once, not piped into `grep -q`: under pipefail, grep quitting at
+  # its first match kills ldconfig with SIGPIPE and fails the test.
+  local libraries
+  libraries="$(ldconfig -p 2>/dev/null || true)"
   any_exists /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json &&
-    ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' &&
-    ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1' &&
+    grep -q 'libvulkan\.so\.1' <<<"$libraries" &&
+    grep -q 'libEGL\.so\.1' <<<"$libraries" &&
     any_exists /usr/lib/*/dri/swrast_dri.so /usr/lib/dri/swrast_dri.so
 }
 
