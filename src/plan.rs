@@ -57,6 +57,10 @@ pub struct PlanRow {
     /// the adapter's limit for one binding (split by outputs, a dispatch
     /// each).
     pub bindings: usize,
+    /// Bytes of the second copy of W^T that a CPU driver's matrix-vector
+    /// kernel reads, laid out for its SIMD lanes
+    /// ([`DenseLayout::lanes_bytes`]); 0 elsewhere.
+    pub lanes_bytes: u64,
 }
 
 impl PlanRow {
@@ -82,7 +86,7 @@ impl PlanRow {
 
     /// Bytes of weights, their tables and bias on the GPU.
     pub fn weight_bytes(&self) -> u64 {
-        self.layout.weight_bytes()
+        self.layout.weight_bytes().saturating_add(self.lanes_bytes)
     }
 
     /// The layer's float kernel (`[k, n]`, Keras's layout) and bias in the
@@ -226,10 +230,16 @@ fn plan_row(map: &DTypePolicyMap, spec: &DenseLayerSpec, caps: &Capabilities) ->
     // Its activations must be addressable too.
     TensorShape::new(spec.rows, spec.k, layout.format)?;
     TensorShape::new(spec.rows, spec.n, layout.format)?;
-    let bindings = layout.bindings(caps.max_storage_buffer_binding_size)?;
+    let limit = caps.max_storage_buffer_binding_size;
+    let bindings = layout.bindings(limit)?;
+    let lanes_bytes = match choice.matvec.spec().lanes_layout {
+        true => layout.lanes_bytes(limit).unwrap_or(0),
+        false => 0,
+    };
     Ok(PlanRow {
         layout,
         bindings,
+        lanes_bytes,
         spec: spec.clone(),
         matched: found.matched.to_string(),
         policy: found.policy.clone(),

@@ -221,8 +221,8 @@ pub fn select_dense_with(
 }
 
 /// What a reason adds for the matrix-vector kernels that load 32 bytes.
-const WIDE_LOADS: &str =
-    ", W^T in 32-byte loads (SHADER_INT64 on a CPU driver, which pays per load)";
+const WIDE_LOADS: &str = ", W^T in 32-byte loads laid out for the SIMD lanes (SHADER_INT64 on a CPU driver, which \
+     pays per load)";
 
 /// How a quantized kernel's shape divides the work, in words.
 fn shape_reason(kernel: Kernel, caps: &Capabilities) -> String {

@@ -7,7 +7,13 @@
 // codes (row j = output j).
 @group(0) @binding(2) var<storage, read> w_buf: array<WeightChunk>;
 
-// Chunks i and i + 1 of W^T (i even: rows hold an even number of chunks).
-fn w_pair(i: u32) -> array<WeightChunk, 2> {
-    return array<WeightChunk, 2>(w_buf[i], w_buf[i + 1u]);
+// Where W^T rows j start.
+fn w_starts(j: vec4<u32>) -> vec4<u32> {
+    return j * dims.k_vecs;
+}
+
+// Chunks i and i + 1 (i even: rows hold an even number of chunks) of the
+// W^T row that starts at `start`.
+fn w_pair(start: u32, i: u32) -> array<WeightChunk, 2> {
+    return array<WeightChunk, 2>(w_buf[start + i], w_buf[start + i + 1u]);
 }

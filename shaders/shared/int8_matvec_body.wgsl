@@ -56,10 +56,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < dims.k_vecs; i += 2u) {
         let x0 = q_buf[s.x_row + i];
         let x1 = q_buf[s.x_row + i + 1u];
-        acc_a += vec4<i32>(dot_pair(x0, x1, w_pair(s.wa.x + i)), dot_pair(x0, x1, w_pair(s.wa.y + i)),
-                           dot_pair(x0, x1, w_pair(s.wa.z + i)), dot_pair(x0, x1, w_pair(s.wa.w + i)));
-        acc_b += vec4<i32>(dot_pair(x0, x1, w_pair(s.wb.x + i)), dot_pair(x0, x1, w_pair(s.wb.y + i)),
-                           dot_pair(x0, x1, w_pair(s.wb.z + i)), dot_pair(x0, x1, w_pair(s.wb.w + i)));
+        acc_a += vec4<i32>(dot_pair(x0, x1, w_pair(s.wa.x, i)), dot_pair(x0, x1, w_pair(s.wa.y, i)),
+                           dot_pair(x0, x1, w_pair(s.wa.z, i)), dot_pair(x0, x1, w_pair(s.wa.w, i)));
+        acc_b += vec4<i32>(dot_pair(x0, x1, w_pair(s.wb.x, i)), dot_pair(x0, x1, w_pair(s.wb.y, i)),
+                           dot_pair(x0, x1, w_pair(s.wb.z, i)), dot_pair(x0, x1, w_pair(s.wb.w, i)));
     }
     if (WRITE_ACCUMULATOR) {
         store_accumulators4(s.row, s.n0, acc_a);

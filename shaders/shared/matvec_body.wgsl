@@ -34,14 +34,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < dims.k_vecs; i += 2u) {
         let x0 = x_buf[s.x_row + i];
         let x1 = x_buf[s.x_row + i + 1u];
-        acc0 = mul_add_pair(acc0, x0, x1, w_pair(s.wa.x + i));
-        acc1 = mul_add_pair(acc1, x0, x1, w_pair(s.wa.y + i));
-        acc2 = mul_add_pair(acc2, x0, x1, w_pair(s.wa.z + i));
-        acc3 = mul_add_pair(acc3, x0, x1, w_pair(s.wa.w + i));
-        acc4 = mul_add_pair(acc4, x0, x1, w_pair(s.wb.x + i));
-        acc5 = mul_add_pair(acc5, x0, x1, w_pair(s.wb.y + i));
-        acc6 = mul_add_pair(acc6, x0, x1, w_pair(s.wb.z + i));
-        acc7 = mul_add_pair(acc7, x0, x1, w_pair(s.wb.w + i));
+        acc0 = mul_add_pair(acc0, x0, x1, w_pair(s.wa.x, i));
+        acc1 = mul_add_pair(acc1, x0, x1, w_pair(s.wa.y, i));
+        acc2 = mul_add_pair(acc2, x0, x1, w_pair(s.wa.z, i));
+        acc3 = mul_add_pair(acc3, x0, x1, w_pair(s.wa.w, i));
+        acc4 = mul_add_pair(acc4, x0, x1, w_pair(s.wb.x, i));
+        acc5 = mul_add_pair(acc5, x0, x1, w_pair(s.wb.y, i));
+        acc6 = mul_add_pair(acc6, x0, x1, w_pair(s.wb.z, i));
+        acc7 = mul_add_pair(acc7, x0, x1, w_pair(s.wb.w, i));
     }
     store_outputs8(s.row, s.n0, array<Scalar, 8>(
         finish(lane_sum(acc0), s.ja.x), finish(lane_sum(acc1), s.ja.y),

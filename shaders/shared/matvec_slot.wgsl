@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // Where one invocation of a matrix-vector Dense kernel works (one row, eight
 // outputs): its outputs j (W^T rows, clamped to the last by rows4), the
-// first chunk of each of their W^T rows, and of its x row.
+// starts of their W^T rows (`w_starts` of the weights' layout), and its x
+// row's first chunk.
 
 const OUTPUTS: u32 = 8u;
 
@@ -18,7 +19,7 @@ struct MatVecSlot {
 fn matvec_slot(gid: vec3<u32>) -> MatVecSlot {
     let ja = rows4(gid.x * OUTPUTS);
     let jb = rows4(gid.x * OUTPUTS + 4u);
-    return MatVecSlot(gid.x * OUTPUTS, gid.y, ja, jb, ja * dims.k_vecs, jb * dims.k_vecs,
+    return MatVecSlot(gid.x * OUTPUTS, gid.y, ja, jb, w_starts(ja), w_starts(jb),
                       gid.y * dims.k_vecs);
 }
 

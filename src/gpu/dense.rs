@@ -114,7 +114,10 @@ impl Family {
     /// [`Family::matvec`] faster on CPU drivers, which pay per load
     /// instruction and lane whatever its width: 32-byte weight loads
     /// (lavapipe, 1 x 384 x 50257, GPT-2's head, alternating: f32 15.1 ->
-    /// 12.1 ms, int8 4.5 -> 3.9; docs/performance.md).
+    /// 12.1 ms, int8 4.5 -> 3.9), laid out so that a SIMD group's lanes
+    /// load adjacent bytes (GPT-2's 4-layer decode step, alternating: f32
+    /// 22.2-22.8 -> 18.8-19.7 ms, int8 12.1-12.7 -> 10.5-11.0;
+    /// docs/performance.md).
     pub fn matvec_alternative(self, storage: StorageVariant) -> Option<Kernel> {
         match self {
             Family::Float if WIDE_LOAD_STORAGE.contains(&storage) => Some(Kernel::DenseMatVecWide),
@@ -298,6 +301,21 @@ impl DenseLayout {
         self.checked_bytes().unwrap_or(u64::MAX)
     }
 
+    /// Bytes of W^T in the lanes layout beside the row-major one (a CPU
+    /// driver's matrix-vector kernels read it: [`KernelSpec::lanes_layout`]),
+    /// each binding's rows padded to a multiple of 64; `None` where a
+    /// padded binding exceeds `limit` (the weights then go without).
+    ///
+    /// [`KernelSpec::lanes_layout`]: crate::gpu::kernels::KernelSpec::lanes_layout
+    pub fn lanes_bytes(&self, limit: u64) -> Option<u64> {
+        let parts = output_parts(self.n_padded, self.row_bytes as u64, limit).ok()?;
+        let padded = |len: usize| (len.div_ceil(LANE_ROWS) * LANE_ROWS * self.row_bytes) as u64;
+        parts
+            .iter()
+            .all(|&(_, len)| padded(len) <= limit)
+            .then(|| parts.iter().map(|&(_, len)| padded(len)).sum())
+    }
+
     /// How many storage bindings of at most `limit` bytes the weights take:
     /// split by outputs, in runs of a multiple of [`SPLIT_OUTPUTS`], when
     /// they exceed it; `Err(BufferTooLarge)` when not even that many fit.
@@ -394,12 +412,19 @@ struct WeightPart {
     zero: Option<wgpu::Buffer>,
     /// `w` as a chunk texture, made by the first forward that needs it.
     mirror: Arc<Mutex<Option<ChunkTexture>>>,
+    /// `w` in the lanes layout ([`lanes_layout`]), where the adapter's
+    /// matrix-vector kernel reads that.
+    lanes: Option<wgpu::Buffer>,
 }
 
 impl WeightPart {
     fn bytes(&self) -> u64 {
         let table = |b: &Option<wgpu::Buffer>| b.as_ref().map_or(0, wgpu::Buffer::size);
-        self.w.size() + self.bias.size() + table(&self.scale) + table(&self.zero)
+        self.w.size()
+            + self.bias.size()
+            + table(&self.scale)
+            + table(&self.zero)
+            + table(&self.lanes)
     }
 
     /// Its outputs that exist in a layer of `n` (the last part's padding
@@ -521,6 +546,9 @@ impl DenseWeights {
                 self.storage.name()
             )));
         }
+        if kernel.spec().lanes_layout && self.parts.iter().any(|p| p.lanes.is_none()) {
+            return Err(lanes_missing(kernel));
+        }
         self.matvec = kernel;
         Ok(self)
     }
@@ -589,6 +617,8 @@ impl GpuContext {
         let bias_words = (bias_words.as_slice(), bias_words.len() / np);
         let mut float8 = None;
         let f32_words = |v: &[f32]| StorageFormat::F32.encode(v);
+        let matvec = family.matvec_on(storage, self.capabilities());
+        let lanes = matvec.spec().lanes_layout.then_some(LANE_ELEMENT_WORDS);
         let parts = match kernel.values() {
             KernelValues::Float(w) => {
                 let mut wt = vec![0f64; np * kp];
@@ -599,7 +629,7 @@ impl GpuContext {
                 }
                 let words = compute.encode(&wt);
                 let row = words.len() / np;
-                self.upload_parts("dense", (&words, row), bias_words, |_| (None, None))?
+                self.upload_parts("dense", (&words, row), bias_words, lanes, |_| (None, None))?
             }
             KernelValues::Int8 { q, scale, .. } | KernelValues::Int4 { q, scale, .. } => {
                 let zero = match kernel.values() {
@@ -611,7 +641,7 @@ impl GpuContext {
                         pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i4_words);
                     // Each part's columns of every group's scales and zero
                     // points, padded to table_columns of its outputs.
-                    self.upload_parts("int4", (&words, kp / 8), bias_words, |part| {
+                    self.upload_parts("int4", (&words, kp / 8), bias_words, lanes, |part| {
                         let scales = table_part(scale, n, part, 1.0);
                         let zeros = zero.map(|z| pack_i8_words(&table_part(z, n, part, 0)));
                         (Some(f32_words(&scales)), zeros)
@@ -620,7 +650,7 @@ impl GpuContext {
                     // int8 weights (or int4 values run as int8), per-output scales.
                     let words =
                         pack_transposed((k, n), (kp, np), |i, j| q[i * n + j], pack_i8_words);
-                    self.upload_parts("int8", (&words, kp / 4), bias_words, |part| {
+                    self.upload_parts("int8", (&words, kp / 4), bias_words, lanes, |part| {
                         (Some(f32_words(&table_part(scale, n, part, 1.0))), None)
                     })?
                 }
@@ -658,7 +688,9 @@ impl GpuContext {
                             .any(|w| w.to_le_bytes().iter().any(|b| b & 0x7f == 0x7f)),
                     fold_scale: fold_scale(*format8, w_scale, x_scale),
                 });
-                self.upload_parts("float8", (&words, kp / 4), bias_words, |_| (None, None))?
+                self.upload_parts("float8", (&words, kp / 4), bias_words, lanes, |_| {
+                    (None, None)
+                })?
             }
         };
         Ok(DenseWeights {
@@ -668,7 +700,6 @@ impl GpuContext {
             n,
             groups: kernel.groups(),
             float8,
-            parts,
             tuned: ShapeClass::ALL
                 .into_iter()
                 .filter_map(|c| {
@@ -676,7 +707,13 @@ impl GpuContext {
                     Some((c, self.tuning().choice(fixed, storage, c)?.clone()))
                 })
                 .collect(),
-            matvec: family.matvec_on(storage, self.capabilities()),
+            // Weights too large for the lanes layout in a binding keep
+            // row-major W^T and its kernel.
+            matvec: match parts.iter().all(|p| p.lanes.is_some()) {
+                true => matvec,
+                false => family.matvec(),
+            },
+            parts,
         })
     }
 
@@ -712,26 +749,41 @@ impl GpuContext {
     /// bindings: W^T `words` (`row_words` per output), `bias` words
     /// (`bias_words` per output), and for each part `(first output,
     /// outputs)` its scale and zero-point words from `tables`.
+    /// With `lanes` (words of an element), each part's W^T also in the
+    /// lanes layout, where that fits a binding.
     fn upload_parts(
         &self,
         label: &str,
         (words, row_words): (&[u32], usize),
         (bias, bias_words): (&[u32], usize),
+        lanes: Option<usize>,
         tables: impl Fn((usize, usize)) -> (Option<Vec<u32>>, Option<Vec<u32>>),
     ) -> Result<Vec<WeightPart>> {
         let buffer =
             |what: &str, words: &[u32]| self.storage_buffer(&format!("{label} {what}"), words);
-        self.weight_parts(words.len() / row_words, row_words * 4)?
+        let limit = self.capabilities().max_storage_buffer_binding_size;
+        let parts = self.weight_parts(words.len() / row_words, row_words * 4)?;
+        // Rows padded to a whole SIMD group's may not fit a binding: then
+        // no part gets the lanes layout (DenseLayout::lanes_bytes).
+        let padded = |len: usize| (len.div_ceil(LANE_ROWS) * LANE_ROWS * row_words * 4) as u64;
+        let lanes = lanes.filter(|_| parts.iter().all(|&(_, len)| padded(len) <= limit));
+        parts
             .into_iter()
             .map(|(start, len)| {
                 let (scale, zero) = tables((start, len));
+                let w = &words[start * row_words..(start + len) * row_words];
+                let lanes = match lanes {
+                    Some(element) => Some(buffer(
+                        "weights for lanes",
+                        &lanes_layout(w, row_words, element)?,
+                    )?),
+                    None => None,
+                };
                 Ok(WeightPart {
                     start,
                     len,
-                    w: buffer(
-                        "weights",
-                        &words[start * row_words..(start + len) * row_words],
-                    )?,
+                    lanes,
+                    w: buffer("weights", w)?,
                     bias: buffer(
                         "bias",
                         &bias[start * bias_words..(start + len) * bias_words],
@@ -743,6 +795,48 @@ impl GpuContext {
             })
             .collect()
     }
+}
+
+/// Lanes of a SIMD group times the outputs of one invocation of the
+/// lanes-layout matrix-vector kernels: the rows of W^T one SIMD group reads.
+const LANE_ROWS: usize = 64;
+
+/// Words of an element of the lanes layout: one 32-byte load of
+/// shaders/shared/dense_weights_wide.wgsl.
+const LANE_ELEMENT_WORDS: usize = 8;
+
+/// Row-major W^T rows of `row_words` words laid out for the lanes of a
+/// SIMD group in elements of `element` words (one load): an
+/// invocation takes 8 outputs and a SIMD group 8 invocations, so element e
+/// of row j = (g * 8 + lane) * 8 + o goes to ((g * elements + e) * 8 + o) *
+/// 8 + lane, and the 8 lanes' loads of one step for one of their outputs
+/// are adjacent. Rows past the last are zero, to a multiple of 64.
+fn lanes_layout(rows: &[u32], row_words: usize, element: usize) -> Result<Vec<u32>> {
+    if element == 0 || row_words == 0 || !row_words.is_multiple_of(element) {
+        return Err(Error::Shape(format!(
+            "W^T rows of {row_words} words are not whole elements of {element} words"
+        )));
+    }
+    let n = rows.len() / row_words;
+    let elements = row_words / element;
+    let mut out = vec![0u32; n.div_ceil(LANE_ROWS) * LANE_ROWS * row_words];
+    for j in 0..n {
+        let (g, lane, o) = (j / LANE_ROWS, (j / 8) % 8, j % 8);
+        for e in 0..elements {
+            let to = (((g * elements + e) * 8 + o) * 8 + lane) * element;
+            let from = j * row_words + e * element;
+            out[to..to + element].copy_from_slice(&rows[from..from + element]);
+        }
+    }
+    Ok(out)
+}
+
+/// The error for `kernel` over weights uploaded without the lanes layout.
+fn lanes_missing(kernel: Kernel) -> Error {
+    Error::Unsupported(format!(
+        "{kernel:?} reads W^T laid out for a CPU driver's SIMD lanes, which weights get only \
+         where it is the adapter's matrix-vector kernel (a CPU driver with SHADER_INT64)"
+    ))
 }
 
 /// Whether the matrix-vector kernel may multiply its sums by the kernel
@@ -1030,6 +1124,12 @@ impl Graph {
                         mirror: Arc::clone(&part.mirror),
                     },
                 ]
+            } else if key.kernel.spec().lanes_layout {
+                let lanes = part
+                    .lanes
+                    .clone()
+                    .ok_or_else(|| lanes_missing(key.kernel))?;
+                vec![x_bind.clone(), Bind::Buffer(lanes)]
             } else {
                 vec![x_bind.clone(), Bind::Buffer(part.w.clone())]
             };
@@ -1122,6 +1222,52 @@ impl GpuContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// shaders/shared/dense_weights_wide.wgsl's `w_starts` and `w_pair`
+    /// (32-byte elements, `chunks` 16-byte chunks a row: `dims.k_vecs`),
+    /// and the same for 16-byte elements (`elements` = `chunks`): the
+    /// element `e` of row `j`.
+    fn shader_element(j: usize, e: usize, chunks: usize, element_words: usize) -> usize {
+        let elements = match element_words {
+            8 => chunks / 2,
+            _ => chunks,
+        };
+        let start = (j / 64) * elements * 64 + (j % 8) * 8 + (j / 8) % 8;
+        start + e * 64
+    }
+
+    #[test]
+    fn the_lanes_layout_puts_each_element_where_the_shader_reads_it() {
+        for element in [8, 4] {
+            for (n, row_words) in [(1, 8), (13, 16), (64, 8), (130, 24)] {
+                let rows: Vec<u32> = (1..=(n * row_words) as u32).collect();
+                let lanes = lanes_layout(&rows, row_words, element).unwrap();
+                assert_eq!(lanes.len(), n.div_ceil(64) * 64 * row_words, "n={n}");
+                let mut read = 0;
+                for j in 0..n {
+                    for e in 0..row_words / element {
+                        let at = shader_element(j, e, row_words / 4, element) * element;
+                        let from = j * row_words + e * element;
+                        let what = format!("element {element} n={n} j={j} e={e}");
+                        assert_eq!(
+                            lanes[at..at + element],
+                            rows[from..from + element],
+                            "{what}"
+                        );
+                        read += element;
+                    }
+                }
+                // Every other word is padding: zero.
+                let nonzero = lanes.iter().filter(|&&w| w != 0).count();
+                assert_eq!(nonzero, read, "element {element} n={n}");
+            }
+        }
+        let err = lanes_layout(&[0; 12], 12, 8).unwrap_err();
+        assert!(
+            err.to_string().contains("not whole elements of 8 words"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn only_powers_of_two_in_f16_range_fold() {

@@ -17,7 +17,8 @@ pub enum Kernel {
     /// Dense forward, workgroup-memory tiles.
     DenseTiled,
     /// [`Kernel::DenseMatVec`] reading W^T with 32-byte loads
-    /// (SHADER_INT64; f32 and the packed 16-bit formats), for CPU drivers.
+    /// (SHADER_INT64; f32 and the packed 16-bit formats) laid out for a
+    /// SIMD group's lanes, for CPU drivers.
     DenseMatVecWide,
     /// Casts between f32, f16 and bf16 buffers, reshaping rows (Keras's `Reshape`).
     Cast,
@@ -47,8 +48,8 @@ pub enum Kernel {
     DenseInt8,
     /// Keras's int8 Dense, tiled for many rows.
     DenseInt8Tiled,
-    /// [`Kernel::DenseInt8`] reading W^T with 32-byte loads (SHADER_INT64),
-    /// for CPU drivers.
+    /// [`Kernel::DenseInt8`] reading W^T with 32-byte loads (SHADER_INT64)
+    /// laid out for a SIMD group's lanes, for CPU drivers.
     DenseInt8Wide,
     /// Keras's int4 Dense (per-channel or grouped with zero points):
     /// activations in the compute dtype, weights dequantized in the kernel.
@@ -150,6 +151,11 @@ pub struct KernelSpec {
     /// A register-tile kernel's tile (its body is generated, `#import
     /// register_tile`).
     pub register_tile: Option<RegisterTile>,
+    /// Reads W^T in the layout of a SIMD group's lanes
+    /// (shaders/shared/dense_weights_wide.wgsl; `lanes_layout` in
+    /// src/gpu/dense.rs), which weights hold only where their adapter's
+    /// matrix-vector kernel is such a kernel.
+    pub lanes_layout: bool,
 }
 
 /// The tile of a register-tile Dense kernel.
@@ -326,6 +332,7 @@ const fn other(
         needs_int64: false,
         probe_vector_bytes: 0,
         register_tile: None,
+        lanes_layout: false,
     }
 }
 
@@ -457,6 +464,7 @@ const KERNELS: [KernelSpec; 43] = {
         },
         KernelSpec {
             needs_int64: true,
+            lanes_layout: true,
             ..dense(
                 DenseMatVecWide,
                 "dense_matvec_wide",
@@ -526,6 +534,7 @@ const KERNELS: [KernelSpec; 43] = {
         ),
         KernelSpec {
             needs_int64: true,
+            lanes_layout: true,
             ..dense(
                 DenseInt8Wide,
                 "dense_int8_wide",
