@@ -371,3 +371,79 @@ fn rows_and_positional_writes_land_where_asked() {
         }
     }
 }
+
+/// A residual add and the norm right after it run as one dispatch
+/// (shaders/add_layer_norm.wgsl): its sum and its norm have the bits of the
+/// add and the norm run apart on the same adapter, and match the twins.
+#[test]
+fn a_norm_after_an_add_runs_with_it_as_one_dispatch_with_the_same_bits() {
+    use dtype_policy::cpu::add::binary;
+    use dtype_policy::ops::Binary;
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for format in FORMATS {
+            for (rows, cols) in SHAPES {
+                let a = common::gpu::values(rows * cols, 7, 3.0);
+                let b = common::gpu::values(rows * cols, 11, 1.0);
+                let gamma = common::gpu::values(cols, 8, 1.0);
+                let beta = common::gpu::values(cols, 9, 0.5);
+                let label = format!(
+                    "{} {format:?} {rows} x {cols}",
+                    ctx.capabilities().adapter_name
+                );
+                for rms in [false, true] {
+                    let weights = match rms {
+                        false => ctx.upload_layer_norm(&gamma, &beta, 1e-3).unwrap(),
+                        true => ctx.upload_rms_norm(&gamma, 1e-3).unwrap(),
+                    };
+                    let shape = TensorShape::new(rows, cols, format).unwrap();
+                    // Fused: the add, then the norm of its sum.
+                    let mut graph = Graph::new();
+                    let (ia, ib) = (graph.input(shape), graph.input(shape));
+                    let sum = graph.add(ia, ib).unwrap();
+                    let y = graph.layer_norm(sum, &weights).unwrap();
+                    assert_eq!(graph.dispatches(), 1, "{label}: one dispatch");
+                    graph.output(sum).unwrap();
+                    graph.output(y).unwrap();
+                    let mut fused = graph.build(&mut ctx).unwrap().run(&ctx, &[&a, &b]).unwrap();
+                    let (fused_y, fused_sum) = (fused.remove(1), fused.remove(0));
+                    // Apart: the add's graph, then the norm's of its sum.
+                    let mut add = Graph::new();
+                    let (ia, ib) = (add.input(shape), add.input(shape));
+                    let s = add.add(ia, ib).unwrap();
+                    add.output(s).unwrap();
+                    let sum = add
+                        .build(&mut ctx)
+                        .unwrap()
+                        .run(&ctx, &[&a, &b])
+                        .unwrap()
+                        .remove(0);
+                    let mut norm_graph = Graph::new();
+                    let input = norm_graph.input(shape);
+                    let y = norm_graph.layer_norm(input, &weights).unwrap();
+                    norm_graph.output(y).unwrap();
+                    let apart = run(&mut ctx, norm_graph, &sum);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&fused_sum), bits(&sum), "{label} rms={rms}: sums");
+                    assert_eq!(bits(&fused_y), bits(&apart), "{label} rms={rms}: norms");
+                    // And the twins (within the norms' tolerance).
+                    let twin_sum = binary(format, Binary::Add, &a, &b).unwrap();
+                    assert_eq!(bits(&fused_sum), bits(&twin_sum), "{label}: the add's twin");
+                    let twin = match rms {
+                        false => norm::layer_norm(format, &twin_sum, &gamma, &beta, 1e-3),
+                        true => norm::rms_norm(format, &twin_sum, &gamma, 1e-3),
+                    }
+                    .unwrap();
+                    assert_eq!(fused_y.len(), twin.len());
+                    for (i, (g, t)) in fused_y.iter().zip(&twin).enumerate() {
+                        let ok = if format == StorageFormat::F32 {
+                            (g - t).abs() as f64 <= 2f64.powi(-20) * (t.abs() as f64).max(1.0)
+                        } else {
+                            ulps(format, *g, *t) <= NORM_ULPS
+                        };
+                        assert!(ok, "{label} rms={rms}: value {i}: gpu {g}, twin {t}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -26,6 +26,9 @@ pub enum Kernel {
     Add,
     /// Keras's LayerNormalization over the last axis, one workgroup per row.
     LayerNorm,
+    /// A residual add and the [`Kernel::LayerNorm`] of its sum in one
+    /// dispatch, writing both.
+    AddLayerNorm,
     /// A Keras activation applied element by element (the `Activation` layer).
     Activate,
     /// MultiHeadAttention's core: masked softmax of q . k, times v.
@@ -296,6 +299,9 @@ const CAST_BINDINGS: &[Binding] = &[Binding::Uniform(32), ro(4), rw(4)];
 const ADD_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(16), rw(8)];
 // shaders/layer_norm.wgsl: x chunks, gamma and beta in f32, y by the word.
 const LAYER_NORM_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(4), rw(4)];
+// shaders/add_layer_norm.wgsl: a and b chunks, gamma and beta, y by the word, the sum's chunks.
+const ADD_LAYER_NORM_BINDINGS: &[Binding] =
+    &[Binding::Uniform(16), ro(16), ro(16), ro(4), rw(4), rw(16)];
 // shaders/attention.wgsl: q, k, v chunks, the mask's f32 values, y by the word.
 const ATTENTION_BINDINGS: &[Binding] =
     &[Binding::Uniform(32), ro(16), ro(16), ro(16), ro(4), rw(4)];
@@ -437,7 +443,7 @@ const fn tex_tile(
 }
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 43] = {
+const KERNELS: [KernelSpec; 44] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -487,6 +493,15 @@ const KERNELS: [KernelSpec; 43] = {
         KernelSpec {
             mode: Some("RMS"),
             ..other(LayerNorm, "layer_norm", "layer-norm", LAYER_NORM_BINDINGS)
+        },
+        KernelSpec {
+            mode: Some("RMS"),
+            ..other(
+                AddLayerNorm,
+                "add_layer_norm",
+                "add-layer-norm",
+                ADD_LAYER_NORM_BINDINGS,
+            )
         },
         KernelSpec {
             specialization: Some("ACTIVATION"),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Row-wise and element-wise ops of a model that are not Dense: Keras's
-//! LayerNormalization (shaders/layer_norm.wgsl), Softmax layer
+//! LayerNormalization (shaders/layer_norm.wgsl; with the residual add
+//! before it, shaders/add_layer_norm.wgsl), Softmax layer
 //! (shaders/softmax.wgsl), a stand-alone activation
 //! (shaders/activate.wgsl, Keras's `Activation` layer) and a scaling by a
 //! constant (the same kernel).
@@ -11,8 +12,9 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::recorder::{Bind, Graph, Step, TensorId};
+use crate::gpu::shaders::StorageVariant;
 use crate::gpu::tensor::{elementwise_variant, groups_2d};
-use crate::ops::Activation;
+use crate::ops::{Activation, Binary};
 use crate::size;
 
 /// A LayerNormalization's gamma and beta on the GPU (f32, as Keras
@@ -90,13 +92,30 @@ fn f32_arithmetic(format: StorageFormat, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The tensors `step` adds where it is the residual add (in `storage`)
+/// that writes `sum`: the add a LayerNormalization of `sum` recorded right
+/// after it takes into its own dispatch (shaders/add_layer_norm.wgsl).
+fn added(step: &Step, sum: TensorId, storage: StorageVariant) -> Option<(TensorId, TensorId)> {
+    let is_add = step.key.kernel == Kernel::Add
+        && step.key.storage == storage
+        && step.key.specialization == Binary::Add as u32;
+    match step.bindings.as_slice() {
+        [Bind::Tensor(a), Bind::Tensor(b), Bind::Tensor(y)] if is_add && *y == sum => {
+            Some((*a, *b))
+        }
+        _ => None,
+    }
+}
+
 /// The chunks one workgroup of the argmax scans where a row is split
 /// (shaders/argmax.wgsl's BLOCK): 4096 values of f32.
 const ARGMAX_BLOCK_CHUNKS: usize = 1024;
 
 impl Graph {
     /// Keras's LayerNormalization of `x` over its last axis, written in
-    /// `x`'s format.
+    /// `x`'s format. Where the dispatch recorded last is the residual add
+    /// that writes `x`, both run as one (shaders/add_layer_norm.wgsl), with
+    /// the same numbers: a dispatch less per transformer block's norm.
     pub fn layer_norm(&mut self, x: TensorId, norm: &NormWeights) -> Result<TensorId> {
         self.op(|g| {
             let shape = g.shape(x)?;
@@ -112,31 +131,36 @@ impl Graph {
             let what = || "a LayerNormalization's rows".to_owned();
             let rows = size::to_u32(shape.rows(), &what)?;
             let chunks = size::to_u32(shape.bytes() as usize / 16 / shape.rows(), &what)?;
+            let cols = size::to_u32(shape.cols(), &what)?;
+            // One workgroup of 64 per row.
+            let groups = groups_2d(u64::from(rows) * 64)?;
+            let label = if norm.rms { "rms norm" } else { "layer norm" };
+            let storage = elementwise_variant(shape.format());
+            // The residual add that made x, just before: one dispatch for both.
+            let (kernel, label, inputs) = match g.last_step().and_then(|s| added(s, x, storage)) {
+                Some((a, b)) => {
+                    g.pop_step();
+                    let inputs = vec![Bind::Tensor(a), Bind::Tensor(b)];
+                    (Kernel::AddLayerNorm, format!("add + {label}"), inputs)
+                }
+                None => (Kernel::LayerNorm, label.to_owned(), vec![Bind::Tensor(x)]),
+            };
+            let mut bindings = inputs;
+            bindings.extend([Bind::Buffer(norm.params.clone()), Bind::Tensor(y)]);
+            if kernel == Kernel::AddLayerNorm {
+                bindings.push(Bind::Tensor(x));
+            }
             g.push(Step {
                 key: PipelineKey {
-                    kernel: Kernel::LayerNorm,
-                    storage: elementwise_variant(shape.format()),
+                    kernel,
+                    storage,
                     specialization: 0,
                     mode: u32::from(norm.rms),
                 },
-                label: if norm.rms { "rms norm" } else { "layer norm" }.to_owned(),
-                uniform: [
-                    size::to_u32(shape.cols(), &what)?,
-                    chunks,
-                    rows,
-                    norm.epsilon.to_bits(),
-                    0,
-                    0,
-                    0,
-                    0,
-                ],
-                bindings: vec![
-                    Bind::Tensor(x),
-                    Bind::Buffer(norm.params.clone()),
-                    Bind::Tensor(y),
-                ],
-                // One workgroup of 64 per row.
-                groups: groups_2d(u64::from(rows) * 64)?,
+                label,
+                uniform: [cols, chunks, rows, norm.epsilon.to_bits(), 0, 0, 0, 0],
+                bindings,
+                groups,
             });
             Ok(y)
         })

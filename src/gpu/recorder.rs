@@ -214,6 +214,16 @@ impl Graph {
         self.steps.push(step);
     }
 
+    /// The last dispatch recorded.
+    pub(crate) fn last_step(&self) -> Option<&Step> {
+        self.steps.last()
+    }
+
+    /// Takes the last dispatch back (to record a fused one in its place).
+    pub(crate) fn pop_step(&mut self) -> Option<Step> {
+        self.steps.pop()
+    }
+
     /// Sets uniform word `word` of the last dispatch (what a positional
     /// word holds at position 0).
     pub(crate) fn set_last_uniform(&mut self, word: usize, value: u32) -> Result<()> {

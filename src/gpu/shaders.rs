@@ -150,9 +150,11 @@ impl XShare {
 /// The complete WGSL of one (kernel, storage) variant, with the
 /// activations shared as `x_share` says.
 pub fn compose(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Result<String> {
-    // The register tiles split chunks into words: native f16 tensors hold
-    // the same bytes as packed ones, so the packed tile reads them.
-    let storage = if kernel.reads_textures() && storage == StorageVariant::F16Native {
+    // The register tiles and the fused add and norm split chunks into
+    // words: native f16 tensors hold the same bytes as packed ones, so the
+    // packed kernel reads them.
+    let splits_chunks = kernel.reads_textures() || kernel == Kernel::AddLayerNorm;
+    let storage = if splits_chunks && storage == StorageVariant::F16Native {
         StorageVariant::F16Packed
     } else {
         storage
