@@ -232,10 +232,7 @@ fn plan_row(map: &DTypePolicyMap, spec: &DenseLayerSpec, caps: &Capabilities) ->
     TensorShape::new(spec.rows, spec.n, layout.format)?;
     let limit = caps.max_storage_buffer_binding_size;
     let bindings = layout.bindings(limit)?;
-    let lanes_bytes = match choice.matvec.spec().lanes_layout {
-        true => layout.lanes_bytes(limit).unwrap_or(0),
-        false => 0,
-    };
+    let lanes_bytes = choice.weight_bytes(spec.k, spec.n, limit)? - layout.weight_bytes();
     Ok(PlanRow {
         layout,
         bindings,

@@ -55,6 +55,19 @@ impl DenseChoice {
     pub fn layout(&self, k: usize, n: usize) -> Result<DenseLayout> {
         DenseLayout::new(self.storage.format(), self.format, k, n)
     }
+
+    /// Bytes the layer's weights take on an adapter whose storage bindings
+    /// hold at most `limit`: its layout's, plus the lanes copy of W^T its
+    /// matrix-vector kernel reads on a CPU driver
+    /// ([`DenseLayout::lanes_bytes`]).
+    pub fn weight_bytes(&self, k: usize, n: usize, limit: u64) -> Result<u64> {
+        let layout = self.layout(k, n)?;
+        let lanes = match self.matvec.spec().lanes_layout {
+            true => layout.lanes_bytes(limit).unwrap_or(0),
+            false => 0,
+        };
+        Ok(layout.weight_bytes().saturating_add(lanes))
+    }
 }
 
 /// The weight format a policy stores a Dense kernel in, as Keras does (by

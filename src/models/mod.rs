@@ -1244,12 +1244,13 @@ impl Model {
         }
         let rows = self.rows(layer, batch)?;
         let format = storage_format(policy.compute_dtype())?;
+        let limit = caps.max_storage_buffer_binding_size;
         let (step, weight_bytes) = match &layer.kind {
             LayerKind::Input { .. } => (Step::Input, 0),
             LayerKind::Dense(d) => {
                 let policy = kernel_policy(&policy, &d.kernel, &mut why);
                 let choice = routing::select_dense_with(&policy, rows, caps, d.int8_weight_only)?;
-                let bytes = choice.layout(d.kernel.k(), d.kernel.n())?.weight_bytes();
+                let bytes = choice.weight_bytes(d.kernel.k(), d.kernel.n(), limit)?;
                 why.push_str(&format!("; {}", choice.reason));
                 if d.softmax {
                     why.push_str("; then the Softmax kernel (activation='softmax')");
@@ -1267,7 +1268,7 @@ impl Model {
                 let policy = kernel_policy(&policy, &e.kernel, &mut why);
                 let choice =
                     routing::select_dense_with(&policy, dense_rows, caps, e.int8_weight_only)?;
-                let bytes = choice.layout(e.kernel.k(), e.kernel.n())?.weight_bytes();
+                let bytes = choice.weight_bytes(e.kernel.k(), e.kernel.n(), limit)?;
                 why.push_str(&format!("; {}", choice.reason));
                 (Step::Dense(choice), bytes)
             }
@@ -1302,7 +1303,7 @@ impl Model {
                     let policy = kernel_policy(&p.policy, &p.kernel, &mut why);
                     let c =
                         routing::select_dense(&policy, r, caps).map_err(|e| e.in_layer(&p.path))?;
-                    bytes += c.layout(p.kernel.k(), p.kernel.n())?.weight_bytes();
+                    bytes += c.weight_bytes(p.kernel.k(), p.kernel.n(), limit)?;
                     why.push_str(&format!("; {}: {}, {}", p.path, p.policy.name(), c.reason));
                     choices.push(c);
                 }
