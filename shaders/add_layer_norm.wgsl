@@ -14,35 +14,11 @@
 #import elementwise
 #import workgroup_reduce
 #import norm_dims
+#import add_norm_input
 
-@group(0) @binding(0) var<uniform> dims: NormDims;
-@group(0) @binding(1) var<storage, read> a_buf: array<Chunk>;
-@group(0) @binding(2) var<storage, read> b_buf: array<Chunk>;
-// gamma (cols values) then beta (cols values), f32.
-@group(0) @binding(3) var<storage, read> params: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y_buf: array<OutWord>;
-// a + b, as add.wgsl writes it.
-@group(0) @binding(5) var<storage, read_write> s_buf: array<Chunk>;
-
-// Chunk i of a + b in the storage format: each pair of values summed in
-// the arithmetic type and packed as add.wgsl stores it.
-fn x_chunk(i: u32) -> Chunk {
-    let a = a_buf[i];
-    let b = b_buf[i];
-    var s: Chunk;
-    for (var p = 0u; p < VALUES_PER_VEC / 2u; p++) {
-        let words = pack_out_pair(chunk_value(a, 2u * p) + chunk_value(b, 2u * p),
-                                  chunk_value(a, 2u * p + 1u) + chunk_value(b, 2u * p + 1u));
-        s[p * OUT_WORDS_PER_PAIR] = words.x;
-        if (OUT_WORDS_PER_PAIR == 2u) {
-            s[p * OUT_WORDS_PER_PAIR + 1u] = words.y;
-        }
-    }
-    return s;
-}
-
-fn keep_input(i: u32, v: Chunk) {
-    s_buf[i] = v;
-}
+// Not quantized here (add_layer_norm_quantize.wgsl quantizes).
+const QUANTIZES_OUTPUT: bool = false;
+fn keep_quantized(i: u32, word: u32) {}
+fn keep_scale(row: u32, scale: f32) {}
 
 #import layer_norm_body

@@ -32,5 +32,10 @@ fn x_chunk(i: u32) -> Chunk {
 // Nothing to keep of an input chunk (add_layer_norm.wgsl keeps its sums).
 fn keep_input(i: u32, v: Chunk) {}
 
+// Not quantized here (add_layer_norm_quantize.wgsl quantizes).
+const QUANTIZES_OUTPUT: bool = false;
+fn keep_quantized(i: u32, word: u32) {}
+fn keep_scale(row: u32, scale: f32) {}
+
 #import layer_norm_body
 

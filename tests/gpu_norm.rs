@@ -447,3 +447,73 @@ fn a_norm_after_an_add_runs_with_it_as_one_dispatch_with_the_same_bits() {
         }
     }
 }
+
+/// An int8 Dense right after a fused add and norm has that dispatch
+/// quantize its input too (shaders/add_layer_norm_quantize.wgsl): the
+/// products have the bits of the same Dense run on the norm's output apart
+/// (with its own quantizer), in both Dense shapes, and two Dense layers
+/// reading the norm share its quantized rows.
+#[test]
+fn an_int8_dense_after_an_add_and_norm_has_it_quantize_with_the_same_bits() {
+    use dtype_policy::format::{DenseKernel, WeightFormat};
+    use dtype_policy::gpu::shaders::StorageVariant;
+    use dtype_policy::ops::DenseShape;
+    let int8 = WeightFormat::Int8 {
+        quantized_inputs: true,
+    };
+    for mut ctx in [common::gpu::vulkan(), common::gpu::gl()] {
+        for (format, storage) in [
+            (StorageFormat::F32, StorageVariant::F32),
+            (StorageFormat::F16, StorageVariant::F16Packed),
+            (StorageFormat::BF16, StorageVariant::BF16Packed),
+        ] {
+            for (rows, cols) in SHAPES {
+                let a = common::gpu::values(rows * cols, 7, 3.0);
+                let b = common::gpu::values(rows * cols, 11, 1.0);
+                let gamma = common::gpu::values(cols, 8, 1.0);
+                let beta = common::gpu::values(cols, 9, 0.5);
+                let norm = ctx.upload_layer_norm(&gamma, &beta, 1e-3).unwrap();
+                let n = 13;
+                let weights: Vec<_> = (0..2)
+                    .map(|seed| {
+                        let w = common::gpu::values(cols * n, 40 + seed, 1.0);
+                        let bias = common::gpu::values(n, 50 + seed, 1.0);
+                        let kernel =
+                            DenseKernel::quantize(int8, &w, Some(&bias), (cols, n)).unwrap();
+                        ctx.upload_dense(storage, &kernel).unwrap()
+                    })
+                    .collect();
+                let shape = TensorShape::new(rows, cols, format).unwrap();
+                let label = format!(
+                    "{} {format:?} {rows} x {cols}",
+                    ctx.capabilities().adapter_name
+                );
+                for dense_shape in DenseShape::ALL {
+                    let mut graph = Graph::new();
+                    let (ia, ib) = (graph.input(shape), graph.input(shape));
+                    let sum = graph.add(ia, ib).unwrap();
+                    let y = graph.layer_norm(sum, &norm).unwrap();
+                    graph.output(y).unwrap();
+                    for w in &weights {
+                        let out = graph.dense(w, dense_shape, Activation::Linear, y).unwrap();
+                        graph.output(out).unwrap();
+                    }
+                    assert_eq!(
+                        graph.dispatches(),
+                        3,
+                        "{label}: add, norm and quantizer, two products"
+                    );
+                    let mut fused = graph.build(&mut ctx).unwrap().run(&ctx, &[&a, &b]).unwrap();
+                    let normed = fused.remove(0);
+                    for (w, got) in weights.iter().zip(&fused) {
+                        let apart = ctx
+                            .dense(w, dense_shape, Activation::Linear, &normed, rows)
+                            .unwrap();
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(got), bits(&apart), "{label} {dense_shape:?}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -28,6 +28,7 @@ use crate::gpu::GpuError;
 use crate::gpu::context::{Capabilities, GpuContext};
 use crate::gpu::kernels::{Kernel, MATVEC_OUTPUTS};
 use crate::gpu::mirror::ChunkTexture;
+use crate::gpu::norm::add_norm_output;
 use crate::gpu::pipelines::PipelineKey;
 use crate::gpu::recorder::{Bind, Forward, Graph, Step, TensorId};
 use crate::gpu::shaders::StorageVariant;
@@ -1028,27 +1029,41 @@ impl Graph {
             }
             let q = self.scratch(size::bytes(m, kp, &|| format!("int8 x of {m} x {kp}"))?);
             let x_scale = self.scratch((m * 4) as u64);
-            self.push(Step {
-                key: PipelineKey {
-                    kernel: quantizer,
-                    storage: weights.storage,
-                    specialization: 0,
-                    mode: 0,
-                },
-                label: "quantize x to int8".to_owned(),
-                uniform: [
-                    u32_of(m)?,
-                    u32_of(kp / format.values_per_chunk())?,
-                    u32_of(kp / 4)?,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                ],
-                bindings: vec![Bind::Tensor(x), Bind::Tensor(q), Bind::Tensor(x_scale)],
-                groups: (u32_of(groups)?, 1),
-            });
+            // The add and norm that wrote x, just before, quantize it too.
+            let norm = self.last_step().and_then(add_norm_output) == Some(x);
+            let fused = match norm {
+                true => self.pop_step(),
+                false => None,
+            };
+            if let Some(mut step) = fused {
+                step.key.kernel = Kernel::AddLayerNormQuantize;
+                step.label.push_str(" + quantize x to int8");
+                step.bindings
+                    .extend([Bind::Tensor(q), Bind::Tensor(x_scale)]);
+                self.push(step);
+            } else {
+                self.push(Step {
+                    key: PipelineKey {
+                        kernel: quantizer,
+                        storage: weights.storage,
+                        specialization: 0,
+                        mode: 0,
+                    },
+                    label: "quantize x to int8".to_owned(),
+                    uniform: [
+                        u32_of(m)?,
+                        u32_of(kp / format.values_per_chunk())?,
+                        u32_of(kp / 4)?,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                    ],
+                    bindings: vec![Bind::Tensor(x), Bind::Tensor(q), Bind::Tensor(x_scale)],
+                    groups: (u32_of(groups)?, 1),
+                });
+            }
             x_bind = Bind::Tensor(q);
             extra.push(Bind::Tensor(x_scale));
             if self.written_once(x) {

@@ -29,6 +29,9 @@ pub enum Kernel {
     /// A residual add and the [`Kernel::LayerNorm`] of its sum in one
     /// dispatch, writing both.
     AddLayerNorm,
+    /// [`Kernel::AddLayerNorm`] that also quantizes its output for int8
+    /// Dense layers, as [`Kernel::QuantizeRows`] does.
+    AddLayerNormQuantize,
     /// A Keras activation applied element by element (the `Activation` layer).
     Activate,
     /// MultiHeadAttention's core: masked softmax of q . k, times v.
@@ -302,6 +305,17 @@ const LAYER_NORM_BINDINGS: &[Binding] = &[Binding::Uniform(16), ro(16), ro(4), r
 // shaders/add_layer_norm.wgsl: a and b chunks, gamma and beta, y by the word, the sum's chunks.
 const ADD_LAYER_NORM_BINDINGS: &[Binding] =
     &[Binding::Uniform(16), ro(16), ro(16), ro(4), rw(4), rw(16)];
+// shaders/add_layer_norm_quantize.wgsl: add_layer_norm's, then q words and the rows' scales.
+const ADD_LAYER_NORM_QUANTIZE_BINDINGS: &[Binding] = &[
+    Binding::Uniform(16),
+    ro(16),
+    ro(16),
+    ro(4),
+    rw(4),
+    rw(16),
+    rw(4),
+    rw(4),
+];
 // shaders/attention.wgsl: q, k, v chunks, the mask's f32 values, y by the word.
 const ATTENTION_BINDINGS: &[Binding] =
     &[Binding::Uniform(32), ro(16), ro(16), ro(16), ro(4), rw(4)];
@@ -443,7 +457,7 @@ const fn tex_tile(
 }
 
 /// The table, in the order of [`Kernel`]'s variants.
-const KERNELS: [KernelSpec; 44] = {
+const KERNELS: [KernelSpec; 45] = {
     use Kernel::*;
     [
         KernelSpec {
@@ -501,6 +515,15 @@ const KERNELS: [KernelSpec; 44] = {
                 "add_layer_norm",
                 "add-layer-norm",
                 ADD_LAYER_NORM_BINDINGS,
+            )
+        },
+        KernelSpec {
+            mode: Some("RMS"),
+            ..other(
+                AddLayerNormQuantize,
+                "add_layer_norm_quantize",
+                "add-layer-norm-quantize",
+                ADD_LAYER_NORM_QUANTIZE_BINDINGS,
             )
         },
         KernelSpec {

@@ -107,6 +107,16 @@ fn added(step: &Step, sum: TensorId, storage: StorageVariant) -> Option<(TensorI
     }
 }
 
+/// The norm's output of `step` where it is a fused add and norm
+/// ([`Kernel::AddLayerNorm`]), whose output an int8 Dense may have it
+/// quantize too ([`Kernel::AddLayerNormQuantize`]).
+pub(crate) fn add_norm_output(step: &Step) -> Option<TensorId> {
+    match (step.key.kernel, step.bindings.as_slice()) {
+        (Kernel::AddLayerNorm, [_, _, _, Bind::Tensor(y), _]) => Some(*y),
+        _ => None,
+    }
+}
+
 /// The chunks one workgroup of the argmax scans where a row is split
 /// (shaders/argmax.wgsl's BLOCK): 4096 values of f32.
 const ARGMAX_BLOCK_CHUNKS: usize = 1024;

@@ -184,10 +184,13 @@ impl Graph {
     pub(crate) fn op<T>(&mut self, op: impl FnOnce(&mut Graph) -> Result<T>) -> Result<T> {
         let (slots, steps) = (self.slots.len(), self.steps.len());
         let (positional, quantized) = (self.positional.len(), self.quantized_rows.len());
+        // An op may replace the last dispatch by a fused one (pop_step).
+        let last = self.steps.last().cloned();
         let result = op(self);
         if result.is_err() {
             self.slots.truncate(slots);
-            self.steps.truncate(steps);
+            self.steps.truncate(steps.saturating_sub(1));
+            self.steps.extend(last);
             self.positional.truncate(positional);
             self.quantized_rows.truncate(quantized);
         }

@@ -153,7 +153,8 @@ pub fn compose(kernel: Kernel, storage: StorageVariant, x_share: XShare) -> Resu
     // The register tiles and the fused add and norm split chunks into
     // words: native f16 tensors hold the same bytes as packed ones, so the
     // packed kernel reads them.
-    let splits_chunks = kernel.reads_textures() || kernel == Kernel::AddLayerNorm;
+    let splits_chunks = kernel.reads_textures()
+        || matches!(kernel, Kernel::AddLayerNorm | Kernel::AddLayerNormQuantize);
     let storage = if splits_chunks && storage == StorageVariant::F16Native {
         StorageVariant::F16Packed
     } else {
